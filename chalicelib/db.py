@@ -1,0 +1,159 @@
+"""SQLite connections and the schema's forward-only migrations.
+
+A connection lives for one request: `connect()` opens and configures it, and always
+closes it. Transactions are explicit (`BEGIN IMMEDIATE` for writes), so a change and
+its audit event commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from chalicelib.errors import StorageCorrupt, StorageUnavailable
+
+BUSY_TIMEOUT_MS = 5_000
+RETRY_AFTER_SECONDS = 1
+
+
+def _m001_tickets(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE tickets (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,           -- RFC 3339 UTC
+            created_by TEXT NOT NULL,
+            state TEXT NOT NULL,                -- JSON-encoded TicketState, with "type"
+            priority INTEGER NOT NULL DEFAULT 0,
+            query_context TEXT NOT NULL,        -- JSON-encoded QueryContext
+            dest_path TEXT NOT NULL,
+            updated_at TEXT NOT NULL            -- RFC 3339 UTC, for optimistic locking
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_tickets_state ON tickets(json_extract(state, '$.type'))")
+    conn.execute("CREATE INDEX idx_tickets_created_by ON tickets(created_by)")
+    conn.execute("CREATE INDEX idx_tickets_priority ON tickets(priority DESC)")
+    # Queue order (priority high first, oldest first, id) with and without a state
+    # filter, so every page is read in index order with no sort step.
+    conn.execute("CREATE INDEX idx_tickets_queue ON tickets(priority DESC, created_at, id)")
+    conn.execute(
+        "CREATE INDEX idx_tickets_state_queue ON tickets("
+        "json_extract(state, '$.type'), priority DESC, created_at, id)"
+    )
+
+
+def _m002_audit_events(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_type TEXT NOT NULL,
+            timestamp TEXT NOT NULL,            -- RFC 3339 UTC
+            ticket_id TEXT,                     -- copied out of data, for filtering
+            actor TEXT NOT NULL,
+            data TEXT NOT NULL                  -- JSON object
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_audit_event_type ON audit_events(event_type, id)")
+    conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, id)")
+
+
+# Shipped steps are never edited: add a new one at the end instead.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _m001_tickets,
+    _m002_audit_events,
+)
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # FULL: a commit is on disk before we acknowledge it, even across a power cut.
+    conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def translate_error(error: sqlite3.Error) -> Exception:
+    """Turn an sqlite3 error into the domain error a caller can act on."""
+    message = str(error).lower()
+    if "locked" in message or "busy" in message:
+        return StorageUnavailable(
+            "the database is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS
+        )
+    if "readonly" in message or "read-only" in message:
+        return StorageUnavailable("the database is read-only", retry_after=None)
+    if "full" in message or "disk i/o" in message or "unable to open" in message:
+        return StorageUnavailable(f"the database cannot be written: {error}")
+    if "not a database" in message or "malformed" in message or "no such table" in message:
+        return StorageCorrupt(f"the database is damaged or not torrentino's: {error}")
+    return error
+
+
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """Open a configured connection for one unit of work, and always close it.
+
+    Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
+    """
+    try:
+        with closing(_open(path)) as conn:
+            yield conn
+    except sqlite3.Error as error:
+        translated = translate_error(error)
+        if translated is error:
+            raise
+        raise translated from error
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[None]:
+    """Run the block in one transaction: committed if it returns, rolled back if it raises.
+
+    A write transaction takes the write lock up front (`BEGIN IMMEDIATE`), so a
+    read-check-write sequence inside it cannot be based on a stale read.
+    """
+    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    conn.commit()
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """How many migration steps the database has applied."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def migrate(path: Path) -> int:
+    """Create the file if needed and apply pending migrations; return the new version.
+
+    Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
+    serialises two processes starting at once: the second sees the first's work.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with connect(path) as conn:
+        # WAL is a property of the file: set once here, kept by every later connection.
+        conn.execute("PRAGMA journal_mode = WAL")
+        with transaction(conn):
+            version = schema_version(conn)
+            if version > len(MIGRATIONS):
+                raise StorageCorrupt(
+                    f"database schema version {version} is newer than this torrentino "
+                    f"({len(MIGRATIONS)}); upgrade torrentino"
+                )
+            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                step(conn)
+                conn.execute(f"PRAGMA user_version = {number}")
+            return schema_version(conn)

@@ -1,0 +1,115 @@
+"""Turning raw request input (body bytes, query strings) into validated models.
+
+Every failure becomes an `InvalidInput` whose message names the offending field or
+parameter, so the API can answer 400 with something a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.errors import BodyTooLarge, InvalidInput, UnsupportedMediaType
+
+MAX_BODY_BYTES = 1024 * 1024
+# Digits only: no sign, no spaces, no "1_000" or "1e3"; 18 digits always fit in SQLite's int64.
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+_DIGITS = re.compile(r"[0-9]+")
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _describe(error: Mapping[str, Any], *, prefix: str) -> dict[str, str]:
+    location = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "json_invalid":
+        return {"field": "body", "message": f"request body is not valid JSON: {error['msg']}"}
+    if kind == "model_type" and not location:
+        return {"field": "body", "message": "request body must be a JSON object"}
+    if kind == "extra_forbidden":
+        return {"field": location, "message": f"unknown {prefix} {location!r}"}
+    if kind == "missing":
+        return {"field": location, "message": f"{prefix} {location!r} is required"}
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return {"field": location, "message": f"{prefix} {location!r}: {message}"}
+
+
+def validation_error(error: ValidationError, *, prefix: str) -> InvalidInput:
+    """An `InvalidInput` listing every problem pydantic found."""
+    details = [_describe(item, prefix=prefix) for item in error.errors(include_url=False)]
+    return InvalidInput("; ".join(d["message"] for d in details), details=details)
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def check_body(raw: bytes, content_type: str | None) -> None:
+    """Refuse an oversized body or one not declared as JSON."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BodyTooLarge(MAX_BODY_BYTES)
+    if raw and not _is_json(content_type):
+        raise UnsupportedMediaType(content_type or "")
+
+
+def parse_body(model: type[ModelT], raw: bytes, content_type: str | None) -> ModelT:
+    """Validate a required JSON object body against `model`; raises `InvalidInput`."""
+    check_body(raw, content_type)
+    if not raw:
+        raise InvalidInput("request body is required (a JSON object)", field="body")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise validation_error(error, prefix="field") from None
+
+
+def parse_optional_body(model: type[ModelT], raw: bytes, content_type: str | None) -> ModelT:
+    """Like `parse_body`, but an absent or empty body means the model's defaults."""
+    if not raw.strip():
+        check_body(b"", content_type)
+        return model()
+    return parse_body(model, raw, content_type)
+
+
+def parse_query(
+    model: type[ModelT],
+    params: Mapping[str, Sequence[str]],
+    *,
+    integers: Sequence[str] = (),
+) -> ModelT:
+    """Validate query parameters (each name to its list of values) against `model`.
+
+    Unknown and repeated parameters are refused, and the parameters named in
+    `integers` must be plain decimal digits. Raises `InvalidInput`.
+    """
+    values: dict[str, Any] = {}
+    for name, given in params.items():
+        if name not in model.model_fields:
+            allowed = ", ".join(sorted(model.model_fields))
+            raise InvalidInput(f"unknown query parameter {name!r}; allowed: {allowed}", field=name)
+        if len(given) != 1:
+            raise InvalidInput(f"query parameter {name!r} given more than once", field=name)
+        value = given[0]
+        if name in integers:
+            if _DIGITS.fullmatch(value) and not _DECIMAL.fullmatch(value):
+                raise InvalidInput(f"query parameter {name!r} is too large", field=name)
+            if not _DECIMAL.fullmatch(value):
+                raise InvalidInput(
+                    f"query parameter {name!r} must be a non-negative integer, not {value!r}",
+                    field=name,
+                )
+            values[name] = int(value)
+        else:
+            values[name] = value
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise validation_error(error, prefix="query parameter") from None

@@ -1,0 +1,347 @@
+"""The ticket model and its state machine.
+
+A ticket's state travels in two shapes, each produced in exactly one place here:
+
+* on the wire (the API), the seed's externally tagged form: ``"pending"`` or
+  ``{"cancelled": {"cancelled_by": ..., "reason": ..., "cancelled_at": ...}}``;
+* in the database, an internally tagged object: ``{"type": "cancelled", ...}``,
+  so that ``json_extract(state, '$.type')`` can be indexed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_serializer,
+)
+
+from chalicelib.errors import InvalidTransition
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, at the microsecond resolution we store."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with a fixed six-digit fraction, so text order is time order."""
+    return moment.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read a timestamp written by `format_timestamp`."""
+    return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def next_timestamp(after: str, moment: datetime) -> str:
+    """A timestamp at `moment`, but strictly later than `after` (for optimistic locking)."""
+    candidate = format_timestamp(moment)
+    if candidate > after:
+        return candidate
+    return format_timestamp(parse_timestamp(after) + timedelta(microseconds=1))
+
+
+def _require_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone")
+    return moment.astimezone(UTC)
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_require_utc),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+
+# Text bounds: generous for people, small enough that nobody can fill the disk
+# or the response with one ticket.
+MAX_DEST_PATH_BYTES = 4096
+MAX_TAGS = 100
+MAX_TAG_CHARS = 100
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_REASON_CHARS = 10_000
+MAX_PRIORITY = 65_535
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def _valid_unicode(text: str) -> str:
+    if _SURROGATES.search(text):
+        raise ValueError("text must be valid Unicode (no lone surrogates)")
+    return text
+
+
+def _valid_dest_path(path: str) -> str:
+    _valid_unicode(path)
+    if not path:
+        raise ValueError("dest_path must not be empty")
+    if _CONTROL_CHARS.search(path):
+        raise ValueError("dest_path must not contain NUL or other control characters")
+    if not path.startswith("/"):
+        raise ValueError("dest_path must be an absolute path (start with '/')")
+    if ".." in path.split("/"):
+        raise ValueError("dest_path must not contain a '..' segment")
+    if len(path.encode("utf-8")) > MAX_DEST_PATH_BYTES:
+        raise ValueError(f"dest_path must be at most {MAX_DEST_PATH_BYTES} bytes")
+    return path
+
+
+def _valid_tag(tag: str) -> str:
+    _valid_unicode(tag)
+    if _CONTROL_CHARS.search(tag):
+        raise ValueError("a tag must not contain control characters")
+    return tag
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+DestPath = Annotated[str, AfterValidator(_valid_dest_path)]
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS), AfterValidator(_valid_tag)]
+Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY)]
+
+
+class QueryContext(BaseModel):
+    """What to look for: routing tags plus a free-form description."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+    description: Annotated[Text, Field(max_length=MAX_DESCRIPTION_CHARS)]
+
+
+# --- states -----------------------------------------------------------------
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str]
+
+    def is_terminal(self) -> bool:
+        """Whether no further transition is possible."""
+        return not ALLOWED_TRANSITIONS[self.kind]
+
+    def can_cancel(self) -> bool:
+        """Whether the ticket may still be cancelled."""
+        return "cancelled" in ALLOWED_TRANSITIONS[self.kind]
+
+    def fields(self) -> dict[str, Any]:
+        """The state's own fields in their JSON form (empty for pending)."""
+        return {}
+
+    def entered_at(self) -> datetime | None:
+        """When the ticket entered this state, where the state records it."""
+        return None
+
+
+class _TaggedState(_State):
+    @model_serializer(mode="wrap")
+    def _to_wire(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {self.kind: handler(self)}
+
+    def fields(self) -> dict[str, Any]:
+        wire: dict[str, Any] = self.model_dump(mode="json")
+        return dict(wire[self.kind])
+
+
+class Pending(_State):
+    """Created, waiting to be processed."""
+
+    kind: ClassVar[str] = "pending"
+
+    @model_serializer(mode="plain")
+    def _to_wire(self) -> str:
+        return "pending"
+
+
+class Cancelled(_TaggedState):
+    """Cancelled by a user or admin."""
+
+    kind: ClassVar[str] = "cancelled"
+    cancelled_by: str
+    reason: str | None = None
+    cancelled_at: Timestamp
+
+    def entered_at(self) -> datetime:
+        return self.cancelled_at
+
+
+class Completed(_TaggedState):
+    """Completed successfully."""
+
+    kind: ClassVar[str] = "completed"
+    completed_at: Timestamp
+
+    def entered_at(self) -> datetime:
+        return self.completed_at
+
+
+class Failed(_TaggedState):
+    """Processing failed."""
+
+    kind: ClassVar[str] = "failed"
+    error: str
+    failed_at: Timestamp
+
+    def entered_at(self) -> datetime:
+        return self.failed_at
+
+
+TicketState = Pending | Cancelled | Completed | Failed
+
+STATE_CLASSES: dict[str, type[Pending] | type[Cancelled] | type[Completed] | type[Failed]] = {
+    cls.kind: cls for cls in (Pending, Cancelled, Completed, Failed)
+}
+STATE_NAMES: tuple[str, ...] = tuple(STATE_CLASSES)
+
+# The state machine, as data: for each state, the states a ticket may move to.
+ALLOWED_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "pending": frozenset({"cancelled", "completed", "failed"}),
+    "cancelled": frozenset(),
+    "completed": frozenset(),
+    "failed": frozenset(),
+}
+
+
+def check_transition(ticket_id: str, current: TicketState, new: TicketState) -> None:
+    """Raise `InvalidTransition` unless the table allows `current` -> `new`."""
+    if new.kind not in ALLOWED_TRANSITIONS[current.kind]:
+        raise InvalidTransition(ticket_id, current.kind, new.kind)
+
+
+def state_from_parts(kind: str, fields: Mapping[str, Any]) -> TicketState:
+    """Build a state from its name and fields (raises `ValueError` on nonsense)."""
+    cls = STATE_CLASSES.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown ticket state {kind!r}")
+    return cls.model_validate(dict(fields))
+
+
+def encode_state(state: TicketState) -> str:
+    """The state as stored in the `tickets.state` column."""
+    return json.dumps({"type": state.kind, **state.fields()}, ensure_ascii=False)
+
+
+def decode_state(text: str) -> TicketState:
+    """Read a `tickets.state` column value."""
+    data = json.loads(text)
+    kind = data.pop("type")
+    return state_from_parts(kind, data)
+
+
+def state_from_wire(value: Any) -> TicketState:
+    """Read a state in its API form (``"pending"`` or ``{"cancelled": {...}}``)."""
+    if isinstance(value, str):
+        return state_from_parts(value, {})
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, fields),) = value.items()
+        return state_from_parts(kind, fields)
+    raise ValueError(f"not a ticket state: {value!r}")
+
+
+# --- tickets ------------------------------------------------------------------
+
+
+def new_ticket_id() -> str:
+    """A fresh random ticket id."""
+    return str(uuid.uuid4())
+
+
+def canonical_ticket_id(text: str) -> str | None:
+    """The canonical (lower-case, hyphenated) form of a UUID, or None if it is not one."""
+    if len(text) != 36:
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+class CreateTicketRequest(BaseModel):
+    """The body of `POST /api/v1/tickets`."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "priority": 100,
+                    "query_context": {
+                        "tags": ["music", "flac", "album"],
+                        "description": "Abbey Road by The Beatles, prefer 2019 remaster",
+                    },
+                    "dest_path": "/media/music/beatles/abbey-road",
+                }
+            ]
+        },
+    )
+
+    priority: Priority
+    query_context: QueryContext
+    dest_path: DestPath
+
+
+class CancelTicketRequest(BaseModel):
+    """The optional body of `DELETE /api/v1/tickets/{id}`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    reason: Annotated[Text, Field(max_length=MAX_REASON_CHARS)] | None = None
+
+
+def _coerce_state(value: Any) -> Any:
+    return value if isinstance(value, _State) else state_from_wire(value)
+
+
+class Ticket(BaseModel):
+    """A request for one piece of media, and where it stands."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    created_at: Timestamp
+    created_by: str
+    state: Annotated[TicketState, BeforeValidator(_coerce_state)]
+    priority: Priority
+    query_context: QueryContext
+    dest_path: str
+
+    @field_serializer("state")
+    def _state_to_wire(self, state: TicketState, info: SerializationInfo) -> Any:
+        # Serialise by the value's own class: a plain union would pick the first member.
+        return state.model_dump(mode=info.mode)
+
+    def is_terminal(self) -> bool:
+        """Whether the ticket's state is final."""
+        return self.state.is_terminal()
+
+    def can_cancel(self) -> bool:
+        """Whether the ticket may still be cancelled."""
+        return self.state.can_cancel()
+
+
+class TicketFilter(BaseModel):
+    """Which tickets to list or count, and which page."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: Literal["pending", "cancelled", "completed", "failed"] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    offset: Annotated[int, Field(ge=0)] = 0

@@ -1,0 +1,53 @@
+"""Handler tests: requests through Chalice's own test client, on a fresh database each."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from app import app
+from chalicelib.settings import DB_PATH_VARIABLE
+
+
+class Api:
+    """A thin JSON wrapper over chalice.test.Client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        sent_headers = dict(headers or {})
+        if body is not None:
+            raw = json.dumps(body)
+        if raw is not None:
+            sent_headers.setdefault("Content-Type", "application/json")
+        data = raw.encode() if isinstance(raw, str) else (raw or b"")
+        response = self.client.http.request(method, path, headers=sent_headers, body=data)
+        payload = json.loads(response.body) if response.body else None
+        return response.status_code, payload, response.headers
+
+
+@pytest.fixture
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    monkeypatch.setenv(DB_PATH_VARIABLE, str(tmp_path / "handler.db"))
+    with Client(app) as client:
+        yield Api(client)
+
+
+@pytest.fixture
+def handler_db(api: Api, tmp_path: Path) -> Path:
+    api.call("GET", "/api/v1/tickets")  # the first request starts the service
+    return tmp_path / "handler.db"

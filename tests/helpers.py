@@ -1,0 +1,29 @@
+"""Small helpers shared by the test layers (no test logic of their own)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+
+def example_ticket(**overrides: Any) -> dict[str, Any]:
+    """A valid create-ticket body, as in the seed's manual testing guide."""
+    body: dict[str, Any] = {
+        "priority": 100,
+        "query_context": {"tags": ["music", "flac"], "description": "Abbey Road by The Beatles"},
+        "dest_path": "/media/music/beatles",
+    }
+    body.update(overrides)
+    return body
+
+
+def row_counts(db_path: Path) -> tuple[int, int]:
+    """(tickets, audit events) in the database, read with plain sqlite3."""
+    conn = sqlite3.connect(db_path)
+    try:
+        tickets = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+        events = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+    finally:
+        conn.close()
+    return tickets, events

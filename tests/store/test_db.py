@@ -1,0 +1,125 @@
+"""Connections and migrations."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chalicelib import __version__, db, service
+from chalicelib.errors import StorageCorrupt
+
+
+def table_names(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+
+
+def test_migrate_creates_the_schema_and_counts_steps(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "dir" / "t.db"
+    assert db.migrate(path) == len(db.MIGRATIONS)
+    assert {"tickets", "audit_events"} <= table_names(path)
+    with db.connect(path) as conn:
+        assert db.schema_version(conn) == len(db.MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == db.BUSY_TIMEOUT_MS
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"idx_tickets_state", "idx_tickets_created_by", "idx_tickets_priority"} <= indexes
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db.migrate(path)
+    assert db.migrate(path) == len(db.MIGRATIONS)
+
+
+def test_migrate_applies_only_the_missing_steps(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    conn = sqlite3.connect(path)
+    db.MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    assert db.migrate(path) == len(db.MIGRATIONS)
+    assert "audit_events" in table_names(path)
+
+
+def test_a_database_from_a_newer_torrentino_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db.migrate(path)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(db.MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StorageCorrupt):
+        db.migrate(path)
+
+
+def _migrate_in_child(path: str) -> int:
+    return db.migrate(Path(path))
+
+
+def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        versions = pool.map(_migrate_in_child, [str(path)] * 4)
+    assert versions == [len(db.MIGRATIONS)] * 4
+    with db.connect(path) as conn:
+        assert db.schema_version(conn) == len(db.MIGRATIONS)
+
+
+def test_connect_always_closes(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db.migrate(path)
+    with db.connect(path) as conn:
+        pass
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.execute("SELECT 1")
+    with pytest.raises(RuntimeError), db.connect(path) as failing:
+        raise RuntimeError("boom")
+    with pytest.raises(sqlite3.ProgrammingError):
+        failing.execute("SELECT 1")
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db.migrate(path)
+    with db.connect(path) as conn:
+        with pytest.raises(RuntimeError), db.transaction(conn):
+            conn.execute(
+                "INSERT INTO audit_events (event_type, timestamp, actor, data)"
+                " VALUES ('x', 't', 'a', '{}')"
+            )
+            raise RuntimeError("boom")
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone()[0] == 0
+
+
+def test_service_start_records_service_started_each_time(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    service.start(path)
+    service.start(path)
+    conn = sqlite3.connect(path)
+    rows = conn.execute(
+        "SELECT data FROM audit_events WHERE event_type = 'service_started'"
+    ).fetchall()
+    conn.close()
+    assert len(rows) == 2
+    assert json.loads(rows[0][0])["version"] == __version__
+
+
+def test_ensure_started_runs_once_per_process_and_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    service.ensure_started(path)
+    service.ensure_started(path)
+    conn = sqlite3.connect(path)
+    count = conn.execute(
+        "SELECT count(*) FROM audit_events WHERE event_type = 'service_started'"
+    ).fetchone()[0]
+    conn.close()
+    assert count == 1

@@ -1,0 +1,33 @@
+"""Where the database lives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chalicelib import settings
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+def test_the_environment_chooses_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORRENTINO_DB_PATH", "/srv/torrentino/t.db")
+    assert settings.db_path() == Path("/srv/torrentino/t.db")
+
+
+def test_default_is_under_xdg_data_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("TORRENTINO_DB_PATH", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert settings.db_path() == tmp_path / "torrentino" / "torrentino.db"
+
+
+def test_default_without_xdg_is_under_the_home_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TORRENTINO_DB_PATH", raising=False)
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = settings.db_path()
+    assert path == tmp_path / ".local" / "share" / "torrentino" / "torrentino.db"
+    assert PROJECT_DIR not in path.parents

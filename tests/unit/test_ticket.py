@@ -1,0 +1,233 @@
+"""The ticket model, its wire format and the state machine, without a database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from chalicelib.errors import InvalidTransition
+from chalicelib.ticket import (
+    ALLOWED_TRANSITIONS,
+    STATE_NAMES,
+    Cancelled,
+    CancelTicketRequest,
+    Completed,
+    CreateTicketRequest,
+    Failed,
+    Pending,
+    QueryContext,
+    Ticket,
+    TicketState,
+    canonical_ticket_id,
+    check_transition,
+    decode_state,
+    encode_state,
+    format_timestamp,
+    new_ticket_id,
+    next_timestamp,
+    parse_timestamp,
+    state_from_wire,
+)
+from tests.helpers import example_ticket
+
+MOMENT = datetime(2024, 12, 25, 10, 0, 0, tzinfo=UTC)
+
+
+def all_states() -> list[TicketState]:
+    return [
+        Pending(),
+        Cancelled(cancelled_by="alice", reason="No longer needed", cancelled_at=MOMENT),
+        Completed(completed_at=MOMENT),
+        Failed(error="no seeders", failed_at=MOMENT),
+    ]
+
+
+def make_ticket(state: TicketState) -> Ticket:
+    return Ticket(
+        id=new_ticket_id(),
+        created_at=MOMENT,
+        created_by="anonymous",
+        state=state,
+        priority=100,
+        query_context=QueryContext(tags=["music"], description="Abbey Road"),
+        dest_path="/media/music",
+    )
+
+
+def test_pending_is_the_only_non_terminal_state() -> None:
+    terminal = {state.kind: state.is_terminal() for state in all_states()}
+    assert terminal == {"pending": False, "cancelled": True, "completed": True, "failed": True}
+
+
+def test_only_pending_can_be_cancelled() -> None:
+    cancellable = {state.kind: state.can_cancel() for state in all_states()}
+    assert cancellable == {
+        "pending": True,
+        "cancelled": False,
+        "completed": False,
+        "failed": False,
+    }
+
+
+def test_ticket_delegates_terminal_and_cancel_checks_to_its_state() -> None:
+    assert not make_ticket(Pending()).is_terminal()
+    assert make_ticket(Pending()).can_cancel()
+    done = make_ticket(Completed(completed_at=MOMENT))
+    assert done.is_terminal()
+    assert not done.can_cancel()
+
+
+def test_transition_table_covers_every_state() -> None:
+    assert set(ALLOWED_TRANSITIONS) == set(STATE_NAMES)
+    for targets in ALLOWED_TRANSITIONS.values():
+        assert targets <= set(STATE_NAMES)
+
+
+@pytest.mark.parametrize("current", all_states(), ids=lambda s: s.kind)
+@pytest.mark.parametrize("new", all_states(), ids=lambda s: s.kind)
+def test_check_transition_follows_the_table(current: TicketState, new: TicketState) -> None:
+    if new.kind in ALLOWED_TRANSITIONS[current.kind]:
+        check_transition("t1", current, new)
+    else:
+        with pytest.raises(InvalidTransition) as raised:
+            check_transition("t1", current, new)
+        assert raised.value.from_state == current.kind
+        assert raised.value.to_state == new.kind
+
+
+def test_wire_format_matches_the_seed() -> None:
+    ticket = make_ticket(Pending())
+    wire = json.loads(ticket.model_dump_json())
+    assert wire["state"] == "pending"
+    assert wire["created_at"] == "2024-12-25T10:00:00.000000Z"
+    assert set(wire) == {
+        "id",
+        "created_at",
+        "created_by",
+        "state",
+        "priority",
+        "query_context",
+        "dest_path",
+    }
+    cancelled = make_ticket(all_states()[1])
+    assert json.loads(cancelled.model_dump_json())["state"] == {
+        "cancelled": {
+            "cancelled_by": "alice",
+            "reason": "No longer needed",
+            "cancelled_at": "2024-12-25T10:00:00.000000Z",
+        }
+    }
+    assert json.loads(make_ticket(all_states()[2]).model_dump_json())["state"] == {
+        "completed": {"completed_at": "2024-12-25T10:00:00.000000Z"}
+    }
+    assert json.loads(make_ticket(all_states()[3]).model_dump_json())["state"] == {
+        "failed": {"error": "no seeders", "failed_at": "2024-12-25T10:00:00.000000Z"}
+    }
+
+
+@pytest.mark.parametrize("state", all_states(), ids=lambda s: s.kind)
+def test_state_round_trips_through_storage_and_wire(state: TicketState) -> None:
+    stored = json.loads(encode_state(state))
+    assert stored["type"] == state.kind
+    assert decode_state(encode_state(state)) == state
+    assert state_from_wire(state.model_dump(mode="json")) == state
+    ticket = make_ticket(state)
+    assert Ticket.model_validate_json(ticket.model_dump_json()) == ticket
+
+
+@pytest.mark.parametrize("value", ["running", {"cancelled": {}}, {"a": {}, "b": {}}, 3])
+def test_state_from_wire_rejects_nonsense(value: Any) -> None:
+    with pytest.raises(ValueError):
+        state_from_wire(value)
+
+
+def test_timestamps_are_utc_with_z_and_sort_as_text() -> None:
+    earlier = datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC)
+    later = earlier + timedelta(microseconds=500_000)
+    assert format_timestamp(earlier) == "2024-01-01T00:00:00.000000Z"
+    assert format_timestamp(earlier) < format_timestamp(later)
+    plus_two = datetime(2024, 1, 1, 2, 0, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert format_timestamp(plus_two) == "2024-01-01T00:00:00.000000Z"
+    assert parse_timestamp(format_timestamp(later)) == later
+
+
+def test_next_timestamp_is_strictly_later_even_when_the_clock_is_not() -> None:
+    previous = "2024-01-01T00:00:00.000005Z"
+    assert next_timestamp(previous, datetime(2023, 1, 1, tzinfo=UTC)) == (
+        "2024-01-01T00:00:00.000006Z"
+    )
+    assert next_timestamp(previous, MOMENT) == format_timestamp(MOMENT)
+
+
+def test_naive_timestamps_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Completed(completed_at=datetime(2024, 1, 1))
+
+
+def test_ticket_ids_are_uuids_and_malformed_ones_are_recognised() -> None:
+    ticket_id = new_ticket_id()
+    assert canonical_ticket_id(ticket_id) == ticket_id
+    assert canonical_ticket_id(ticket_id.upper()) == ticket_id
+    assert canonical_ticket_id("not-a-uuid") is None
+    assert canonical_ticket_id("{" + ticket_id[:-2] + "}") is None
+
+
+def test_a_valid_create_request_parses() -> None:
+    request = CreateTicketRequest.model_validate(example_ticket())
+    assert request.priority == 100
+    assert request.query_context.tags == ["music", "flac"]
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"priority": "100"}, "priority"),
+        ({"priority": 1.5}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"priority": -1}, "priority"),
+        ({"priority": 65_536}, "priority"),
+        ({"priority": None}, "priority"),
+        ({"dest_path": ""}, "dest_path"),
+        ({"dest_path": "relative/path"}, "dest_path"),
+        ({"dest_path": "/media/../etc"}, "dest_path"),
+        ({"dest_path": "/media/a\x00b"}, "dest_path"),
+        ({"dest_path": "/" + "a" * 4096}, "dest_path"),
+        ({"query_context": {"tags": "music", "description": ""}}, "query_context.tags"),
+        ({"query_context": {"tags": [1], "description": ""}}, "query_context.tags.0"),
+        ({"query_context": {"tags": [""], "description": ""}}, "query_context.tags.0"),
+        ({"query_context": {"tags": ["x" * 101], "description": ""}}, "query_context.tags.0"),
+        ({"query_context": {"tags": ["t"] * 101, "description": ""}}, "query_context.tags"),
+        ({"query_context": {"tags": [], "description": "d" * 10_001}}, "query_context.description"),
+        ({"query_context": {"tags": [], "description": "\ud800"}}, "query_context.description"),
+        ({"query_context": {"tags": []}}, "query_context.description"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_create_request_rejects_bad_fields(override: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        CreateTicketRequest.model_validate(example_ticket(**override))
+    locations = {".".join(str(p) for p in e["loc"]) for e in raised.value.errors()}
+    assert field in locations
+
+
+def test_create_request_accepts_the_bounds() -> None:
+    body = example_ticket(
+        priority=65_535,
+        dest_path="/" + "a" * 4095,
+        query_context={"tags": ["t" * 100] * 100, "description": "d" * 10_000},
+    )
+    assert CreateTicketRequest.model_validate(body).priority == 65_535
+    assert CreateTicketRequest.model_validate(example_ticket(priority=0)).priority == 0
+
+
+def test_cancel_request_reason_is_optional_but_must_be_text() -> None:
+    assert CancelTicketRequest().reason is None
+    assert CancelTicketRequest.model_validate({"reason": "done"}).reason == "done"
+    with pytest.raises(ValidationError):
+        CancelTicketRequest.model_validate({"reason": 5})
+    with pytest.raises(ValidationError):
+        CancelTicketRequest.model_validate({"why": "x"})

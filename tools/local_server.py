@@ -1,0 +1,129 @@
+"""Serve torrentino with `chalice local`, tuned for a long-running home service.
+
+This is Chalice's own command-line `chalice local` (same config, stages and
+gateway), with a request handler that:
+
+* answers an unknown route with the API's JSON 404 instead of API Gateway's
+  403 "Missing Authentication Token";
+* refuses a body over 1 MiB from its Content-Length, before reading it, and a
+  chunked body it could not read, instead of buffering whatever arrives;
+* sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
+  Nagle's algorithm waiting on the client's delayed ACK;
+* records `service_started` (and migrates the database) when the server starts,
+  not on the first request.
+
+Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import chalice.local
+from chalice.app import Chalice
+from chalice.cli import main as chalice_main
+from chalice.config import Config
+from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGateway, RouteMatcher
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from chalicelib import settings  # noqa: E402
+from chalicelib.errors import BodyTooLarge, InvalidInput, RouteNotFound, TorrentinoError  # noqa: E402
+from chalicelib.parsing import MAX_BODY_BYTES  # noqa: E402
+from chalicelib.service import ensure_started  # noqa: E402
+
+
+def _error(error: TorrentinoError) -> dict[str, Any]:
+    # The app module Chalice has already loaded; importing it earlier would load it twice.
+    from app import error_response  # noqa: PLC0415
+
+    response: dict[str, Any] = error_response(error).to_dict()
+    return response
+
+
+class TorrentinoGateway(LocalGateway):
+    """Chalice's local API Gateway, with a JSON 404 for paths no route matches."""
+
+    def __init__(self, app_object: Chalice, config: Config) -> None:
+        super().__init__(app_object, config)
+        self._routes = RouteMatcher(list(app_object.routes))
+
+    def handle_request(
+        self, method: str, path: str, headers: dict[str, Any], body: bytes | None
+    ) -> dict[str, Any]:
+        try:
+            self._routes.match_route(path)
+        except ValueError:
+            return _error(RouteNotFound(path.split("?", 1)[0]))
+        response: dict[str, Any] = super().handle_request(method, path, headers, body)
+        return response
+
+
+class TorrentinoRequestHandler(ChaliceRequestHandler):
+    """Chalice's request handler with TCP_NODELAY, a body limit and our gateway."""
+
+    def __init__(
+        self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config
+    ) -> None:
+        self._app_object = app_object
+        self._config = config
+        super().__init__(request, client_address, server, app_object, config)
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.local_gateway = TorrentinoGateway(self._app_object, self._config)
+
+    def _refuse(self, error: TorrentinoError) -> None:
+        response = _error(error)
+        self.close_connection = True
+        headers = dict(response["headers"])
+        headers["Connection"] = "close"
+        self._send_http_response(response["statusCode"], headers, response["body"])
+
+    def _generic_handle(self) -> None:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            self._refuse(
+                InvalidInput(
+                    "chunked request bodies are not supported; send Content-Length",
+                    field="Transfer-Encoding",
+                )
+            )
+            return
+        length = self.headers.get("content-length", "0")
+        if not length.isdigit():
+            self._refuse(InvalidInput(f"invalid Content-Length {length!r}", field="Content-Length"))
+            return
+        if int(length) > MAX_BODY_BYTES:
+            self._refuse(BodyTooLarge(MAX_BODY_BYTES))
+            return
+        super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+
+def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+    """Chalice's `create_local_server`, with our handler, after starting the service."""
+    chalice.local.CustomLocalChalice.__bases__ = (chalice.local.LocalChalice, app_obj.__class__)
+    app_obj.__class__ = chalice.local.CustomLocalChalice
+    try:
+        ensure_started(settings.db_path())
+    except TorrentinoError as error:
+        # Serve anyway: requests answer with the error until the database is fixed.
+        print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
+    return LocalDevServer(app_obj, config, host, port, handler_cls=TorrentinoRequestHandler)
+
+
+def main(argv: list[str]) -> int:
+    """Run `chalice local` on this project with our server factory."""
+    chalice.local.create_local_server = create_local_server
+    sys.argv = ["chalice", "--project-dir", str(PROJECT_DIR), "local", "--no-autoreload", *argv]
+    return int(chalice_main() or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
