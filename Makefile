@@ -10,7 +10,7 @@ ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test lint typecheck keys clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 
 run: $(STAMP)
 	$(BIN)/python tools/local_server.py --host $(HOST) --port $(PORT)
+
+# make keys ARGS="create alice --role admin" | ARGS=list | ARGS="revoke <key id>"
+keys: $(STAMP)
+	$(BIN)/python -m chalicelib.keys $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ from chalicelib import settings
 from chalicelib.audit import AuditFilter
 from chalicelib.errors import (
     BodyTooLarge,
+    Forbidden,
     InternalError,
     InvalidInput,
     InvalidTransition,
@@ -24,9 +25,10 @@ from chalicelib.errors import (
     StorageUnavailable,
     TicketNotFound,
     TorrentinoError,
+    Unauthenticated,
     UnsupportedMediaType,
 )
-from chalicelib.identity import resolve_identity
+from chalicelib.identity import Identity, authenticate
 from chalicelib.parsing import parse_body, parse_optional_body, parse_query
 from chalicelib.service import ensure_started
 from chalicelib.store import SqliteAuditLog, SqliteTicketStore
@@ -39,6 +41,8 @@ JSON_HEADERS: Headers = {"Content-Type": "application/json"}
 
 # The one place where domain errors become HTTP statuses (most specific class first).
 ERROR_STATUS: tuple[tuple[type[TorrentinoError], int], ...] = (
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (TicketNotFound, 404),
     (RouteNotFound, 404),
     (MethodNotAllowed, 405),
@@ -62,6 +66,8 @@ def error_response(error: TorrentinoError) -> Response:
         headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, MethodNotAllowed):
         headers["Allow"] = error.allowed
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="torrentino"'
     body = {"error": {"code": error.code, "message": error.message, "details": details}}
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=headers)
 
@@ -75,14 +81,23 @@ View = Callable[..., Response]
 
 
 def api_route(path: str, method: str) -> Callable[[View], View]:
-    """Register a route whose domain errors become the JSON error shape."""
+    """Register a route: the view gets the caller's identity, and its errors become JSON.
+
+    Authentication happens here, for every route, rather than in a Chalice
+    `@app.authorizer`: a built-in authorizer sees only the Authorization header (not
+    X-Api-Key), its rejections are API Gateway's own bodies rather than our error
+    shape, and API Gateway refuses a request without the header before an authorizer
+    could let it through in open mode.
+    """
 
     def register(view: View) -> View:
         @functools.wraps(view)
         def handle(**kwargs: Any) -> Response:
             try:
-                ensure_started(settings.db_path())
-                response: Response = view(**kwargs)
+                path = settings.db_path()
+                ensure_started(path)
+                identity = authenticate(path, request().headers)
+                response: Response = view(identity, **kwargs)
                 return response
             except TorrentinoError as error:
                 return error_response(error)
@@ -137,47 +152,46 @@ def query_params() -> dict[str, list[str]]:
     return {name: params.getlist(name) for name in params}
 
 
-def caller() -> str:
-    """The name of whoever is making the request."""
-    return resolve_identity(request().headers).name
-
-
 def tickets() -> SqliteTicketStore:
     """The ticket store for this request's database."""
     return SqliteTicketStore(settings.db_path())
 
 
 @api_route("/api/v1/tickets", "POST")
-def create_ticket() -> Response:
+def create_ticket(identity: Identity) -> Response:
     """File a new ticket."""
     body = parse_body(CreateTicketRequest, raw_body(), request().headers.get("content-type"))
-    return json_response(tickets().create(body, created_by=caller()), status=201)
+    return json_response(tickets().create(body, created_by=identity.name), status=201)
 
 
 @api_route("/api/v1/tickets", "GET")
-def list_tickets() -> Response:
+def list_tickets(identity: Identity) -> Response:
     """List tickets in queue order, optionally by state."""
     flt = parse_query(TicketFilter, query_params(), integers=("limit", "offset"))
     return json_response(tickets().page(flt))
 
 
 @api_route("/api/v1/tickets/{ticket_id}", "GET")
-def get_ticket(ticket_id: str) -> Response:
+def get_ticket(identity: Identity, ticket_id: str) -> Response:
     """Read one ticket."""
     return json_response(tickets().get(ticket_id))
 
 
 @api_route("/api/v1/tickets/{ticket_id}", "DELETE")
-def cancel_ticket(ticket_id: str) -> Response:
-    """Cancel a ticket (it stays, in the cancelled state)."""
+def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
+    """Cancel a ticket (it stays, in the cancelled state); a user may cancel only its own."""
     body = parse_optional_body(
         CancelTicketRequest, raw_body(), request().headers.get("content-type")
     )
-    return json_response(tickets().cancel(ticket_id, cancelled_by=caller(), reason=body.reason))
+    cancelled = tickets().cancel(
+        ticket_id, cancelled_by=identity.name, reason=body.reason, owner=identity.owner_filter()
+    )
+    return json_response(cancelled)
 
 
 @api_route("/api/v1/audit", "GET")
-def list_audit_events() -> Response:
-    """List audit events, oldest first."""
+def list_audit_events(identity: Identity) -> Response:
+    """List audit events, oldest first; a user sees only events about its own tickets."""
     flt = parse_query(AuditFilter, query_params(), integers=("limit", "offset"))
-    return json_response(SqliteAuditLog(settings.db_path()).page(flt))
+    log = SqliteAuditLog(settings.db_path())
+    return json_response(log.page(flt, visible_to=identity.owner_filter()))

@@ -24,6 +24,8 @@ class AuditEventType(StrEnum):
     TICKET_CREATED = "ticket_created"
     TICKET_CANCELLED = "ticket_cancelled"
     TICKET_STATE_CHANGED = "ticket_state_changed"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
 
 
 class AuditEvent(BaseModel):
@@ -73,9 +75,12 @@ def record(
     return event_id
 
 
-def _where(flt: AuditFilter) -> tuple[str, list[Any]]:
+def _where(flt: AuditFilter, visible_to: str | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
+    if visible_to is not None:
+        clauses.append("ticket_id IN (SELECT id FROM tickets WHERE created_by = ?)")
+        params.append(visible_to)
     if flt.event_type is not None:
         clauses.append("event_type = ?")
         params.append(flt.event_type.value)
@@ -94,9 +99,11 @@ def _row_to_event(row: sqlite3.Row) -> AuditEvent:
     )
 
 
-def list_events(conn: sqlite3.Connection, flt: AuditFilter) -> list[AuditEvent]:
-    """The filtered page of events, oldest first."""
-    where, params = _where(flt)
+def list_events(
+    conn: sqlite3.Connection, flt: AuditFilter, *, visible_to: str | None = None
+) -> list[AuditEvent]:
+    """The filtered page of events, oldest first (only `visible_to`'s tickets if given)."""
+    where, params = _where(flt, visible_to)
     rows = conn.execute(
         f"SELECT id, event_type, timestamp, data FROM audit_events{where}"
         " ORDER BY id LIMIT ? OFFSET ?",
@@ -105,8 +112,10 @@ def list_events(conn: sqlite3.Connection, flt: AuditFilter) -> list[AuditEvent]:
     return [_row_to_event(row) for row in rows]
 
 
-def count_events(conn: sqlite3.Connection, flt: AuditFilter) -> int:
+def count_events(
+    conn: sqlite3.Connection, flt: AuditFilter, *, visible_to: str | None = None
+) -> int:
     """How many events match the filter, ignoring paging."""
-    where, params = _where(flt)
+    where, params = _where(flt, visible_to)
     count: int = conn.execute(f"SELECT count(*) FROM audit_events{where}", params).fetchone()[0]
     return count

@@ -62,10 +62,35 @@ def _m002_audit_events(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, id)")
 
 
+def _m003_api_keys(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,                -- public key id, part of the key itself
+            user TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+            secret_hash TEXT NOT NULL,          -- SHA-256 of the whole key; never the key
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )
+        """
+    )
+
+
+def _m004_creator_queue_index(conn: sqlite3.Connection) -> None:
+    # Listing one creator's tickets in queue order, with no sort step.
+    conn.execute(
+        "CREATE INDEX idx_tickets_creator_queue"
+        " ON tickets(created_by, priority DESC, created_at, id)"
+    )
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m001_tickets,
     _m002_audit_events,
+    _m003_api_keys,
+    _m004_creator_queue_index,
 )
 
 

@@ -71,6 +71,18 @@ class StaleTicket(TorrentinoError):
         self.ticket_id = ticket_id
 
 
+class Unauthenticated(TorrentinoError):
+    """The request carries no valid API key, and the service requires one."""
+
+    code = "unauthorized"
+
+
+class Forbidden(TorrentinoError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+
+
 class StorageUnavailable(TorrentinoError):
     """The database cannot serve the request right now (locked, read-only, full)."""
 

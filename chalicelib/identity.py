@@ -1,12 +1,37 @@
-"""Who is making a request. Resolved in one place so API keys can slot in later."""
+"""Who is making a request, and what they may do. Resolved in one place: `resolve_identity`.
+
+While no API key has ever been created the service is open and every caller is
+`anonymous` with full rights. Once a key exists, every request must carry a valid
+one, as `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
 from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-ANONYMOUS = "anonymous"
+from chalicelib import db
+from chalicelib.errors import Forbidden, Unauthenticated
+
+ANONYMOUS_NAME = "anonymous"
+KEY_PREFIX = "trn"
+# trn_<12 hex: key id>_<43 url-safe chars: 256 random bits>
+_KEY_PATTERN = re.compile(r"trn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+
+
+class Role(StrEnum):
+    """What a key's holder may do."""
+
+    USER = "user"
+    ADMIN = "admin"
 
 
 class Identity(BaseModel):
@@ -15,9 +40,83 @@ class Identity(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the caller may do everything."""
+        return self.role is Role.ADMIN
+
+    def require_admin(self, action: str) -> None:
+        """Raise `Forbidden` unless the caller is an admin."""
+        if not self.is_admin:
+            raise Forbidden(f"only an admin may {action}")
+
+    def owner_filter(self) -> str | None:
+        """The creator whose tickets this caller may change, or None for any."""
+        return None if self.is_admin else self.name
 
 
-def resolve_identity(headers: Mapping[str, str]) -> Identity:
-    """The identity behind a request's headers; every caller is anonymous for now."""
-    del headers  # API keys will be read from here
-    return Identity(name=ANONYMOUS)
+ANONYMOUS = Identity(name=ANONYMOUS_NAME, role=Role.ADMIN)
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh (key id, whole key) pair; the whole key is shown once and never stored."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def hash_key(key: str) -> str:
+    """What the database keeps of a key. Keys carry 256 random bits, so one SHA-256 suffices."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+# Compared against when a key id is unknown, so both paths do the same work.
+_NO_SUCH_KEY_HASH = hash_key("no such key")
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents, if any; raises `Unauthenticated` for a malformed header."""
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the Authorization header must be 'Bearer <API key>'")
+        return token.strip()
+    api_key = headers.get("x-api-key")
+    if api_key is not None:
+        return api_key.strip()
+    return None
+
+
+def authenticate(path: Path, headers: Mapping[str, str]) -> Identity:
+    """`resolve_identity` on its own connection to the database at `path`."""
+    with db.connect(path) as conn:
+        return resolve_identity(conn, headers)
+
+
+def resolve_identity(conn: sqlite3.Connection, headers: Mapping[str, str]) -> Identity:
+    """The identity behind a request's headers.
+
+    Raises `Unauthenticated` when keys exist and the request has no valid one. The
+    answer never says whether a key id exists or was revoked.
+    """
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0]:
+        return ANONYMOUS
+    key = presented_key(headers)
+    if key is None:
+        raise Unauthenticated(
+            "an API key is required: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'"
+        )
+    match = _KEY_PATTERN.fullmatch(key)
+    row = None
+    if match is not None:
+        row = conn.execute(
+            "SELECT user, role, secret_hash, revoked_at FROM api_keys WHERE id = ?",
+            (match.group(1),),
+        ).fetchone()
+    expected = row["secret_hash"] if row is not None else _NO_SUCH_KEY_HASH
+    matches = hmac.compare_digest(expected, hash_key(key))
+    if row is None or not matches or row["revoked_at"] is not None:
+        raise Unauthenticated("invalid or revoked API key")
+    return Identity(name=row["user"], role=Role(row["role"]))

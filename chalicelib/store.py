@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import audit, db
 from chalicelib.audit import AuditEvent, AuditEventType, AuditFilter
-from chalicelib.errors import StaleTicket, TicketNotFound
+from chalicelib.errors import Forbidden, StaleTicket, TicketNotFound
 from chalicelib.ticket import (
     Cancelled,
     CreateTicketRequest,
@@ -108,9 +108,15 @@ def _row_to_ticket(row: sqlite3.Row) -> Ticket:
 
 
 def _ticket_where(flt: TicketFilter) -> tuple[str, list[Any]]:
-    if flt.state is None:
-        return "", []
-    return f" WHERE {_STATE_TYPE} = ?", [flt.state]
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.state is not None:
+        clauses.append(f"{_STATE_TYPE} = ?")
+        params.append(flt.state)
+    if flt.created_by is not None:
+        clauses.append("created_by = ?")
+        params.append(flt.created_by)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 class SqliteTicketStore:
@@ -197,17 +203,21 @@ class SqliteTicketStore:
         *,
         actor: str,
         expected_updated_at: str | None = None,
+        owner: str | None = None,
     ) -> Ticket:
         """Move a ticket to `new_state` through the state machine, with its audit event.
 
         `expected_updated_at` is the version the caller read; if the ticket has changed
-        since, `StaleTicket` is raised instead of overwriting. Raises `TicketNotFound`,
+        since, `StaleTicket` is raised instead of overwriting. With `owner`, only a ticket
+        created by `owner` may change. Raises `TicketNotFound`, `Forbidden`,
         `InvalidTransition`, `StaleTicket`.
         """
         # The event's time is the moment the state records, so the log rebuilds it exactly.
         now = new_state.entered_at() or utc_now()
         with db.connect(self.path) as conn, db.transaction(conn):
             row = _read_row(conn, ticket_id)
+            if owner is not None and row["created_by"] != owner:
+                raise Forbidden(f"ticket {row['id']!r} was created by someone else")
             current_version: str = row["updated_at"]
             if expected_updated_at is not None and expected_updated_at != current_version:
                 raise StaleTicket(row["id"])
@@ -227,10 +237,17 @@ class SqliteTicketStore:
             _record_transition(conn, row["id"], current, new_state, actor=actor, at=now)
             return _row_to_ticket(row).model_copy(update={"state": new_state})
 
-    def cancel(self, ticket_id: str, *, cancelled_by: str, reason: str | None) -> Ticket:
-        """Cancel a ticket; raises `TicketNotFound`, `InvalidTransition`."""
+    def cancel(
+        self,
+        ticket_id: str,
+        *,
+        cancelled_by: str,
+        reason: str | None,
+        owner: str | None = None,
+    ) -> Ticket:
+        """Cancel a ticket; raises `TicketNotFound`, `Forbidden`, `InvalidTransition`."""
         state = Cancelled(cancelled_by=cancelled_by, reason=reason, cancelled_at=utc_now())
-        return self.update_state(ticket_id, state, actor=cancelled_by)
+        return self.update_state(ticket_id, state, actor=cancelled_by, owner=owner)
 
 
 def _read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
@@ -305,9 +322,12 @@ class SqliteAuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def page(self, flt: AuditFilter) -> AuditPage:
-        """A page of events, oldest first, and the total that matches."""
+    def page(self, flt: AuditFilter, *, visible_to: str | None = None) -> AuditPage:
+        """A page of events, oldest first, and the total that matches.
+
+        With `visible_to`, only events about tickets that user created are included.
+        """
         with db.connect(self.path) as conn, db.transaction(conn, write=False):
-            events = audit.list_events(conn, flt)
-            total = audit.count_events(conn, flt)
+            events = audit.list_events(conn, flt, visible_to=visible_to)
+            total = audit.count_events(conn, flt, visible_to=visible_to)
         return AuditPage(events=events, total=total, limit=flt.limit, offset=flt.offset)

@@ -343,5 +343,6 @@ class TicketFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     state: Literal["pending", "cancelled", "completed", "failed"] | None = None
+    created_by: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
     offset: Annotated[int, Field(ge=0)] = 0

@@ -1,0 +1,168 @@
+"""API keys: create, list and revoke them, from the command line.
+
+    python -m chalicelib.keys create alice --role admin   # prints the key, once
+    python -m chalicelib.keys list
+    python -m chalicelib.keys revoke <key id>
+
+The database is `TORRENTINO_DB_PATH` (or the default); `--db PATH` overrides it.
+Only a SHA-256 hash of each key is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from chalicelib import audit, db, settings
+from chalicelib.audit import AuditEventType
+from chalicelib.errors import InvalidInput, TorrentinoError
+from chalicelib.identity import ANONYMOUS_NAME, Role, hash_key, new_key
+from chalicelib.ticket import Timestamp, format_timestamp, utc_now
+
+CLI_ACTOR = "admin-cli"
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+_RESERVED_NAMES = {ANONYMOUS_NAME, "system", CLI_ACTOR}
+
+
+class KeyNotFound(TorrentinoError):
+    """No API key has the given id."""
+
+    code = "key_not_found"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no API key with id {key_id!r}", field="key_id")
+
+
+class ApiKeyInfo(BaseModel):
+    """What may be shown about a key: everything but its secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user: str
+    role: Role
+    created_at: Timestamp
+    revoked_at: Timestamp | None = None
+
+
+def _check_user_name(user: str) -> None:
+    if not _USER_NAME.fullmatch(user):
+        raise InvalidInput(
+            "a user name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a "
+            "letter or digit",
+            field="user",
+        )
+    if user in _RESERVED_NAMES:
+        raise InvalidInput(f"{user!r} is a reserved name", field="user")
+
+
+def create_key(path: Path, user: str, role: Role) -> tuple[ApiKeyInfo, str]:
+    """Store a new key for `user`; return its description and the key itself (shown once)."""
+    _check_user_name(user)
+    key_id, key = new_key()
+    now = utc_now()
+    db.migrate(path)
+    with db.connect(path) as conn, db.transaction(conn):
+        conn.execute(
+            "INSERT INTO api_keys (id, user, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            (key_id, user, role.value, hash_key(key), format_timestamp(now)),
+        )
+        audit.record(
+            conn,
+            AuditEventType.API_KEY_CREATED,
+            {"key_id": key_id, "user": user, "role": role.value},
+            actor=CLI_ACTOR,
+            at=now,
+        )
+    return ApiKeyInfo(id=key_id, user=user, role=role, created_at=now), key
+
+
+def list_keys(path: Path) -> list[ApiKeyInfo]:
+    """Every key, oldest first, without secrets."""
+    db.migrate(path)
+    with db.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT id, user, role, created_at, revoked_at FROM api_keys ORDER BY created_at, id"
+        ).fetchall()
+    return [ApiKeyInfo.model_validate(dict(row)) for row in rows]
+
+
+def revoke_key(path: Path, key_id: str) -> ApiKeyInfo:
+    """Revoke a key at once; raises `KeyNotFound`. Revoking twice keeps the first time."""
+    now = utc_now()
+    db.migrate(path)
+    with db.connect(path) as conn, db.transaction(conn):
+        row = conn.execute(
+            "SELECT id, user, role, created_at, revoked_at FROM api_keys WHERE id = ?", (key_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyNotFound(key_id)
+        if row["revoked_at"] is None:
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ?", (format_timestamp(now), key_id)
+            )
+            audit.record(
+                conn,
+                AuditEventType.API_KEY_REVOKED,
+                {"key_id": key_id, "user": row["user"]},
+                actor=CLI_ACTOR,
+                at=now,
+            )
+            return ApiKeyInfo.model_validate({**dict(row), "revoked_at": now})
+    return ApiKeyInfo.model_validate(dict(row))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.keys",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", type=Path, help="SQLite file (default: TORRENTINO_DB_PATH)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("user")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
+    commands.add_parser("list", help="list keys (never their secrets)")
+    revoke = commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the key command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    path: Path = args.db or settings.db_path()
+    try:
+        if args.command == "create":
+            info, key = create_key(path, args.user, Role(args.role))
+            print(f"created key {info.id} for {info.user} ({info.role.value}).")
+            print("The key is shown only now; store it safely:")
+            print(key)
+        elif args.command == "list":
+            keys = list_keys(path)
+            if not keys:
+                print("no API keys: the service is open to anyone who can reach it")
+            for info in keys:
+                revoked = (
+                    f"revoked {format_timestamp(info.revoked_at)}" if info.revoked_at else "active"
+                )
+                print(
+                    f"{info.id}  {info.user:<24} {info.role.value:<5}  "
+                    f"created {format_timestamp(info.created_at)}  {revoked}"
+                )
+        else:
+            info = revoke_key(path, args.key_id)
+            print(f"revoked key {info.id} of {info.user}")
+    except TorrentinoError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
