@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from chalice.app import Chalice, MultiDict, Request, Response
 from pydantic import BaseModel
@@ -15,6 +16,7 @@ from chalicelib.audit import AuditFilter
 from chalicelib.errors import (
     BodyTooLarge,
     Forbidden,
+    IdempotencyMismatch,
     InternalError,
     InvalidInput,
     InvalidTransition,
@@ -29,10 +31,22 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.identity import Identity, authenticate
-from chalicelib.parsing import parse_body, parse_optional_body, parse_query
+from chalicelib.parsing import (
+    NoBody,
+    parse_body,
+    parse_idempotency_key,
+    parse_optional_body,
+    parse_query,
+)
 from chalicelib.service import ensure_started
-from chalicelib.store import SqliteAuditLog, SqliteTicketStore
-from chalicelib.ticket import CancelTicketRequest, CreateTicketRequest, TicketFilter
+from chalicelib.store import AuditPage, SqliteAuditLog, SqliteTicketStore, TicketPage
+from chalicelib.ticket import (
+    CancelTicketRequest,
+    CreateTicketRequest,
+    FailTicketRequest,
+    Ticket,
+    TicketFilter,
+)
 
 app = Chalice(app_name="torrentino")
 
@@ -47,7 +61,8 @@ ERROR_STATUS: tuple[tuple[type[TorrentinoError], int], ...] = (
     (RouteNotFound, 404),
     (MethodNotAllowed, 405),
     (InvalidTransition, 409),
-    (StaleTicket, 409),
+    (StaleTicket, 412),
+    (IdempotencyMismatch, 422),
     (BodyTooLarge, 413),
     (UnsupportedMediaType, 415),
     (InvalidInput, 400),  # after its subclasses
@@ -72,9 +87,18 @@ def error_response(error: TorrentinoError) -> Response:
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=headers)
 
 
-def json_response(model: BaseModel, status: int = 200) -> Response:
+def json_response(model: BaseModel, status: int = 200, headers: Headers | None = None) -> Response:
     """A model as a JSON response."""
-    return Response(body=model.model_dump_json(), status_code=status, headers=JSON_HEADERS)
+    return Response(
+        body=model.model_dump_json(),
+        status_code=status,
+        headers={**JSON_HEADERS, **(headers or {})},
+    )
+
+
+def ticket_response(ticket: Ticket, status: int = 200, headers: Headers | None = None) -> Response:
+    """A ticket as JSON, with its version as the ETag."""
+    return json_response(ticket, status, {"ETag": f'"{ticket.version}"', **(headers or {})})
 
 
 View = Callable[..., Response]
@@ -157,24 +181,59 @@ def tickets() -> SqliteTicketStore:
     return SqliteTicketStore(settings.db_path())
 
 
+def if_match() -> frozenset[str] | None:
+    """The versions an If-Match header accepts, or None for any (absent or `*`)."""
+    header = request().headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    tags = {tag.strip() for tag in header.split(",")}
+    # If-Match compares strongly: a weak tag (W/"...") never matches.
+    return frozenset(tag[1:-1] for tag in tags if len(tag) >= 2 and tag[0] == tag[-1] == '"')
+
+
+def next_page(path: str, offset: int, limit: int, total: int) -> str | None:
+    """The URL of the page after this one, keeping every other query parameter."""
+    if offset + limit >= total:
+        return None
+    params = {**query_params(), "offset": [str(offset + limit)]}
+    return f"{path}?{urlencode(params, doseq=True)}"
+
+
+def page_response(page: TicketPage | AuditPage, path: str) -> Response:
+    """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
+    link = next_page(path, page.offset, page.limit, page.total)
+    headers: Headers = {"Link": f'<{link}>; rel="next"'} if link else {}
+    return json_response(page.model_copy(update={"next": link}), headers=headers)
+
+
 @api_route("/api/v1/tickets", "POST")
 def create_ticket(identity: Identity) -> Response:
-    """File a new ticket."""
+    """File a new ticket; an Idempotency-Key makes retries safe."""
     body = parse_body(CreateTicketRequest, raw_body(), request().headers.get("content-type"))
-    return json_response(tickets().create(body, created_by=identity.name), status=201)
+    key = parse_idempotency_key(request().headers.get("idempotency-key"))
+    if key is None:
+        ticket, replayed = tickets().create(body, created_by=identity.name), False
+    else:
+        ticket, replayed = tickets().create_idempotent(body, created_by=identity.name, key=key)
+    headers: Headers = {"Location": f"/api/v1/tickets/{ticket.id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return ticket_response(ticket, 201, headers)
 
 
 @api_route("/api/v1/tickets", "GET")
 def list_tickets(identity: Identity) -> Response:
-    """List tickets in queue order, optionally by state."""
-    flt = parse_query(TicketFilter, query_params(), integers=("limit", "offset"))
-    return json_response(tickets().page(flt))
+    """List tickets (queue order by default), filtered; any caller may list."""
+    flt = parse_query(
+        TicketFilter, query_params(), integers=("limit", "offset"), repeatable=("state", "tag")
+    )
+    return page_response(tickets().page(flt), "/api/v1/tickets")
 
 
 @api_route("/api/v1/tickets/{ticket_id}", "GET")
 def get_ticket(identity: Identity, ticket_id: str) -> Response:
-    """Read one ticket."""
-    return json_response(tickets().get(ticket_id))
+    """Read one ticket; any caller may read."""
+    return ticket_response(tickets().get(ticket_id))
 
 
 @api_route("/api/v1/tickets/{ticket_id}", "DELETE")
@@ -184,14 +243,40 @@ def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
         CancelTicketRequest, raw_body(), request().headers.get("content-type")
     )
     cancelled = tickets().cancel(
-        ticket_id, cancelled_by=identity.name, reason=body.reason, owner=identity.owner_filter()
+        ticket_id,
+        cancelled_by=identity.name,
+        reason=body.reason,
+        owner=identity.owner_filter(),
+        expected_versions=if_match(),
     )
-    return json_response(cancelled)
+    return ticket_response(cancelled)
+
+
+@api_route("/api/v1/tickets/{ticket_id}/complete", "POST")
+def complete_ticket(identity: Identity, ticket_id: str) -> Response:
+    """Mark a pending ticket completed (admins; for testing until processors exist)."""
+    identity.require_admin("complete a ticket")
+    parse_optional_body(NoBody, raw_body(), request().headers.get("content-type"))
+    completed = tickets().complete(ticket_id, actor=identity.name, expected_versions=if_match())
+    return ticket_response(completed)
+
+
+@api_route("/api/v1/tickets/{ticket_id}/fail", "POST")
+def fail_ticket(identity: Identity, ticket_id: str) -> Response:
+    """Mark a pending ticket failed with an error (admins; for testing until processors exist)."""
+    identity.require_admin("fail a ticket")
+    body = parse_body(FailTicketRequest, raw_body(), request().headers.get("content-type"))
+    failed = tickets().fail(
+        ticket_id, error=body.error, actor=identity.name, expected_versions=if_match()
+    )
+    return ticket_response(failed)
 
 
 @api_route("/api/v1/audit", "GET")
 def list_audit_events(identity: Identity) -> Response:
     """List audit events, oldest first; a user sees only events about its own tickets."""
-    flt = parse_query(AuditFilter, query_params(), integers=("limit", "offset"))
+    flt = parse_query(
+        AuditFilter, query_params(), integers=("limit", "offset"), repeatable=("event_type",)
+    )
     log = SqliteAuditLog(settings.db_path())
-    return json_response(log.page(flt, visible_to=identity.owner_filter()))
+    return page_response(log.page(flt, visible_to=identity.owner_filter()), "/api/v1/audit")

@@ -12,9 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib.ticket import Timestamp, format_timestamp
+from chalicelib.ticket import QueryTimestamp, Timestamp, format_timestamp
 
 
 class AuditEventType(StrEnum):
@@ -39,13 +39,26 @@ class AuditEvent(BaseModel):
     data: dict[str, Any]
 
 
+# Oldest first; the id breaks ties between events of the same microsecond.
+ORDER = "timestamp, id"
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
 class AuditFilter(BaseModel):
-    """Which audit events to list or count, and which page."""
+    """Which audit events to list or count, and which page: one of the `event_type`s,
+    about `ticket_id`, with `since <= timestamp < until`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_type: AuditEventType | None = None
-    ticket_id: str | None = None
+    event_type: (
+        Annotated[list[AuditEventType], BeforeValidator(_as_list), Field(max_length=16)] | None
+    ) = None
+    ticket_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    since: QueryTimestamp | None = None
+    until: QueryTimestamp | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
     offset: Annotated[int, Field(ge=0)] = 0
 
@@ -81,12 +94,19 @@ def _where(flt: AuditFilter, visible_to: str | None) -> tuple[str, list[Any]]:
     if visible_to is not None:
         clauses.append("ticket_id IN (SELECT id FROM tickets WHERE created_by = ?)")
         params.append(visible_to)
-    if flt.event_type is not None:
-        clauses.append("event_type = ?")
-        params.append(flt.event_type.value)
+    if flt.event_type:
+        types = sorted({t.value for t in flt.event_type})
+        clauses.append(f"event_type IN ({', '.join('?' * len(types))})")
+        params.extend(types)
     if flt.ticket_id is not None:
         clauses.append("ticket_id = ?")
         params.append(flt.ticket_id)
+    if flt.since is not None:
+        clauses.append("timestamp >= ?")
+        params.append(format_timestamp(flt.since))
+    if flt.until is not None:
+        clauses.append("timestamp < ?")
+        params.append(format_timestamp(flt.until))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -99,17 +119,22 @@ def _row_to_event(row: sqlite3.Row) -> AuditEvent:
     )
 
 
+def list_query(flt: AuditFilter, visible_to: str | None = None) -> tuple[str, list[Any]]:
+    """The SQL and parameters that list a page of events (also used to show query plans)."""
+    where, params = _where(flt, visible_to)
+    sql = (
+        f"SELECT id, event_type, timestamp, data FROM audit_events{where}"
+        f" ORDER BY {ORDER} LIMIT ? OFFSET ?"
+    )
+    return sql, [*params, flt.limit, flt.offset]
+
+
 def list_events(
     conn: sqlite3.Connection, flt: AuditFilter, *, visible_to: str | None = None
 ) -> list[AuditEvent]:
     """The filtered page of events, oldest first (only `visible_to`'s tickets if given)."""
-    where, params = _where(flt, visible_to)
-    rows = conn.execute(
-        f"SELECT id, event_type, timestamp, data FROM audit_events{where}"
-        " ORDER BY id LIMIT ? OFFSET ?",
-        [*params, flt.limit, flt.offset],
-    ).fetchall()
-    return [_row_to_event(row) for row in rows]
+    sql, params = list_query(flt, visible_to)
+    return [_row_to_event(row) for row in conn.execute(sql, params).fetchall()]
 
 
 def count_events(

@@ -58,8 +58,10 @@ def _m002_audit_events(conn: sqlite3.Connection) -> None:
         )
         """
     )
-    conn.execute("CREATE INDEX idx_audit_event_type ON audit_events(event_type, id)")
-    conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, id)")
+    # The log is read oldest first (timestamp, id), whole or by type or ticket.
+    conn.execute("CREATE INDEX idx_audit_time ON audit_events(timestamp, id)")
+    conn.execute("CREATE INDEX idx_audit_event_type ON audit_events(event_type, timestamp, id)")
+    conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, timestamp, id)")
 
 
 def _m003_api_keys(conn: sqlite3.Connection) -> None:
@@ -85,12 +87,56 @@ def _m004_creator_queue_index(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m005_filters(conn: sqlite3.Connection) -> None:
+    # Tags get a table of their own so "tickets having every given tag" is an index lookup.
+    conn.execute(
+        """
+        CREATE TABLE ticket_tags (
+            tag TEXT NOT NULL,
+            ticket_id TEXT NOT NULL REFERENCES tickets(id),
+            PRIMARY KEY (tag, ticket_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id)"
+        " SELECT DISTINCT json_each.value, tickets.id"
+        " FROM tickets, json_each(tickets.query_context, '$.tags')"
+    )
+    # Newest-first listing and created_after/created_before ranges, with and without a state.
+    conn.execute("CREATE INDEX idx_tickets_created ON tickets(created_at, id)")
+    conn.execute(
+        "CREATE INDEX idx_tickets_state_created ON tickets("
+        "json_extract(state, '$.type'), created_at, id)"
+    )
+
+
+def _m006_idempotency_keys(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE idempotency_keys (
+            owner TEXT NOT NULL,                -- who sent it: keys are per caller
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,          -- SHA-256 of the validated request
+            ticket_id TEXT NOT NULL,
+            response TEXT NOT NULL,             -- the ticket as first returned
+            version TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (owner, key)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at)")
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m001_tickets,
     _m002_audit_events,
     _m003_api_keys,
     _m004_creator_queue_index,
+    _m005_filters,
+    _m006_idempotency_keys,
 )
 
 

@@ -62,11 +62,13 @@ class InvalidTransition(TorrentinoError):
 class StaleTicket(TorrentinoError):
     """The ticket changed since the caller read it (optimistic lock failed)."""
 
-    code = "stale_ticket"
+    code = "precondition_failed"
 
     def __init__(self, ticket_id: str) -> None:
         super().__init__(
-            f"ticket {ticket_id!r} was changed by someone else; read it again and retry"
+            f"ticket {ticket_id!r} has changed since the version given in If-Match; "
+            "read it again and retry",
+            field="If-Match",
         )
         self.ticket_id = ticket_id
 
@@ -81,6 +83,19 @@ class Forbidden(TorrentinoError):
     """The caller is known but may not do this."""
 
     code = "forbidden"
+
+
+class IdempotencyMismatch(TorrentinoError):
+    """An Idempotency-Key was reused for a different request."""
+
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was already used for a different request; "
+            "use a new key for a new ticket",
+            field="Idempotency-Key",
+        )
 
 
 class StorageUnavailable(TorrentinoError):

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.errors import BodyTooLarge, InvalidInput, UnsupportedMediaType
 
@@ -20,10 +20,31 @@ _DECIMAL = re.compile(r"[0-9]{1,18}")
 _DIGITS = re.compile(r"[0-9]+")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+class NoBody(BaseModel):
+    """A body that may be absent or `{}`, with no fields."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    """Validate an Idempotency-Key header: 1-255 visible ASCII characters."""
+    if value is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise InvalidInput(
+            "Idempotency-Key must be 1-255 visible ASCII characters (e.g. a UUID)",
+            field="Idempotency-Key",
+        )
+    return value
 
 
 def _describe(error: Mapping[str, Any], *, prefix: str) -> dict[str, str]:
-    location = ".".join(str(part) for part in error["loc"])
+    # A query parameter is named without the index of a repeated value ("state", not "state.1").
+    parts = error["loc"][:1] if prefix == "query parameter" else error["loc"]
+    location = ".".join(str(part) for part in parts)
     kind = error["type"]
     if kind == "json_invalid":
         return {"field": "body", "message": f"request body is not valid JSON: {error['msg']}"}
@@ -84,17 +105,22 @@ def parse_query(
     params: Mapping[str, Sequence[str]],
     *,
     integers: Sequence[str] = (),
+    repeatable: Sequence[str] = (),
 ) -> ModelT:
     """Validate query parameters (each name to its list of values) against `model`.
 
-    Unknown and repeated parameters are refused, and the parameters named in
-    `integers` must be plain decimal digits. Raises `InvalidInput`.
+    Unknown parameters are refused, and so is repeating one not named in
+    `repeatable`; those named in `integers` must be plain decimal digits. Raises
+    `InvalidInput`.
     """
     values: dict[str, Any] = {}
     for name, given in params.items():
         if name not in model.model_fields:
             allowed = ", ".join(sorted(model.model_fields))
             raise InvalidInput(f"unknown query parameter {name!r}; allowed: {allowed}", field=name)
+        if name in repeatable:
+            values[name] = list(given)
+            continue
         if len(given) != 1:
             raise InvalidInput(f"query parameter {name!r} given more than once", field=name)
         value = given[0]

@@ -19,6 +19,9 @@ _started: set[Path] = set()
 def start(path: Path) -> None:
     """Migrate the database and record one `service_started` event."""
     schema = db.migrate(path)
+    with db.connect(path) as conn:
+        # Refresh the planner's statistics where they are stale (cheap when they are not).
+        conn.execute("PRAGMA optimize")
     with db.connect(path) as conn, db.transaction(conn):
         audit.record(
             conn,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
-from datetime import datetime
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,10 +14,12 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import audit, db
 from chalicelib.audit import AuditEvent, AuditEventType, AuditFilter
-from chalicelib.errors import Forbidden, StaleTicket, TicketNotFound
+from chalicelib.errors import Forbidden, IdempotencyMismatch, StaleTicket, TicketNotFound
 from chalicelib.ticket import (
     Cancelled,
+    Completed,
     CreateTicketRequest,
+    Failed,
     Pending,
     QueryContext,
     Ticket,
@@ -41,6 +45,7 @@ class TicketPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None = None  # the URL of the next page, set by the API layer
 
 
 class AuditPage(BaseModel):
@@ -52,6 +57,7 @@ class AuditPage(BaseModel):
     total: int
     limit: int
     offset: int
+    next: str | None = None  # the URL of the next page, set by the API layer
 
 
 class TicketStore(Protocol):
@@ -66,7 +72,7 @@ class TicketStore(Protocol):
         ...
 
     def list(self, flt: TicketFilter) -> list[Ticket]:
-        """The filtered page of tickets, in queue order."""
+        """The filtered page of tickets, in the filter's order."""
         ...
 
     def count(self, flt: TicketFilter) -> int:
@@ -79,7 +85,7 @@ class TicketStore(Protocol):
         new_state: TicketState,
         *,
         actor: str,
-        expected_updated_at: str | None = None,
+        expected_versions: Collection[str] | None = None,
     ) -> Ticket:
         """Move a ticket to a new state.
 
@@ -92,7 +98,9 @@ _TICKET_COLUMNS = (
     "id, created_at, created_by, state, priority, query_context, dest_path, updated_at"
 )
 _STATE_TYPE = "json_extract(state, '$.type')"  # must match the index expression exactly
-_QUEUE_ORDER = "priority DESC, created_at, id"
+_ORDER_BY = {"queue": "priority DESC, created_at, id", "newest": "created_at DESC, id DESC"}
+# Retries with one Idempotency-Key are recognised for at least this long.
+IDEMPOTENCY_RETENTION = timedelta(hours=48)
 
 
 def _row_to_ticket(row: sqlite3.Row) -> Ticket:
@@ -104,19 +112,35 @@ def _row_to_ticket(row: sqlite3.Row) -> Ticket:
         priority=row["priority"],
         query_context=QueryContext.model_validate_json(row["query_context"]),
         dest_path=row["dest_path"],
+        version=row["updated_at"],
     )
 
 
 def _ticket_where(flt: TicketFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    if flt.state is not None:
-        clauses.append(f"{_STATE_TYPE} = ?")
-        params.append(flt.state)
+    if flt.state:
+        states = sorted(set(flt.state))
+        clauses.append(f"{_STATE_TYPE} IN ({', '.join('?' * len(states))})")
+        params.extend(states)
     if flt.created_by is not None:
         clauses.append("created_by = ?")
         params.append(flt.created_by)
+    for tag in sorted(set(flt.tag or ())):
+        clauses.append("id IN (SELECT ticket_id FROM ticket_tags WHERE tag = ?)")
+        params.append(tag)
+    if flt.created_after is not None:
+        clauses.append("created_at > ?")
+        params.append(format_timestamp(flt.created_after))
+    if flt.created_before is not None:
+        clauses.append("created_at < ?")
+        params.append(format_timestamp(flt.created_before))
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def request_fingerprint(request: CreateTicketRequest) -> str:
+    """A digest of a create request's meaning (not its whitespace or key order)."""
+    return hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest()
 
 
 class SqliteTicketStore:
@@ -127,60 +151,56 @@ class SqliteTicketStore:
 
     def create(self, request: CreateTicketRequest, *, created_by: str) -> Ticket:
         """Store a new pending ticket and its `ticket_created` event in one transaction."""
+        with db.connect(self.path) as conn, db.transaction(conn):
+            return _insert_ticket(conn, request, created_by=created_by)
+
+    def create_idempotent(
+        self, request: CreateTicketRequest, *, created_by: str, key: str
+    ) -> tuple[Ticket, bool]:
+        """Create once per (`created_by`, `key`); return the ticket and whether it is a replay.
+
+        A retry with the same key and the same request returns the ticket as first
+        created and writes nothing. Raises `IdempotencyMismatch` if the key was used
+        for a different request.
+        """
+        fingerprint = request_fingerprint(request)
         now = utc_now()
-        ticket = Ticket(
-            id=new_ticket_id(),
-            created_at=now,
-            created_by=created_by,
-            state=Pending(),
-            priority=request.priority,
-            query_context=request.query_context,
-            dest_path=request.dest_path,
-        )
-        stamp = format_timestamp(now)
-        context = request.query_context.model_dump(mode="json")
         with db.connect(self.path) as conn, db.transaction(conn):
             conn.execute(
-                f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "DELETE FROM idempotency_keys WHERE created_at < ?",
+                (format_timestamp(now - IDEMPOTENCY_RETENTION),),
+            )
+            row = conn.execute(
+                "SELECT fingerprint, response FROM idempotency_keys WHERE owner = ? AND key = ?",
+                (created_by, key),
+            ).fetchone()
+            if row is not None:
+                if row["fingerprint"] != fingerprint:
+                    raise IdempotencyMismatch(key)
+                return Ticket.model_validate_json(row["response"]), True
+            ticket = _insert_ticket(conn, request, created_by=created_by)
+            conn.execute(
+                "INSERT INTO idempotency_keys (owner, key, fingerprint, ticket_id, response,"
+                " version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
-                    ticket.id,
-                    stamp,
                     created_by,
-                    encode_state(ticket.state),
-                    ticket.priority,
-                    json.dumps(context, ensure_ascii=False),
-                    ticket.dest_path,
-                    stamp,
+                    key,
+                    fingerprint,
+                    ticket.id,
+                    ticket.model_dump_json(),
+                    ticket.version,
+                    format_timestamp(now),
                 ),
             )
-            audit.record(
-                conn,
-                AuditEventType.TICKET_CREATED,
-                {
-                    "ticket_id": ticket.id,
-                    "created_by": created_by,
-                    "priority": ticket.priority,
-                    "query_context": context,
-                    "dest_path": ticket.dest_path,
-                },
-                actor=created_by,
-                at=now,
-            )
-        return ticket
+            return ticket, False
 
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
-        ticket, _ = self.get_versioned(ticket_id)
-        return ticket
-
-    def get_versioned(self, ticket_id: str) -> tuple[Ticket, str]:
-        """The ticket and its `updated_at` version; raises `TicketNotFound`."""
         with db.connect(self.path) as conn:
-            row = _read_row(conn, ticket_id)
-        return _row_to_ticket(row), row["updated_at"]
+            return _row_to_ticket(_read_row(conn, ticket_id))
 
     def list(self, flt: TicketFilter) -> list[Ticket]:
-        """The filtered page of tickets, in queue order."""
+        """The filtered page of tickets, in the filter's order."""
         with db.connect(self.path) as conn:
             return _list(conn, flt)
 
@@ -202,12 +222,12 @@ class SqliteTicketStore:
         new_state: TicketState,
         *,
         actor: str,
-        expected_updated_at: str | None = None,
+        expected_versions: Collection[str] | None = None,
         owner: str | None = None,
     ) -> Ticket:
         """Move a ticket to `new_state` through the state machine, with its audit event.
 
-        `expected_updated_at` is the version the caller read; if the ticket has changed
+        `expected_versions` are the versions the caller read; if the ticket has changed
         since, `StaleTicket` is raised instead of overwriting. With `owner`, only a ticket
         created by `owner` may change. Raises `TicketNotFound`, `Forbidden`,
         `InvalidTransition`, `StaleTicket`.
@@ -219,23 +239,21 @@ class SqliteTicketStore:
             if owner is not None and row["created_by"] != owner:
                 raise Forbidden(f"ticket {row['id']!r} was created by someone else")
             current_version: str = row["updated_at"]
-            if expected_updated_at is not None and expected_updated_at != current_version:
+            if expected_versions is not None and current_version not in expected_versions:
                 raise StaleTicket(row["id"])
             current = decode_state(row["state"])
             check_transition(row["id"], current, new_state)
+            new_version = next_timestamp(current_version, now)
             cursor = conn.execute(
                 "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ? AND updated_at = ?",
-                (
-                    encode_state(new_state),
-                    next_timestamp(current_version, now),
-                    row["id"],
-                    current_version,
-                ),
+                (encode_state(new_state), new_version, row["id"], current_version),
             )
             if cursor.rowcount != 1:  # pragma: no cover - the write lock makes this unreachable
                 raise StaleTicket(row["id"])
             _record_transition(conn, row["id"], current, new_state, actor=actor, at=now)
-            return _row_to_ticket(row).model_copy(update={"state": new_state})
+            return _row_to_ticket(row).model_copy(
+                update={"state": new_state, "version": new_version}
+            )
 
     def cancel(
         self,
@@ -244,10 +262,47 @@ class SqliteTicketStore:
         cancelled_by: str,
         reason: str | None,
         owner: str | None = None,
+        expected_versions: Collection[str] | None = None,
     ) -> Ticket:
-        """Cancel a ticket; raises `TicketNotFound`, `Forbidden`, `InvalidTransition`."""
+        """Cancel a ticket; raises `TicketNotFound`, `Forbidden`, `InvalidTransition`,
+        `StaleTicket`."""
         state = Cancelled(cancelled_by=cancelled_by, reason=reason, cancelled_at=utc_now())
-        return self.update_state(ticket_id, state, actor=cancelled_by, owner=owner)
+        return self.update_state(
+            ticket_id,
+            state,
+            actor=cancelled_by,
+            owner=owner,
+            expected_versions=expected_versions,
+        )
+
+    def complete(
+        self, ticket_id: str, *, actor: str, expected_versions: Collection[str] | None = None
+    ) -> Ticket:
+        """Mark a ticket completed; raises `TicketNotFound`, `InvalidTransition`,
+        `StaleTicket`."""
+        return self.update_state(
+            ticket_id,
+            Completed(completed_at=utc_now()),
+            actor=actor,
+            expected_versions=expected_versions,
+        )
+
+    def fail(
+        self,
+        ticket_id: str,
+        *,
+        error: str,
+        actor: str,
+        expected_versions: Collection[str] | None = None,
+    ) -> Ticket:
+        """Mark a ticket failed with `error`; raises `TicketNotFound`, `InvalidTransition`,
+        `StaleTicket`."""
+        return self.update_state(
+            ticket_id,
+            Failed(error=error, failed_at=utc_now()),
+            actor=actor,
+            expected_versions=expected_versions,
+        )
 
 
 def _read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
@@ -262,13 +317,68 @@ def _read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
     return row
 
 
-def _list(conn: sqlite3.Connection, flt: TicketFilter) -> list[Ticket]:
+def list_query(flt: TicketFilter) -> tuple[str, list[Any]]:
+    """The SQL and parameters that list a page of tickets (also used to show query plans)."""
     where, params = _ticket_where(flt)
-    rows = conn.execute(
-        f"SELECT {_TICKET_COLUMNS} FROM tickets{where} ORDER BY {_QUEUE_ORDER} LIMIT ? OFFSET ?",
-        [*params, flt.limit, flt.offset],
-    ).fetchall()
-    return [_row_to_ticket(row) for row in rows]
+    sql = (
+        f"SELECT {_TICKET_COLUMNS} FROM tickets{where}"
+        f" ORDER BY {_ORDER_BY[flt.sort]} LIMIT ? OFFSET ?"
+    )
+    return sql, [*params, flt.limit, flt.offset]
+
+
+def _list(conn: sqlite3.Connection, flt: TicketFilter) -> list[Ticket]:
+    sql, params = list_query(flt)
+    return [_row_to_ticket(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def _insert_ticket(
+    conn: sqlite3.Connection, request: CreateTicketRequest, *, created_by: str
+) -> Ticket:
+    now = utc_now()
+    stamp = format_timestamp(now)
+    ticket = Ticket(
+        id=new_ticket_id(),
+        created_at=now,
+        created_by=created_by,
+        state=Pending(),
+        priority=request.priority,
+        query_context=request.query_context,
+        dest_path=request.dest_path,
+        version=stamp,
+    )
+    context = request.query_context.model_dump(mode="json")
+    conn.execute(
+        f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            ticket.id,
+            stamp,
+            created_by,
+            encode_state(ticket.state),
+            ticket.priority,
+            json.dumps(context, ensure_ascii=False),
+            ticket.dest_path,
+            stamp,
+        ),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
+        [(tag, ticket.id) for tag in request.query_context.tags],
+    )
+    audit.record(
+        conn,
+        AuditEventType.TICKET_CREATED,
+        {
+            "ticket_id": ticket.id,
+            "created_by": created_by,
+            "priority": ticket.priority,
+            "query_context": context,
+            "dest_path": ticket.dest_path,
+        },
+        actor=created_by,
+        at=now,
+    )
+    return ticket
 
 
 def _count(conn: sqlite3.Connection, flt: TicketFilter) -> int:

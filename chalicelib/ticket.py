@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -310,6 +311,16 @@ def _coerce_state(value: Any) -> Any:
     return value if isinstance(value, _State) else state_from_wire(value)
 
 
+class FailTicketRequest(BaseModel):
+    """The body of `POST /api/v1/tickets/{id}/fail`."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra={"examples": [{"error": "no seeders"}]}
+    )
+
+    error: Annotated[Text, Field(min_length=1, max_length=MAX_REASON_CHARS)]
+
+
 class Ticket(BaseModel):
     """A request for one piece of media, and where it stands."""
 
@@ -322,6 +333,8 @@ class Ticket(BaseModel):
     priority: Priority
     query_context: QueryContext
     dest_path: str
+    # The row's `updated_at`: the ETag and the optimistic lock. Not part of the JSON.
+    version: Annotated[str, Field(exclude=True, repr=False)] = ""
 
     @field_serializer("state")
     def _state_to_wire(self, state: TicketState, info: SerializationInfo) -> Any:
@@ -337,12 +350,29 @@ class Ticket(BaseModel):
         return self.state.can_cancel()
 
 
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+StateName = Literal["pending", "cancelled", "completed", "failed"]
+QueryTimestamp = Annotated[AwareDatetime, AfterValidator(_require_utc)]
+TicketSort = Literal["queue", "newest"]
+
+
 class TicketFilter(BaseModel):
-    """Which tickets to list or count, and which page."""
+    """Which tickets to list or count, in which order, and which page.
+
+    Every given condition must hold: one of the `state`s, the creator, every `tag`,
+    and `created_after < created_at < created_before`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    state: Literal["pending", "cancelled", "completed", "failed"] | None = None
+    state: Annotated[list[StateName], BeforeValidator(_as_list), Field(max_length=4)] | None = None
     created_by: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    tag: Annotated[list[Tag], BeforeValidator(_as_list), Field(max_length=MAX_TAGS)] | None = None
+    created_after: QueryTimestamp | None = None
+    created_before: QueryTimestamp | None = None
+    sort: TicketSort = "queue"
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
     offset: Annotated[int, Field(ge=0)] = 0

@@ -58,3 +58,35 @@ def test_concurrent_creates_all_land_with_their_events(server: Server) -> None:
         conn.close()
     assert ids <= stored
     assert ids <= logged
+
+
+def test_concurrent_retries_with_one_idempotency_key_create_one_ticket(server: Server) -> None:
+    conn = sqlite3.connect(server.db_path)
+    before = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    conn.close()
+
+    def create(_: int) -> tuple[int, str]:
+        response = requests.post(
+            f"{server.url}/api/v1/tickets",
+            json=example_ticket(priority=4242),
+            headers={"Idempotency-Key": "concurrent-retry-1"},
+            timeout=60,
+        )
+        return response.status_code, response.json()["id"]
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results = list(pool.map(create, range(32)))
+    assert {status for status, _ in results} == {201}
+    assert len({ticket_id for _, ticket_id in results}) == 1
+    conn = sqlite3.connect(server.db_path)
+    try:
+        after = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+        events = conn.execute(
+            "SELECT count(*) FROM audit_events WHERE event_type = 'ticket_created'"
+            " AND ticket_id = ?",
+            (results[0][1],),
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert after == before + 1
+    assert events == 1

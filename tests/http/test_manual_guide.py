@@ -46,7 +46,13 @@ def test_manual_testing_guide(fresh_server: Server) -> None:
     # 4. List all tickets
     listed = requests.get(f"{base}/tickets?limit=10", timeout=10)
     assert listed.status_code == 200
-    assert listed.json() == {"tickets": [ticket], "total": 1, "limit": 10, "offset": 0}
+    assert listed.json() == {
+        "tickets": [ticket],
+        "total": 1,
+        "limit": 10,
+        "offset": 0,
+        "next": None,
+    }
 
     # 5. List pending tickets only
     pending = requests.get(f"{base}/tickets?state=pending", timeout=10)
