@@ -11,10 +11,11 @@ from urllib.parse import urlencode
 from chalice.app import Chalice, MultiDict, Request, Response
 from pydantic import BaseModel
 
-from chalicelib import settings
+from chalicelib import __version__, settings
 from chalicelib.audit import AuditFilter
 from chalicelib.errors import (
     BodyTooLarge,
+    ErrorResponse,
     Forbidden,
     IdempotencyMismatch,
     InternalError,
@@ -31,6 +32,7 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.identity import Identity, authenticate
+from chalicelib.openapi import Operation, build_document
 from chalicelib.parsing import (
     NoBody,
     parse_body,
@@ -75,7 +77,6 @@ ERROR_STATUS: tuple[tuple[type[TorrentinoError], int], ...] = (
 def error_response(error: TorrentinoError) -> Response:
     """The API's single error shape: `{"error": {"code", "message", "details"}}`."""
     status = next((code for cls, code in ERROR_STATUS if isinstance(error, cls)), 500)
-    details = error.details if isinstance(error, InvalidInput) else []
     headers: Headers = dict(JSON_HEADERS)
     if isinstance(error, StorageUnavailable) and error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
@@ -83,8 +84,8 @@ def error_response(error: TorrentinoError) -> Response:
         headers["Allow"] = error.allowed
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="torrentino"'
-    body = {"error": {"code": error.code, "message": error.message, "details": details}}
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=headers)
+    body = ErrorResponse.from_error(error).model_dump_json()
+    return Response(body=body, status_code=status, headers=headers)
 
 
 def json_response(model: BaseModel, status: int = 200, headers: Headers | None = None) -> Response:
@@ -102,25 +103,32 @@ def ticket_response(ticket: Ticket, status: int = 200, headers: Headers | None =
 
 
 View = Callable[..., Response]
+OPERATIONS: list[Operation] = []
 
 
-def api_route(path: str, method: str) -> Callable[[View], View]:
-    """Register a route: the view gets the caller's identity, and its errors become JSON.
+def api_route(
+    method: str, path: str, *, public: bool = False, **described: Any
+) -> Callable[[View], View]:
+    """Register a route and describe it for the OpenAPI document (`described` goes to
+    `Operation`). The view gets the caller's identity; its errors become the JSON shape.
 
-    Authentication happens here, for every route, rather than in a Chalice
-    `@app.authorizer`: a built-in authorizer sees only the Authorization header (not
-    X-Api-Key), its rejections are API Gateway's own bodies rather than our error
-    shape, and API Gateway refuses a request without the header before an authorizer
-    could let it through in open mode.
+    Authentication happens here, for every route but the `public` ones, rather than in
+    a Chalice `@app.authorizer`: a built-in authorizer sees only the Authorization
+    header (not X-Api-Key), its rejections are API Gateway's own bodies rather than our
+    error shape, and API Gateway refuses a request without the header before an
+    authorizer could let it through in open mode.
     """
 
     def register(view: View) -> View:
         @functools.wraps(view)
         def handle(**kwargs: Any) -> Response:
             try:
-                path = settings.db_path()
-                ensure_started(path)
-                identity = authenticate(path, request().headers)
+                if public:
+                    public_response: Response = view(**kwargs)
+                    return public_response
+                db_file = settings.db_path()
+                ensure_started(db_file)
+                identity = authenticate(db_file, request().headers)
                 response: Response = view(identity, **kwargs)
                 return response
             except TorrentinoError as error:
@@ -130,6 +138,9 @@ def api_route(path: str, method: str) -> Callable[[View], View]:
                 return error_response(InternalError())
 
         app.route(path, methods=[method])(handle)
+        OPERATIONS.append(
+            Operation(method=method, path=path, operation_id=view.__name__, **described)
+        )
         return view
 
     return register
@@ -206,7 +217,17 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     return json_response(page.model_copy(update={"next": link}), headers=headers)
 
 
-@api_route("/api/v1/tickets", "POST")
+@api_route(
+    "POST",
+    "/api/v1/tickets",
+    summary="File a new ticket",
+    body=CreateTicketRequest,
+    response=Ticket,
+    status=201,
+    errors=(422,),
+    request_headers=("Idempotency-Key",),
+    response_headers=("ETag", "Location", "Idempotent-Replayed"),
+)
 def create_ticket(identity: Identity) -> Response:
     """File a new ticket; an Idempotency-Key makes retries safe."""
     body = parse_body(CreateTicketRequest, raw_body(), request().headers.get("content-type"))
@@ -221,22 +242,49 @@ def create_ticket(identity: Identity) -> Response:
     return ticket_response(ticket, 201, headers)
 
 
-@api_route("/api/v1/tickets", "GET")
+@api_route(
+    "GET",
+    "/api/v1/tickets",
+    summary="List tickets",
+    description="Queue order (priority high first, oldest first, id) unless sort=newest.",
+    query=TicketFilter,
+    response=TicketPage,
+    errors=(400,),
+    response_headers=("Link",),
+)
 def list_tickets(identity: Identity) -> Response:
-    """List tickets (queue order by default), filtered; any caller may list."""
+    """List tickets, filtered and paged; any caller may list."""
     flt = parse_query(
         TicketFilter, query_params(), integers=("limit", "offset"), repeatable=("state", "tag")
     )
     return page_response(tickets().page(flt), "/api/v1/tickets")
 
 
-@api_route("/api/v1/tickets/{ticket_id}", "GET")
+@api_route(
+    "GET",
+    "/api/v1/tickets/{ticket_id}",
+    summary="Read one ticket",
+    response=Ticket,
+    errors=(404,),
+    response_headers=("ETag",),
+)
 def get_ticket(identity: Identity, ticket_id: str) -> Response:
     """Read one ticket; any caller may read."""
     return ticket_response(tickets().get(ticket_id))
 
 
-@api_route("/api/v1/tickets/{ticket_id}", "DELETE")
+@api_route(
+    "DELETE",
+    "/api/v1/tickets/{ticket_id}",
+    summary="Cancel a ticket",
+    description="The ticket stays, in the cancelled state. A user may cancel only its own.",
+    body=CancelTicketRequest,
+    body_required=False,
+    response=Ticket,
+    errors=(403, 404, 409, 412),
+    request_headers=("If-Match",),
+    response_headers=("ETag",),
+)
 def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
     """Cancel a ticket (it stays, in the cancelled state); a user may cancel only its own."""
     body = parse_optional_body(
@@ -252,18 +300,37 @@ def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
     return ticket_response(cancelled)
 
 
-@api_route("/api/v1/tickets/{ticket_id}/complete", "POST")
+@api_route(
+    "POST",
+    "/api/v1/tickets/{ticket_id}/complete",
+    summary="Mark a pending ticket completed (admins; for testing until processors exist)",
+    body=NoBody,
+    body_required=False,
+    response=Ticket,
+    errors=(403, 404, 409, 412),
+    request_headers=("If-Match",),
+    response_headers=("ETag",),
+)
 def complete_ticket(identity: Identity, ticket_id: str) -> Response:
-    """Mark a pending ticket completed (admins; for testing until processors exist)."""
+    """Mark a pending ticket completed."""
     identity.require_admin("complete a ticket")
     parse_optional_body(NoBody, raw_body(), request().headers.get("content-type"))
     completed = tickets().complete(ticket_id, actor=identity.name, expected_versions=if_match())
     return ticket_response(completed)
 
 
-@api_route("/api/v1/tickets/{ticket_id}/fail", "POST")
+@api_route(
+    "POST",
+    "/api/v1/tickets/{ticket_id}/fail",
+    summary="Mark a pending ticket failed (admins; for testing until processors exist)",
+    body=FailTicketRequest,
+    response=Ticket,
+    errors=(403, 404, 409, 412),
+    request_headers=("If-Match",),
+    response_headers=("ETag",),
+)
 def fail_ticket(identity: Identity, ticket_id: str) -> Response:
-    """Mark a pending ticket failed with an error (admins; for testing until processors exist)."""
+    """Mark a pending ticket failed with an error."""
     identity.require_admin("fail a ticket")
     body = parse_body(FailTicketRequest, raw_body(), request().headers.get("content-type"))
     failed = tickets().fail(
@@ -272,7 +339,17 @@ def fail_ticket(identity: Identity, ticket_id: str) -> Response:
     return ticket_response(failed)
 
 
-@api_route("/api/v1/audit", "GET")
+@api_route(
+    "GET",
+    "/api/v1/audit",
+    summary="List audit events, oldest first",
+    description="A user sees only the events about tickets it created.",
+    query=AuditFilter,
+    response=AuditPage,
+    errors=(400,),
+    response_headers=("Link",),
+    tag="audit",
+)
 def list_audit_events(identity: Identity) -> Response:
     """List audit events, oldest first; a user sees only events about its own tickets."""
     flt = parse_query(
@@ -280,3 +357,23 @@ def list_audit_events(identity: Identity) -> Response:
     )
     log = SqliteAuditLog(settings.db_path())
     return page_response(log.page(flt, visible_to=identity.owner_filter()), "/api/v1/audit")
+
+
+@api_route(
+    "GET",
+    "/api/v1/openapi.json",
+    public=True,
+    summary="This API's OpenAPI 3.1 document",
+    raw_response_schema={"type": "object"},
+    errors=(),
+    tag="meta",
+)
+def openapi_document() -> Response:
+    """The OpenAPI document, built once from the routes' declarations."""
+    return Response(body=openapi_json(), status_code=200, headers=JSON_HEADERS)
+
+
+@functools.cache
+def openapi_json() -> str:
+    """The OpenAPI document as JSON text."""
+    return json.dumps(build_document(OPERATIONS, version=__version__), ensure_ascii=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 
 class TorrentinoError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -161,3 +163,60 @@ class InternalError(TorrentinoError):
 
     def __init__(self) -> None:
         super().__init__("internal error; the server log has the details")
+
+
+class ErrorDetail(BaseModel):
+    """One problem with the input."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong: a stable code, a message naming the culprit, and the details."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "invalid_input",
+                        "message": "field 'priority': Input should be a valid integer",
+                        "details": [
+                            {
+                                "field": "priority",
+                                "message": "field 'priority': Input should be a valid integer",
+                            }
+                        ],
+                    }
+                }
+            ]
+        },
+    )
+
+    error: ErrorInfo
+
+    @classmethod
+    def from_error(cls, error: TorrentinoError) -> ErrorResponse:
+        """The response body for a domain error."""
+        details = error.details if isinstance(error, InvalidInput) else []
+        return cls(
+            error=ErrorInfo(
+                code=error.code,
+                message=error.message,
+                details=[ErrorDetail(**detail) for detail in details],
+            )
+        )

@@ -27,6 +27,7 @@ from pydantic import (
     PlainSerializer,
     SerializationInfo,
     SerializerFunctionWrapHandler,
+    WithJsonSchema,
     field_serializer,
     model_serializer,
 )
@@ -69,6 +70,9 @@ Timestamp = Annotated[
     datetime,
     AfterValidator(_require_utc),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "examples": ["2024-12-25T10:00:00.000000Z"]}
+    ),
 ]
 
 # Text bounds: generous for people, small enough that nobody can fill the disk
@@ -113,8 +117,32 @@ def _valid_tag(tag: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_valid_unicode)]
-DestPath = Annotated[str, AfterValidator(_valid_dest_path)]
-Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG_CHARS), AfterValidator(_valid_tag)]
+# The patterns document the rules for clients (OpenAPI); the validators enforce them with
+# messages that say what is wrong.
+DestPath = Annotated[
+    str,
+    AfterValidator(_valid_dest_path),
+    Field(
+        description=(
+            "An absolute path of at most 4,096 bytes (UTF-8) with no '..' segment and no "
+            "control characters."
+        ),
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": MAX_DEST_PATH_BYTES,
+            "pattern": "^/[^\\x00-\\x1f\\x7f]*$",
+        },
+    ),
+]
+Tag = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_TAG_CHARS,
+        json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f]+$"},
+    ),
+    AfterValidator(_valid_tag),
+]
 Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY)]
 
 
@@ -307,6 +335,28 @@ class CancelTicketRequest(BaseModel):
     reason: Annotated[Text, Field(max_length=MAX_REASON_CHARS)] | None = None
 
 
+def _state_wire_schema() -> dict[str, Any]:
+    options: list[dict[str, Any]] = [
+        {"type": "string", "const": "pending", "description": Pending.__doc__}
+    ]
+    for cls in (Cancelled, Completed, Failed):
+        fields = cls.model_json_schema(mode="validation")
+        fields.pop("title", None)
+        options.append(
+            {
+                "type": "object",
+                "title": cls.__name__,
+                "properties": {cls.kind: fields},
+                "required": [cls.kind],
+                "additionalProperties": False,
+            }
+        )
+    return {
+        "oneOf": options,
+        "description": 'The ticket\'s state: "pending", or one key naming the terminal state.',
+    }
+
+
 def _coerce_state(value: Any) -> Any:
     return value if isinstance(value, _State) else state_from_wire(value)
 
@@ -329,7 +379,9 @@ class Ticket(BaseModel):
     id: str
     created_at: Timestamp
     created_by: str
-    state: Annotated[TicketState, BeforeValidator(_coerce_state)]
+    state: Annotated[
+        TicketState, BeforeValidator(_coerce_state), WithJsonSchema(_state_wire_schema())
+    ]
     priority: Priority
     query_context: QueryContext
     dest_path: str
@@ -354,8 +406,20 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic alone would also take "0.5" or "1700000000" as a Unix time.
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 timestamp such as 2024-12-25T10:00:00Z")
+    return value
+
+
 StateName = Literal["pending", "cancelled", "completed", "failed"]
-QueryTimestamp = Annotated[AwareDatetime, AfterValidator(_require_utc)]
+QueryTimestamp = Annotated[
+    AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_require_utc)
+]
 TicketSort = Literal["queue", "newest"]
 
 

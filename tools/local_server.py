@@ -111,7 +111,15 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
             return
         super()._generic_handle()
 
+    # Chalice binds these to its own handler function; point them at ours.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up do_<METHOD>: any other method, even TRACE or QUERY, goes to
+        # the gateway too, which answers the JSON 405 rather than http.server's 501 page.
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
 
 
 class TorrentinoHTTPServer(ThreadedHTTPServer):

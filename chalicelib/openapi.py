@@ -1,0 +1,249 @@
+"""The API's OpenAPI 3.1 document, generated from the routes' own pydantic models.
+
+Each route in `app.py` declares an `Operation` (its models, statuses and headers);
+`build_document` turns the list into the document served at `/api/v1/openapi.json`.
+Nothing here knows about Chalice: the operations are plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.errors import ErrorResponse
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid input: the message names the offending field or parameter.",
+    401: "API keys exist and the request has no valid one.",
+    403: "The caller's role does not allow this.",
+    404: "No such ticket (a malformed id too).",
+    409: "The state machine does not allow this transition (the ticket is terminal).",
+    412: "If-Match names a version the ticket no longer has.",
+    413: "The body is larger than 1 MiB.",
+    415: "A body that is not declared as application/json.",
+    422: "The Idempotency-Key was already used for a different request.",
+    500: "The database is damaged, or an unexpected error (details only in the server log).",
+    503: "The database is busy (see Retry-After), read-only or full.",
+}
+# Every route may answer these.
+COMMON_ERRORS = (401, 500, 503)
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "The ticket's version; send it back in If-Match.",
+        "schema": {"type": "string"},
+    },
+    "Location": {"description": "The URL of the new ticket.", "schema": {"type": "string"}},
+    "Link": {
+        "description": 'The next page, as `<url>; rel="next"` (absent on the last page).',
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response to an earlier request.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "string"},
+    },
+    "WWW-Authenticate": {"description": "How to authenticate.", "schema": {"type": "string"}},
+}
+
+REQUEST_HEADERS: dict[str, dict[str, Any]] = {
+    "Idempotency-Key": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Makes a create safe to retry: a retry with the same key and body returns the "
+            "original response and creates nothing (keys are kept for 48 hours, per caller)."
+        ),
+        "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+        "example": "5f0c7a8e-6e0b-4b8c-9a8e-2f1d1c7e9b10",
+    },
+    "If-Match": {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": (
+            "Only change the ticket if its ETag is one of these (or `*`); 412 otherwise."
+        ),
+        "schema": {"type": "string"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route as the API document describes it."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    response: type[BaseModel] | None = None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    request_headers: tuple[str, ...] = ()
+    response_headers: tuple[str, ...] = ()
+    tag: str = "tickets"
+    description: str = ""
+    raw_response_schema: dict[str, Any] | None = field(default=None, compare=False)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: absent stands for None, so drop the null branch."""
+    options = schema.get("anyOf")
+    if options is None:
+        return schema
+    kept = [option for option in options if option.get("type") != "null"]
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    # Enums and the like are referenced from components, where `build_document` puts them.
+    schema = model.model_json_schema(mode="validation", ref_template=REF_TEMPLATE)
+    parameters = []
+    for name, prop in schema["properties"].items():
+        clean = _without_null(prop)
+        clean.pop("title", None)
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": clean,
+        }
+        if clean.get("type") == "array":
+            parameter.update(style="form", explode=True)
+            parameter["description"] = f"May be repeated: `{name}=a&{name}=b`."
+        parameters.append(parameter)
+    return parameters
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": "A ticket id (UUID).",
+            "schema": {"type": "string"},
+        }
+        for name in names
+    ]
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": ERROR_DESCRIPTIONS[status],
+        "content": _json_content(_ref(ErrorResponse)),
+    }
+    if status == 503:
+        response["headers"] = {"Retry-After": HEADERS["Retry-After"]}
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": HEADERS["WWW-Authenticate"]}
+    return response
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    if op.description:
+        document["description"] = op.description
+    parameters = _path_parameters(op.path)
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    parameters += [REQUEST_HEADERS[name] for name in op.request_headers]
+    if parameters:
+        document["parameters"] = parameters
+    if op.body is not None:
+        body: dict[str, Any] = {
+            "required": op.body_required,
+            "content": _json_content(_ref(op.body)),
+        }
+        extra = op.body.model_config.get("json_schema_extra")
+        examples = extra.get("examples") if isinstance(extra, dict) else None
+        if isinstance(examples, list) and examples:
+            body["content"]["application/json"]["example"] = examples[0]
+        document["requestBody"] = body
+    success: dict[str, Any] = {"description": op.summary}
+    if op.response is not None:
+        success["content"] = _json_content(_ref(op.response))
+    elif op.raw_response_schema is not None:
+        success["content"] = _json_content(op.raw_response_schema)
+    if op.response_headers:
+        success["headers"] = {name: HEADERS[name] for name in op.response_headers}
+    responses: dict[str, Any] = {str(op.status): success}
+    statuses = sorted(set(op.errors) | set(COMMON_ERRORS))
+    if op.body is not None:
+        statuses = sorted(set(statuses) | {400, 413, 415})
+    for status in statuses:
+        responses[str(status)] = _error_response(status)
+    document["responses"] = responses
+    return document
+
+
+def build_document(operations: list[Operation], *, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for `operations`."""
+    models: set[type[BaseModel]] = {ErrorResponse}
+    for op in operations:
+        models.update(m for m in (op.response, op.body) if m is not None)
+    pairs = [
+        (model, "serialization" if model is not ErrorResponse else "validation")
+        for model in sorted(models, key=lambda m: m.__name__)
+    ]
+    # Bodies are validated, so their input schema is the contract; responses are dumped.
+    bodies = {op.body for op in operations if op.body is not None}
+    pairs = [(model, "validation" if model in bodies else mode) for model, mode in pairs]
+    _, definitions = models_json_schema(pairs, ref_template=REF_TEMPLATE)  # type: ignore[arg-type]
+    schemas = dict(definitions.get("$defs", {}))
+    for op in operations:
+        if op.query is not None:
+            query_schema = op.query.model_json_schema(mode="validation", ref_template=REF_TEMPLATE)
+            schemas.update(query_schema.get("$defs", {}))
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "torrentino",
+            "version": version,
+            "description": (
+                "Self-hosted media acquisition: file tickets, follow them, read the audit log. "
+                "Every error has the `ErrorResponse` shape. Until the first API key is created "
+                "the API is open and every caller is `anonymous`."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{}, {"bearerAuth": []}, {"apiKeyAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            },
+        },
+    }
