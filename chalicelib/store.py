@@ -171,13 +171,15 @@ class SqliteTicketStore:
                 (format_timestamp(now - IDEMPOTENCY_RETENTION),),
             )
             row = conn.execute(
-                "SELECT fingerprint, response FROM idempotency_keys WHERE owner = ? AND key = ?",
+                "SELECT fingerprint, response, version FROM idempotency_keys"
+                " WHERE owner = ? AND key = ?",
                 (created_by, key),
             ).fetchone()
             if row is not None:
                 if row["fingerprint"] != fingerprint:
                     raise IdempotencyMismatch(key)
-                return Ticket.model_validate_json(row["response"]), True
+                original = Ticket.model_validate_json(row["response"])
+                return original.model_copy(update={"version": row["version"]}), True
             ticket = _insert_ticket(conn, request, created_by=created_by)
             conn.execute(
                 "INSERT INTO idempotency_keys (owner, key, fingerprint, ticket_id, response,"

@@ -199,6 +199,7 @@ def test_a_retry_with_the_same_key_returns_the_original_and_creates_nothing(
     assert status == 201
     assert again == first
     assert again_headers["Location"] == first_headers["Location"]
+    assert again_headers["ETag"] == first_headers["ETag"] != '""'
     assert again_headers["Idempotent-Replayed"] == "true"
     assert row_counts(handler_db) == after_first
 
