@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib.ticket import QueryTimestamp, Timestamp, format_timestamp
+from chalicelib.ticket import QueryTimestamp, Timestamp, format_timestamp, one_or_many
 
 
 class AuditEventType(StrEnum):
@@ -43,10 +43,6 @@ class AuditEvent(BaseModel):
 ORDER = "timestamp, id"
 
 
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
 class AuditFilter(BaseModel):
     """Which audit events to list or count, and which page: one of the `event_type`s,
     about `ticket_id`, with `since <= timestamp < until`."""
@@ -54,7 +50,7 @@ class AuditFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     event_type: (
-        Annotated[list[AuditEventType], BeforeValidator(_as_list), Field(max_length=16)] | None
+        Annotated[list[AuditEventType], BeforeValidator(one_or_many), Field(max_length=16)] | None
     ) = None
     ticket_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     since: QueryTimestamp | None = None

@@ -402,7 +402,8 @@ class Ticket(BaseModel):
         return self.state.can_cancel()
 
 
-def _as_list(value: Any) -> Any:
+def one_or_many(value: Any) -> Any:
+    """Let a filter given one value stand for a list of one (`state="pending"`)."""
     return [value] if isinstance(value, str) else value
 
 
@@ -432,9 +433,13 @@ class TicketFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    state: Annotated[list[StateName], BeforeValidator(_as_list), Field(max_length=4)] | None = None
+    state: Annotated[list[StateName], BeforeValidator(one_or_many), Field(max_length=4)] | None = (
+        None
+    )
     created_by: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    tag: Annotated[list[Tag], BeforeValidator(_as_list), Field(max_length=MAX_TAGS)] | None = None
+    tag: Annotated[list[Tag], BeforeValidator(one_or_many), Field(max_length=MAX_TAGS)] | None = (
+        None
+    )
     created_after: QueryTimestamp | None = None
     created_before: QueryTimestamp | None = None
     sort: TicketSort = "queue"

@@ -197,9 +197,8 @@ def test_update_state_of_unknown_ticket_raises_not_found(store: SqliteTicketStor
         store.cancel("0" * 8 + "-0000-0000-0000-" + "0" * 12, cancelled_by="a", reason=None)
 
 
-def test_a_failed_audit_write_rolls_back_the_ticket(
-    store: SqliteTicketStore, db_path: Path
-) -> None:
+def refuse_audit_writes(db_path: Path) -> None:
+    """Make every audit insert fail, as a full disk or a bug would, with a real trigger."""
     conn = sqlite3.connect(db_path)
     conn.execute(
         "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events"
@@ -207,6 +206,12 @@ def test_a_failed_audit_write_rolls_back_the_ticket(
     )
     conn.commit()
     conn.close()
+
+
+def test_a_failed_audit_write_rolls_back_the_ticket(
+    store: SqliteTicketStore, db_path: Path
+) -> None:
+    refuse_audit_writes(db_path)
     with pytest.raises(sqlite3.IntegrityError):
         store.create(request(), created_by="a")
     assert row_counts(db_path) == (0, 0)
@@ -216,13 +221,7 @@ def test_a_failed_audit_write_rolls_back_the_cancel(
     store: SqliteTicketStore, db_path: Path
 ) -> None:
     created = store.create(request(), created_by="a")
-    conn = sqlite3.connect(db_path)
-    conn.execute(
-        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events"
-        " BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
-    )
-    conn.commit()
-    conn.close()
+    refuse_audit_writes(db_path)
     with pytest.raises(sqlite3.IntegrityError):
         store.cancel(created.id, cancelled_by="a", reason=None)
     assert store.get(created.id).state == Pending()
