@@ -11,10 +11,12 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from urllib.request import pathname2url
 
+from chalicelib import settings
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
 
-BUSY_TIMEOUT_MS = 5_000
+BUSY_TIMEOUT_MS = settings.DEFAULT_BUSY_TIMEOUT_MS
 RETRY_AFTER_SECONDS = 1
 
 
@@ -69,12 +71,16 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 )
 
 
-def _open(path: Path) -> sqlite3.Connection:
+def _open(path: Path, *, create: bool) -> sqlite3.Connection:
+    # Only a migration may create the file: a request finding it gone must not quietly
+    # start an empty database (say, in the mount point of an unmounted disk).
+    uri = f"file:{pathname2url(str(path))}?mode={'rwc' if create else 'rw'}"
+    timeout_ms = settings.busy_timeout_ms()
     conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+        uri, uri=True, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=True
     )
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
     conn.execute("PRAGMA foreign_keys = ON")
     # FULL: a commit is on disk before we acknowledge it, even across a power cut.
     conn.execute("PRAGMA synchronous = FULL")
@@ -98,15 +104,21 @@ def translate_error(error: sqlite3.Error) -> Exception:
 
 
 @contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
+def connect(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connection]:
     """Open a configured connection for one unit of work, and always close it.
 
-    Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
+    The file must exist unless `create` is true. Raises `StorageUnavailable` or
+    `StorageCorrupt` for storage faults.
     """
     try:
-        with closing(_open(path)) as conn:
+        with closing(_open(path, create=create)) as conn:
             yield conn
     except sqlite3.Error as error:
+        if not create and not path.exists():
+            raise StorageUnavailable(
+                "the database file is missing; restore it, or restart torrentino to begin "
+                "a new, empty one"
+            ) from error
         translated = translate_error(error)
         if translated is error:
             raise
@@ -143,7 +155,7 @@ def migrate(path: Path) -> int:
     serialises two processes starting at once: the second sees the first's work.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path) as conn:
+    with connect(path, create=True) as conn:
         # WAL is a property of the file: set once here, kept by every later connection.
         conn.execute("PRAGMA journal_mode = WAL")
         with transaction(conn):

@@ -1,0 +1,110 @@
+"""Each storage fault, produced for real by SQLite, becomes the right domain error."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chalicelib import db
+from chalicelib.errors import StorageCorrupt, StorageUnavailable
+from chalicelib.store import SqliteTicketStore
+from chalicelib.ticket import CreateTicketRequest, TicketFilter
+from tests.helpers import example_ticket, row_counts
+
+REQUEST = CreateTicketRequest.model_validate(example_ticket())
+
+
+def test_disk_full_is_storage_unavailable(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # this connection's disk is now full
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full") as caught:
+        conn.execute(
+            "INSERT INTO audit_events (event_type, timestamp, actor, data)"
+            " VALUES ('x', 't', 'a', zeroblob(100000))"
+        )
+    conn.close()
+    translated = db.translate_error(caught.value)
+    assert isinstance(translated, StorageUnavailable)
+    assert translated.retry_after is None
+
+
+def test_read_only_is_storage_unavailable(db_path: Path) -> None:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    with pytest.raises(sqlite3.OperationalError, match="readonly") as caught:
+        conn.execute("DELETE FROM tickets")
+    conn.close()
+    translated = db.translate_error(caught.value)
+    assert isinstance(translated, StorageUnavailable)
+    assert "read-only" in translated.message
+
+
+def test_a_lock_held_past_the_busy_timeout_is_storage_unavailable_with_retry_after(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "50")
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store = SqliteTicketStore(db_path)
+        with pytest.raises(StorageUnavailable) as caught:
+            store.create(REQUEST, created_by="a")
+        assert caught.value.retry_after == db.RETRY_AFTER_SECONDS
+        assert store.page(TicketFilter()).total == 0  # WAL: readers are not blocked
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.create(REQUEST, created_by="a").priority == 100
+
+
+def test_a_missing_file_is_unavailable_and_never_recreated_by_a_request(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    store = SqliteTicketStore(path)
+    with pytest.raises(StorageUnavailable, match="missing"):
+        store.create(REQUEST, created_by="a")
+    with pytest.raises(StorageUnavailable, match="missing"):
+        store.get("00000000-0000-4000-8000-000000000000")
+    assert not path.exists()
+    db.migrate(path)  # what a restart does
+    assert store.create(REQUEST, created_by="a").priority == 100
+
+
+@pytest.mark.parametrize(
+    "content", [b"not a database " * 300, b"SQLite format 3\x00" + b"\x01" * 5000]
+)
+def test_a_file_that_is_not_a_database_is_storage_corrupt(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(content)
+    store = SqliteTicketStore(path)
+    with pytest.raises(StorageCorrupt):
+        store.create(REQUEST, created_by="a")
+    with pytest.raises(StorageCorrupt):
+        store.page(TicketFilter())
+    assert path.read_bytes() == content
+
+
+def test_a_database_without_our_schema_is_storage_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.db"
+    sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.close()
+    with pytest.raises(StorageCorrupt):
+        SqliteTicketStore(path).create(REQUEST, created_by="a")
+    assert "tickets" not in {
+        r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")
+    }
+
+
+def test_a_refused_write_leaves_nothing_behind(db_path: Path) -> None:
+    before = row_counts(db_path)
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "10")
+            with pytest.raises(StorageUnavailable):
+                SqliteTicketStore(db_path).create(REQUEST, created_by="a")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert row_counts(db_path) == before
