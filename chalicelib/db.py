@@ -87,6 +87,21 @@ def _open(path: Path, *, create: bool) -> sqlite3.Connection:
     return conn
 
 
+def hold_open(path: Path) -> sqlite3.Connection:
+    """An idle connection to keep for the life of the process; never use it for queries.
+
+    SQLite deletes the WAL and its shared-memory index when the last connection to a
+    database closes, and the next connection must create them again: on a full disk it
+    cannot, and even a read fails. While this connection is open (no transaction, no
+    lock but SQLite's "someone is here") they stay, so reads go on when the disk fills.
+    """
+    conn = sqlite3.connect(
+        f"file:{pathname2url(str(path))}?mode=rw", uri=True, check_same_thread=False
+    )
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL now
+    return conn
+
+
 def translate_error(error: sqlite3.Error) -> Exception:
     """Turn an sqlite3 error into the domain error a caller can act on."""
     message = str(error).lower()

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
 from chalicelib import __version__, audit, db
 from chalicelib.audit import AuditEventType
+from chalicelib.errors import StorageUnavailable
 from chalicelib.ticket import utc_now
 
 SYSTEM_ACTOR = "system"
 
 _lock = threading.Lock()
 _started: set[Path] = set()
+_held_open: dict[Path, sqlite3.Connection] = {}
 
 
 def start(path: Path) -> None:
@@ -30,10 +33,27 @@ def start(path: Path) -> None:
 
 
 def ensure_started(path: Path) -> None:
-    """Run `start` once per process for each database file; later calls are free."""
+    """Run `start` once per process for each database file; later calls are free.
+
+    If the database cannot be written (read-only, full, locked) but already has the
+    current schema, the request goes ahead, so reads are served, and the next request
+    tries to start again. Raises `StorageUnavailable` or `StorageCorrupt` otherwise.
+    """
     if path in _started:
         return
     with _lock:
-        if path not in _started:
+        if path in _started:
+            return
+        try:
             start(path)
-            _started.add(path)
+        except StorageUnavailable:
+            if not _schema_is_current(path):
+                raise
+            return
+        _held_open[path] = db.hold_open(path)  # see db.hold_open: reads on a full disk
+        _started.add(path)
+
+
+def _schema_is_current(path: Path) -> bool:
+    with db.connect(path) as conn:
+        return db.schema_version(conn) == len(db.MIGRATIONS)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import db
+from chalicelib import db, service
+from chalicelib.audit import AuditFilter
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
-from chalicelib.store import SqliteTicketStore
+from chalicelib.store import SqliteAuditLog, SqliteTicketStore
 from chalicelib.ticket import CreateTicketRequest, TicketFilter
 from tests.helpers import example_ticket, row_counts
 
@@ -108,3 +109,38 @@ def test_a_refused_write_leaves_nothing_behind(db_path: Path) -> None:
         holder.execute("ROLLBACK")
         holder.close()
     assert row_counts(db_path) == before
+
+
+def test_a_service_starting_on_a_locked_database_still_serves_reads(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "20")
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        service.ensure_started(db_path)  # cannot record service_started: goes ahead anyway
+        assert db_path not in service._started
+        assert SqliteTicketStore(db_path).page(TicketFilter()).total == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    service.ensure_started(db_path)
+    assert db_path in service._started
+    assert SqliteAuditLog(db_path).page(AuditFilter(event_type="service_started")).total == 1
+
+
+def test_a_service_starting_on_a_database_without_our_schema_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"junk" * 1000)
+    with pytest.raises(StorageCorrupt):
+        service.ensure_started(path)
+    assert path not in service._started
+
+
+def test_a_started_service_keeps_the_wal_between_requests(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    service.ensure_started(path)
+    SqliteTicketStore(path).create(REQUEST, created_by="a")
+    # The request's connection is closed, but SQLite's WAL index is still there.
+    assert path.with_name("t.db-shm").exists()
+    assert path.with_name("t.db-wal").exists()
