@@ -79,7 +79,8 @@ MAX_DESCRIPTION_CHARS = 10_000
 MAX_REASON_CHARS = 10_000
 MAX_PRIORITY = 65_535
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1: every character Unicode calls a control (category Cc).
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
