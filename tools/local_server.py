@@ -9,6 +9,7 @@ gateway), with a request handler that:
   chunked body it could not read, instead of buffering whatever arrives;
 * answers what `http.server` refuses by itself (a malformed request line, an
   overlong or too many headers) in the API's JSON error shape, not HTML;
+* listens with a backlog of 128 instead of 5, so a burst of clients is not refused;
 * sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
   Nagle's algorithm waiting on the client's delayed ACK;
 * records `service_started` (and migrates the database) when the server starts,
@@ -29,7 +30,13 @@ import chalice.local
 from chalice.app import Chalice
 from chalice.cli import main as chalice_main
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGateway, RouteMatcher
+from chalice.local import (
+    ChaliceRequestHandler,
+    LocalDevServer,
+    LocalGateway,
+    RouteMatcher,
+    ThreadedHTTPServer,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
@@ -137,6 +144,16 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
 
+class TorrentinoHTTPServer(ThreadedHTTPServer):
+    """Chalice's threaded server with room for a burst of new connections.
+
+    socketserver listens with a backlog of 5: a few more clients connecting at once
+    overflow it, and the kernel drops or resets their connections.
+    """
+
+    request_queue_size = 128
+
+
 def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
     """Chalice's `create_local_server`, with our handler, after starting the service."""
     chalice.local.CustomLocalChalice.__bases__ = (chalice.local.LocalChalice, app_obj.__class__)
@@ -146,7 +163,14 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
     except TorrentinoError as error:
         # Serve anyway: requests answer with the error until the database is fixed.
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
-    return LocalDevServer(app_obj, config, host, port, handler_cls=TorrentinoRequestHandler)
+    return LocalDevServer(
+        app_obj,
+        config,
+        host,
+        port,
+        handler_cls=TorrentinoRequestHandler,
+        server_cls=TorrentinoHTTPServer,
+    )
 
 
 def main(argv: list[str]) -> int:
