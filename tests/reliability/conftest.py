@@ -15,3 +15,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = Server(tmp_path_factory.mktemp("reliability") / "torrentino.db").start()
     yield running
     running.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the load test's throughput and latency figures, when it ran."""
+    from tests.reliability.test_load import FIGURES  # noqa: PLC0415
+
+    if FIGURES:
+        terminalreporter.section("reliability: load test figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
