@@ -54,6 +54,15 @@ def ensure_started(path: Path) -> None:
         _started.add(path)
 
 
+def stop(path: Path) -> None:
+    """Close the idle connection `ensure_started` keeps, and forget that it started."""
+    with _lock:
+        _started.discard(path)
+        held = _held_open.pop(path, None)
+    if held is not None:
+        held.close()
+
+
 def _schema_is_current(path: Path) -> bool:
     with db.connect(path) as conn:
         return db.schema_version(conn) == len(db.MIGRATIONS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import db, service
+from chalicelib import check, db, service
 from chalicelib.audit import AuditFilter
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
 from chalicelib.store import SqliteAuditLog, SqliteTicketStore
@@ -127,6 +127,8 @@ def test_a_service_starting_on_a_locked_database_still_serves_reads(
     service.ensure_started(db_path)
     assert db_path in service._started
     assert SqliteAuditLog(db_path).page(AuditFilter(event_type="service_started")).total == 1
+    service.stop(db_path)
+    assert db_path not in service._started
 
 
 def test_a_service_starting_on_a_database_without_our_schema_refuses(tmp_path: Path) -> None:
@@ -144,3 +146,18 @@ def test_a_started_service_keeps_the_wal_between_requests(tmp_path: Path) -> Non
     # The request's connection is closed, but SQLite's WAL index is still there.
     assert path.with_name("t.db-shm").exists()
     assert path.with_name("t.db-wal").exists()
+    service.stop(path)  # the last connection: SQLite checkpoints and removes them
+    assert not path.with_name("t.db-shm").exists()
+
+
+@pytest.mark.parametrize("name", ["a b.db", "100%.db", "what?.db", "#1.db", "é ü.db"])
+def test_odd_database_file_names_work(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "dir with space" / name
+    service.ensure_started(path)
+    try:
+        ticket = SqliteTicketStore(path).create(REQUEST, created_by="a")
+        assert SqliteTicketStore(path).get(ticket.id) == ticket
+        assert check.check_database(path).ok
+        assert sorted(p.name for p in path.parent.iterdir())[0] == name
+    finally:
+        service.stop(path)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from app import app
+from chalicelib import service
 from chalicelib.audit import AuditEvent
 from chalicelib.check import check_database
 from chalicelib.errors import InvalidTransition
@@ -76,6 +77,7 @@ class TicketLifecycle(RuleBasedStateMachine):
             report = check_database(self.db_path)
             assert report.ok, report.problems
         finally:
+            service.stop(self.db_path)
             if self.saved_env is None:
                 os.environ.pop(DB_PATH_VARIABLE, None)
             else:
