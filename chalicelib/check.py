@@ -79,14 +79,19 @@ def _ticket_from_row(row: sqlite3.Row) -> Ticket:
     )
 
 
-def _read_tickets(conn: sqlite3.Connection, problems: list[Problem]) -> dict[str, Ticket]:
+def _read_tickets(
+    conn: sqlite3.Connection, problems: list[Problem]
+) -> tuple[dict[str, Ticket], set[str]]:
+    """The readable tickets by id, and the ids of the rows that could not be read."""
     tickets: dict[str, Ticket] = {}
+    unreadable: set[str] = set()
     for row in conn.execute("SELECT * FROM tickets ORDER BY id"):
         try:
             tickets[row["id"]] = _ticket_from_row(row)
         except (KeyError, TypeError, ValueError, ValidationError) as error:
             problems.append(Problem(f"ticket {row['id']}", f"unreadable row: {error}"))
-    return tickets
+            unreadable.add(row["id"])
+    return tickets, unreadable
 
 
 def _read_events(
@@ -187,7 +192,7 @@ def check_database(path: Path) -> Report:
         if any(p.message.startswith("missing tables") for p in problems):
             return Report(0, 0, problems)
         conn.execute("BEGIN")  # one snapshot for tickets and events alike
-        tickets = _read_tickets(conn, problems)
+        tickets, unreadable = _read_tickets(conn, problems)
         event_count, events = _read_events(conn, problems)
         conn.execute("COMMIT")
     except sqlite3.Error as error:
@@ -197,7 +202,7 @@ def check_database(path: Path) -> Report:
     for ticket in tickets.values():
         problems.extend(_compare(ticket, events.get(ticket.id, [])))
     for ticket_id, orphans in events.items():
-        if ticket_id not in tickets:
+        if ticket_id not in tickets and ticket_id not in unreadable:
             problems.extend(
                 Problem(
                     f"event {event.id}",

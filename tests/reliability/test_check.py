@@ -101,7 +101,7 @@ DAMAGE: dict[str, tuple[Damage, str]] = {
         lambda p, t: sql(p, "UPDATE audit_events SET data = '{oops' WHERE id = 2"),
         "unreadable event",
     ),
-    "ticket row unreadable": (
+    "ticket row unreadable, its events not called orphans": (
         lambda p, t: sql(
             p, 'UPDATE tickets SET state = \'{"type": "exploded"}\' WHERE id = ?', t["bad"]
         ),
@@ -195,3 +195,11 @@ def test_the_check_does_not_change_the_data(db_path: Path, populated: Tickets) -
     check.check_database(db_path)
     # SQLite may create an empty WAL and its index to read a WAL database; no data moves.
     assert (db_path.read_bytes(), wal.read_bytes() if wal.exists() else b"") == before
+
+
+def test_events_of_an_unreadable_ticket_are_not_called_orphans(
+    db_path: Path, populated: Tickets
+) -> None:
+    sql(db_path, """UPDATE tickets SET state = '{"type": "x"}' WHERE id = ?""", populated["bad"])
+    problems = check.check_database(db_path).problems
+    assert [p.subject for p in problems] == [f"ticket {populated['bad']}"]
