@@ -163,14 +163,15 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(path: Path) -> int:
-    """Create the file if needed and apply pending migrations; return the new version.
+def migrate(path: Path, *, create: bool = True) -> int:
+    """Create the file if needed (and allowed) and apply pending migrations; return the version.
 
     Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
     serialises two processes starting at once: the second sees the first's work.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path, create=True) as conn:
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with connect(path, create=create) as conn:
         # WAL is a property of the file: set once here, kept by every later connection.
         conn.execute("PRAGMA journal_mode = WAL")
         with transaction(conn):

@@ -17,11 +17,12 @@ SYSTEM_ACTOR = "system"
 _lock = threading.Lock()
 _started: set[Path] = set()
 _held_open: dict[Path, sqlite3.Connection] = {}
+_attempted: set[Path] = set()
 
 
-def start(path: Path) -> None:
-    """Migrate the database and record one `service_started` event."""
-    schema = db.migrate(path)
+def start(path: Path, *, create: bool = True) -> None:
+    """Migrate the database (creating it if allowed) and record one `service_started` event."""
+    schema = db.migrate(path, create=create)
     with db.connect(path) as conn, db.transaction(conn):
         audit.record(
             conn,
@@ -37,15 +38,19 @@ def ensure_started(path: Path) -> None:
 
     If the database cannot be written (read-only, full, locked) but already has the
     current schema, the request goes ahead, so reads are served, and the next request
-    tries to start again. Raises `StorageUnavailable` or `StorageCorrupt` otherwise.
+    tries to start again. Only the first attempt may create the file: one that vanishes
+    later is not replaced by an empty database. Raises `StorageUnavailable` or
+    `StorageCorrupt` otherwise.
     """
     if path in _started:
         return
     with _lock:
         if path in _started:
             return
+        first_attempt = path not in _attempted
+        _attempted.add(path)
         try:
-            start(path)
+            start(path, create=first_attempt)
         except StorageUnavailable:
             if not _schema_is_current(path):
                 raise
@@ -58,6 +63,7 @@ def stop(path: Path) -> None:
     """Close the idle connection `ensure_started` keeps, and forget that it started."""
     with _lock:
         _started.discard(path)
+        _attempted.discard(path)
         held = _held_open.pop(path, None)
     if held is not None:
         held.close()

@@ -131,6 +131,30 @@ def test_a_service_starting_on_a_locked_database_still_serves_reads(
     assert db_path not in service._started
 
 
+def test_a_database_that_vanishes_before_the_start_succeeds_is_not_recreated(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "20")
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        service.ensure_started(db_path)  # the first attempt cannot write: reads only
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    away = db_path.with_name("away.db")
+    db_path.rename(away)
+    try:
+        with pytest.raises(StorageUnavailable, match="missing"):
+            service.ensure_started(db_path)
+        assert not db_path.exists()
+    finally:
+        away.rename(db_path)
+    service.ensure_started(db_path)
+    assert db_path in service._started
+    service.stop(db_path)
+
+
 def test_a_service_starting_on_a_database_without_our_schema_refuses(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"junk" * 1000)
