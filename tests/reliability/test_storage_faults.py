@@ -32,7 +32,6 @@ from tests.http.server import LAUNCHER, Server
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 30  # seconds; a request that takes longer counts as a hang
-UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
 def files_of(db: Path) -> list[Path]:
