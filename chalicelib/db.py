@@ -8,6 +8,7 @@ its audit event commit together or not at all.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -140,14 +141,38 @@ def connect(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connection]
         raise translated from error
 
 
+# Writers in this process queue here, woken in turn, rather than in SQLite's busy
+# handler, which polls with sleeps of up to 100 ms and lets an unlucky writer starve.
+_writer = threading.RLock()
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[None]:
     """Run the block in one transaction: committed if it returns, rolled back if it raises.
 
     A write transaction takes the write lock up front (`BEGIN IMMEDIATE`), so a
-    read-check-write sequence inside it cannot be based on a stale read.
+    read-check-write sequence inside it cannot be based on a stale read. Writers in
+    this process first take turns on `_writer`, waiting at most the busy timeout;
+    raises `StorageUnavailable` (busy) after that.
     """
-    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    if not write:
+        with _run_in_transaction(conn, "BEGIN"):
+            yield
+        return
+    if not _writer.acquire(timeout=settings.busy_timeout_ms() / 1000):
+        raise StorageUnavailable(
+            "the database is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS
+        )
+    try:
+        with _run_in_transaction(conn, "BEGIN IMMEDIATE"):
+            yield
+    finally:
+        _writer.release()
+
+
+@contextmanager
+def _run_in_transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
+    conn.execute(begin)
     try:
         yield
     except BaseException:

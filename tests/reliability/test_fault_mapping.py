@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,34 @@ def test_odd_database_file_names_work(tmp_path: Path, name: str) -> None:
         assert sorted(p.name for p in path.parent.iterdir())[0] == name
     finally:
         service.stop(path)
+
+
+def test_writers_in_one_process_queue_and_time_out_as_busy(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer waits for the one before it; past the busy timeout it gets a 503's error."""
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        with db.connect(db_path) as conn, db.transaction(conn):
+            inside.set()
+            release.wait(timeout=30)
+
+    first = threading.Thread(target=slow_writer)
+    first.start()
+    try:
+        assert inside.wait(timeout=30)
+        monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "50")
+        with pytest.raises(StorageUnavailable) as caught:
+            SqliteTicketStore(db_path).create(REQUEST, created_by="a")
+        assert caught.value.retry_after == db.RETRY_AFTER_SECONDS
+        monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "30000")
+        waiting = threading.Thread(
+            target=lambda: SqliteTicketStore(db_path).create(REQUEST, created_by="b")
+        )
+        waiting.start()
+    finally:
+        release.set()
+        first.join(timeout=30)
+    waiting.join(timeout=30)
+    assert [t.created_by for t in SqliteTicketStore(db_path).list(TicketFilter())] == ["b"]
