@@ -198,6 +198,18 @@ def test_invalid_bodies_are_refused_and_write_nothing(server: Server, body: str 
     assert row_counts(server.db_path) == before
 
 
+def test_fifty_thousand_unknown_fields_get_a_short_answer(server: Server) -> None:
+    before = row_counts(server.db_path)
+    body = json.dumps({**{f"field{n}": n for n in range(50_000)}, **example_ticket()})
+    response = post(server, body)
+    assert_refused(response)
+    assert len(response.content) < 10_000
+    error = response.json()["error"]
+    assert len(error["details"]) == 20
+    assert error["message"].endswith("and 49980 more problems")
+    assert row_counts(server.db_path) == before
+
+
 @pytest.mark.parametrize(
     "content_type",
     [
