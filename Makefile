@@ -10,7 +10,7 @@ ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
 
-.PHONY: run test lint typecheck keys clean
+.PHONY: run test lint typecheck keys clean check-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.
+check-db: $(STAMP)
+	$(BIN)/python -m chalicelib.check
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -64,6 +64,14 @@ def encode_data(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def decode_data(text: str) -> dict[str, Any]:
+    """Read an `audit_events.data` value; raises `ValueError` if it is not a JSON object."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("event data is not a JSON object")
+    return data
+
+
 def record(
     conn: sqlite3.Connection,
     event_type: AuditEventType,
@@ -111,7 +119,7 @@ def _row_to_event(row: sqlite3.Row) -> AuditEvent:
         id=row["id"],
         event_type=AuditEventType(row["event_type"]),
         timestamp=row["timestamp"],
-        data=json.loads(row["data"]),
+        data=decode_data(row["data"]),
     )
 
 

@@ -8,13 +8,16 @@ its audit event commit together or not at all.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from urllib.request import pathname2url
 
+from chalicelib import settings
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
 
-BUSY_TIMEOUT_MS = 5_000
+BUSY_TIMEOUT_MS = settings.DEFAULT_BUSY_TIMEOUT_MS
 RETRY_AFTER_SECONDS = 1
 
 
@@ -140,15 +143,34 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 )
 
 
-def _open(path: Path) -> sqlite3.Connection:
+def _open(path: Path, *, create: bool) -> sqlite3.Connection:
+    # Only a migration may create the file: a request finding it gone must not quietly
+    # start an empty database (say, in the mount point of an unmounted disk).
+    uri = f"file:{pathname2url(str(path))}?mode={'rwc' if create else 'rw'}"
+    timeout_ms = settings.busy_timeout_ms()
     conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
+        uri, uri=True, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=True
     )
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
     conn.execute("PRAGMA foreign_keys = ON")
     # FULL: a commit is on disk before we acknowledge it, even across a power cut.
     conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def hold_open(path: Path) -> sqlite3.Connection:
+    """An idle connection to keep for the life of the process; never use it for queries.
+
+    SQLite deletes the WAL and its shared-memory index when the last connection to a
+    database closes, and the next connection must create them again: on a full disk it
+    cannot, and even a read fails. While this connection is open (no transaction, no
+    lock but SQLite's "someone is here") they stay, so reads go on when the disk fills.
+    """
+    conn = sqlite3.connect(
+        f"file:{pathname2url(str(path))}?mode=rw", uri=True, check_same_thread=False
+    )
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL now
     return conn
 
 
@@ -169,19 +191,30 @@ def translate_error(error: sqlite3.Error) -> Exception:
 
 
 @contextmanager
-def connect(path: Path) -> Iterator[sqlite3.Connection]:
+def connect(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connection]:
     """Open a configured connection for one unit of work, and always close it.
 
-    Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
+    The file must exist unless `create` is true. Raises `StorageUnavailable` or
+    `StorageCorrupt` for storage faults.
     """
     try:
-        with closing(_open(path)) as conn:
+        with closing(_open(path, create=create)) as conn:
             yield conn
     except sqlite3.Error as error:
+        if not create and not path.exists():
+            raise StorageUnavailable(
+                "the database file is missing; restore it, or restart torrentino to begin "
+                "a new, empty one"
+            ) from error
         translated = translate_error(error)
         if translated is error:
             raise
         raise translated from error
+
+
+# Writers in this process queue here, woken in turn, rather than in SQLite's busy
+# handler, which polls with sleeps of up to 100 ms and lets an unlucky writer starve.
+_writer = threading.RLock()
 
 
 @contextmanager
@@ -189,9 +222,28 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[Non
     """Run the block in one transaction: committed if it returns, rolled back if it raises.
 
     A write transaction takes the write lock up front (`BEGIN IMMEDIATE`), so a
-    read-check-write sequence inside it cannot be based on a stale read.
+    read-check-write sequence inside it cannot be based on a stale read. Writers in
+    this process first take turns on `_writer`, waiting at most the busy timeout;
+    raises `StorageUnavailable` (busy) after that.
     """
-    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    if not write:
+        with _run_in_transaction(conn, "BEGIN"):
+            yield
+        return
+    if not _writer.acquire(timeout=settings.busy_timeout_ms() / 1000):
+        raise StorageUnavailable(
+            "the database is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS
+        )
+    try:
+        with _run_in_transaction(conn, "BEGIN IMMEDIATE"):
+            yield
+    finally:
+        _writer.release()
+
+
+@contextmanager
+def _run_in_transaction(conn: sqlite3.Connection, begin: str) -> Iterator[None]:
+    conn.execute(begin)
     try:
         yield
     except BaseException:
@@ -207,14 +259,15 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(path: Path) -> int:
-    """Create the file if needed and apply pending migrations; return the new version.
+def migrate(path: Path, *, create: bool = True) -> int:
+    """Create the file if needed (and allowed) and apply pending migrations; return the version.
 
     Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
     serialises two processes starting at once: the second sees the first's work.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with connect(path) as conn:
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with connect(path, create=create) as conn:
         # WAL is a property of the file: set once here, kept by every later connection.
         conn.execute("PRAGMA journal_mode = WAL")
         with transaction(conn):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from chalicelib.errors import BodyTooLarge, InvalidInput, UnsupportedMediaType
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_DETAILS = 20
 # Digits only: no sign, no spaces, no "1_000" or "1e3"; 18 digits always fit in SQLite's int64.
 _DECIMAL = re.compile(r"[0-9]{1,18}")
 _DIGITS = re.compile(r"[0-9]+")
@@ -61,9 +62,13 @@ def _describe(error: Mapping[str, Any], *, prefix: str) -> dict[str, str]:
 
 
 def validation_error(error: ValidationError, *, prefix: str) -> InvalidInput:
-    """An `InvalidInput` listing every problem pydantic found."""
-    details = [_describe(item, prefix=prefix) for item in error.errors(include_url=False)]
-    return InvalidInput("; ".join(d["message"] for d in details), details=details)
+    """An `InvalidInput` listing the problems pydantic found (the first `MAX_DETAILS`)."""
+    problems = error.errors(include_url=False)
+    details = [_describe(item, prefix=prefix) for item in problems[:MAX_DETAILS]]
+    message = "; ".join(d["message"] for d in details)
+    if len(problems) > MAX_DETAILS:  # 50,000 unknown fields must not make a 5 MB answer
+        message += f"; and {len(problems) - MAX_DETAILS} more problems"
+    return InvalidInput(message, details=details)
 
 
 def _is_json(content_type: str | None) -> bool:

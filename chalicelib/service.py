@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
 from chalicelib import __version__, audit, db
 from chalicelib.audit import AuditEventType
+from chalicelib.errors import StorageUnavailable
 from chalicelib.ticket import utc_now
 
 SYSTEM_ACTOR = "system"
 
 _lock = threading.Lock()
 _started: set[Path] = set()
+_held_open: dict[Path, sqlite3.Connection] = {}
+_attempted: set[Path] = set()
 
 
-def start(path: Path) -> None:
-    """Migrate the database and record one `service_started` event."""
-    schema = db.migrate(path)
+def start(path: Path, *, create: bool = True) -> None:
+    """Migrate the database (creating it if allowed) and record one `service_started` event."""
+    schema = db.migrate(path, create=create)
     with db.connect(path) as conn:
         # Refresh the planner's statistics where they are stale (cheap when they are not).
         conn.execute("PRAGMA optimize")
@@ -33,10 +37,41 @@ def start(path: Path) -> None:
 
 
 def ensure_started(path: Path) -> None:
-    """Run `start` once per process for each database file; later calls are free."""
+    """Run `start` once per process for each database file; later calls are free.
+
+    If the database cannot be written (read-only, full, locked) but already has the
+    current schema, the request goes ahead, so reads are served, and the next request
+    tries to start again. Only the first attempt may create the file: one that vanishes
+    later is not replaced by an empty database. Raises `StorageUnavailable` or
+    `StorageCorrupt` otherwise.
+    """
     if path in _started:
         return
     with _lock:
-        if path not in _started:
-            start(path)
-            _started.add(path)
+        if path in _started:
+            return
+        first_attempt = path not in _attempted
+        _attempted.add(path)
+        try:
+            start(path, create=first_attempt)
+        except StorageUnavailable:
+            if not _schema_is_current(path):
+                raise
+            return
+        _held_open[path] = db.hold_open(path)  # see db.hold_open: reads on a full disk
+        _started.add(path)
+
+
+def stop(path: Path) -> None:
+    """Close the idle connection `ensure_started` keeps, and forget that it started."""
+    with _lock:
+        _started.discard(path)
+        _attempted.discard(path)
+        held = _held_open.pop(path, None)
+    if held is not None:
+        held.close()
+
+
+def _schema_is_current(path: Path) -> bool:
+    with db.connect(path) as conn:
+        return db.schema_version(conn) == len(db.MIGRATIONS)

@@ -1,4 +1,7 @@
-"""Where torrentino keeps its data, read from the environment on every call."""
+"""Where torrentino keeps its data and how long it waits for it.
+
+Read from the environment on every call.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import os
 from pathlib import Path
 
 DB_PATH_VARIABLE = "TORRENTINO_DB_PATH"
+BUSY_TIMEOUT_VARIABLE = "TORRENTINO_BUSY_TIMEOUT_MS"
+DEFAULT_BUSY_TIMEOUT_MS = 5_000
 
 
 def default_db_path() -> Path:
@@ -22,3 +27,16 @@ def db_path() -> Path:
     """The SQLite file to use: `TORRENTINO_DB_PATH`, or the default."""
     configured = os.environ.get(DB_PATH_VARIABLE)
     return Path(configured) if configured else default_db_path()
+
+
+def busy_timeout_ms() -> int:
+    """How long a request waits for another writer's lock: `TORRENTINO_BUSY_TIMEOUT_MS`.
+
+    Anything but plain decimal digits means the default, 5000.
+    """
+    configured = os.environ.get(BUSY_TIMEOUT_VARIABLE, "")
+    return (
+        int(configured)
+        if configured.isdecimal() and configured.isascii()
+        else DEFAULT_BUSY_TIMEOUT_MS
+    )

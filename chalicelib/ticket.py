@@ -84,7 +84,8 @@ MAX_DESCRIPTION_CHARS = 10_000
 MAX_REASON_CHARS = 10_000
 MAX_PRIORITY = 65_535
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1: every character Unicode calls a control (category Cc).
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
@@ -385,8 +386,17 @@ class Ticket(BaseModel):
     priority: Priority
     query_context: QueryContext
     dest_path: str
-    # The row's `updated_at`: the ETag and the optimistic lock. Not part of the JSON.
+    # The row's `updated_at`: the ETag and the optimistic lock. Not part of the JSON, nor of
+    # equality: two reads of one unchanged ticket are equal however they were obtained.
     version: Annotated[str, Field(exclude=True, repr=False)] = ""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Ticket):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in CONTENT_FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     @field_serializer("state")
     def _state_to_wire(self, state: TicketState, info: SerializationInfo) -> Any:
@@ -422,6 +432,12 @@ QueryTimestamp = Annotated[
     AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_require_utc)
 ]
 TicketSort = Literal["queue", "newest"]
+
+
+# The fields that make a ticket what it is (all but the version).
+CONTENT_FIELDS: tuple[str, ...] = tuple(
+    name for name, info in Ticket.model_fields.items() if not info.exclude
+)
 
 
 class TicketFilter(BaseModel):

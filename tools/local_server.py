@@ -7,8 +7,9 @@ gateway), with a request handler that:
   403 "Missing Authentication Token";
 * refuses a body over 1 MiB from its Content-Length, before reading it, and a
   chunked body it could not read, instead of buffering whatever arrives;
-* listens with a backlog of 128 rather than 5, so a burst of clients is queued
-  rather than reset;
+* answers what `http.server` refuses by itself (a malformed request line, an
+  overlong or too many headers) in the API's JSON error shape, not HTML;
+* listens with a backlog of 128 instead of 5, so a burst of clients is not refused;
 * sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
   Nagle's algorithm waiting on the client's delayed ACK;
 * records `service_started` (and migrates the database) when the server starts,
@@ -19,10 +20,11 @@ Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
 
 from __future__ import annotations
 
+import io
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import chalice.local
 from chalice.app import Chalice
@@ -74,6 +76,8 @@ class TorrentinoGateway(LocalGateway):
 class TorrentinoRequestHandler(ChaliceRequestHandler):
     """Chalice's request handler with TCP_NODELAY, a body limit and our gateway."""
 
+    rfile: BinaryIO  # the request stream; swapped for the body while Chalice reads it
+
     def __init__(
         self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config
     ) -> None:
@@ -86,12 +90,19 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local_gateway = TorrentinoGateway(self._app_object, self._config)
 
-    def _refuse(self, error: TorrentinoError) -> None:
+    def _refuse(self, error: TorrentinoError, status: int | None = None) -> None:
         response = _error(error)
         self.close_connection = True
         headers = dict(response["headers"])
         headers["Connection"] = "close"
-        self._send_http_response(response["statusCode"], headers, response["body"])
+        self._send_http_response(status or response["statusCode"], headers, response["body"])
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
+        del explain
+        reason = message or self.responses.get(code, ("bad request",))[0]
+        self.log_error("code %d, message %s", code, reason)
+        self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=code)
 
     def _generic_handle(self) -> None:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
@@ -103,13 +114,32 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
             )
             return
         length = self.headers.get("content-length", "0")
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):  # "²".isdigit() is true
             self._refuse(InvalidInput(f"invalid Content-Length {length!r}", field="Content-Length"))
             return
         if int(length) > MAX_BODY_BYTES:
             self._refuse(BodyTooLarge(MAX_BODY_BYTES))
             return
-        super()._generic_handle()
+        connection_stream = self.rfile
+        body = connection_stream.read(int(length))
+        if len(body) != int(length):  # the client went away mid-body: do not act on a part
+            self._refuse(
+                InvalidInput(
+                    f"request body ended after {len(body)} of {length} bytes", field="body"
+                )
+            )
+            return
+        self.rfile = io.BytesIO(body)  # where Chalice reads the body from
+        try:
+            super()._generic_handle()
+        finally:
+            self.rfile = connection_stream
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client left before its answer: nothing to do
 
     # Chalice binds these to its own handler function; point them at ours.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
@@ -123,10 +153,10 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
 
 
 class TorrentinoHTTPServer(ThreadedHTTPServer):
-    """Chalice's threaded server with a listen backlog for more than five clients at once.
+    """Chalice's threaded server with room for a burst of new connections.
 
-    socketserver's default backlog of 5 makes the kernel reset connections when a
-    burst of clients connects faster than the accept loop takes them.
+    socketserver listens with a backlog of 5: a few more clients connecting at once
+    overflow it, and the kernel drops or resets their connections.
     """
 
     request_queue_size = 128

@@ -31,3 +31,16 @@ def test_default_without_xdg_is_under_the_home_directory(
     path = settings.db_path()
     assert path == tmp_path / ".local" / "share" / "torrentino" / "torrentino.db"
     assert PROJECT_DIR not in path.parents
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, 5000), ("250", 250), ("0", 0), ("-1", 5000), ("x", 5000)]
+)
+def test_busy_timeout_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: int
+) -> None:
+    if value is None:
+        monkeypatch.delenv("TORRENTINO_BUSY_TIMEOUT_MS", raising=False)
+    else:
+        monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", value)
+    assert settings.busy_timeout_ms() == expected

@@ -1,0 +1,98 @@
+"""Rebuilding a ticket from its audit events: the log is the ticket's full history.
+
+Every change to a ticket commits together with an event that carries everything
+needed to redo it, so folding a ticket's events, oldest first, gives back the
+ticket exactly as the `tickets` table holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib.audit import AuditEvent, AuditEventType
+from chalicelib.errors import InvalidTransition
+from chalicelib.ticket import (
+    Cancelled,
+    QueryContext,
+    Ticket,
+    TicketState,
+    check_transition,
+    state_from_wire,
+)
+
+
+class HistoryError(ValueError):
+    """A ticket's events do not describe a possible history."""
+
+
+def ticket_from_created(event: AuditEvent) -> Ticket:
+    """The pending ticket a `ticket_created` event describes; raises `HistoryError`."""
+    if event.event_type is not AuditEventType.TICKET_CREATED:
+        raise HistoryError(
+            f"event {event.id}: history starts with {event.event_type.value}, not ticket_created"
+        )
+    data = event.data
+    try:
+        return Ticket(
+            id=data["ticket_id"],
+            created_at=event.timestamp,
+            created_by=data["created_by"],
+            state="pending",
+            priority=data["priority"],
+            query_context=QueryContext.model_validate(data["query_context"]),
+            dest_path=data["dest_path"],
+        )
+    except (KeyError, TypeError, ValueError, ValidationError) as error:
+        raise HistoryError(f"event {event.id}: unreadable ticket_created data: {error}") from None
+
+
+def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
+    """The ticket after one more of its events; raises `HistoryError`."""
+    data = event.data
+    if data.get("ticket_id") != ticket.id:
+        raise HistoryError(f"event {event.id} belongs to ticket {data.get('ticket_id')!r}")
+    new_state = _state_after(event, data)
+    previous = data.get("previous_state", data.get("from"))
+    if previous != ticket.state.kind:
+        raise HistoryError(
+            f"event {event.id} says the ticket was {previous!r}, "
+            f"but its history says {ticket.state.kind!r}"
+        )
+    try:
+        check_transition(ticket.id, ticket.state, new_state)
+    except InvalidTransition as error:
+        raise HistoryError(f"event {event.id}: {error.message}") from None
+    return ticket.model_copy(update={"state": new_state})
+
+
+def _state_after(event: AuditEvent, data: dict[str, Any]) -> TicketState:
+    kind = event.event_type
+    if kind not in (AuditEventType.TICKET_CANCELLED, AuditEventType.TICKET_STATE_CHANGED):
+        raise HistoryError(f"event {event.id}: {kind.value} is not a change to a ticket")
+    try:
+        if kind is AuditEventType.TICKET_CANCELLED:
+            return Cancelled(
+                cancelled_by=data["cancelled_by"],
+                reason=data["reason"],
+                cancelled_at=event.timestamp,
+            )
+        state = state_from_wire(data["state"])
+        to = data["to"]
+    except (KeyError, TypeError, ValueError, ValidationError) as error:
+        raise HistoryError(f"event {event.id}: unreadable {kind.value} data: {error}") from None
+    if state.kind != to:
+        raise HistoryError(f"event {event.id}: 'to' is {to!r} but the state is {state.kind!r}")
+    return state
+
+
+def replay(events: Iterable[AuditEvent]) -> Ticket:
+    """Rebuild a ticket from all of its events, oldest first; raises `HistoryError`."""
+    ticket: Ticket | None = None
+    for event in events:
+        ticket = ticket_from_created(event) if ticket is None else apply_event(ticket, event)
+    if ticket is None:
+        raise HistoryError("no events: a ticket's history starts with ticket_created")
+    return ticket
