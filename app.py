@@ -31,6 +31,7 @@ from chalicelib.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from chalicelib.history import TicketHistory
 from chalicelib.identity import Identity, authenticate
 from chalicelib.openapi import Operation, build_document
 from chalicelib.parsing import (
@@ -357,6 +358,21 @@ def list_audit_events(identity: Identity) -> Response:
     )
     log = SqliteAuditLog(settings.db_path())
     return page_response(log.page(flt, visible_to=identity.owner_filter()), "/api/v1/audit")
+
+
+@api_route(
+    "GET",
+    "/api/v1/tickets/{ticket_id}/history",
+    summary="A ticket's history: its events, oldest first, and the state after each",
+    description="Rebuilt from the audit log. A user may read only its own tickets' history.",
+    response=TicketHistory,
+    errors=(403, 404),
+    tag="audit",
+)
+def ticket_history(identity: Identity, ticket_id: str) -> Response:
+    """A ticket's events with the state after each."""
+    log = SqliteAuditLog(settings.db_path())
+    return json_response(log.history(ticket_id, visible_to=identity.owner_filter()))
 
 
 @api_route(

@@ -141,6 +141,15 @@ def list_events(
     return [_row_to_event(row) for row in conn.execute(sql, params).fetchall()]
 
 
+def ticket_events(conn: sqlite3.Connection, ticket_id: str) -> list[AuditEvent]:
+    """Every event about one ticket, in the order they were committed (the replay order)."""
+    rows = conn.execute(
+        "SELECT id, event_type, timestamp, data FROM audit_events WHERE ticket_id = ? ORDER BY id",
+        (ticket_id,),
+    ).fetchall()
+    return [_row_to_event(row) for row in rows]
+
+
 def count_events(
     conn: sqlite3.Connection, flt: AuditFilter, *, visible_to: str | None = None
 ) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.audit import AuditEvent, AuditEventType
 from chalicelib.errors import InvalidTransition
@@ -19,9 +19,28 @@ from chalicelib.ticket import (
     QueryContext,
     Ticket,
     TicketState,
+    WireState,
     check_transition,
     state_from_wire,
 )
+
+
+class HistoryEntry(BaseModel):
+    """One event in a ticket's life and the state the ticket was in after it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: AuditEvent
+    state: WireState
+
+
+class TicketHistory(BaseModel):
+    """A ticket's whole life, oldest first, rebuilt from the audit log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket_id: str
+    entries: list[HistoryEntry]
 
 
 class HistoryError(ValueError):
@@ -88,11 +107,23 @@ def _state_after(event: AuditEvent, data: dict[str, Any]) -> TicketState:
     return state
 
 
+def _fold(events: Iterable[AuditEvent]) -> list[tuple[AuditEvent, Ticket]]:
+    """Each event with the ticket as it stood after it; raises `HistoryError`."""
+    steps: list[tuple[AuditEvent, Ticket]] = []
+    for event in events:
+        ticket = ticket_from_created(event) if not steps else apply_event(steps[-1][1], event)
+        steps.append((event, ticket))
+    if not steps:
+        raise HistoryError("no events: a ticket's history starts with ticket_created")
+    return steps
+
+
+def history(ticket_id: str, events: Iterable[AuditEvent]) -> TicketHistory:
+    """Each of a ticket's events with the state after it; raises `HistoryError`."""
+    entries = [HistoryEntry(event=event, state=ticket.state) for event, ticket in _fold(events)]
+    return TicketHistory(ticket_id=ticket_id, entries=entries)
+
+
 def replay(events: Iterable[AuditEvent]) -> Ticket:
     """Rebuild a ticket from all of its events, oldest first; raises `HistoryError`."""
-    ticket: Ticket | None = None
-    for event in events:
-        ticket = ticket_from_created(event) if ticket is None else apply_event(ticket, event)
-    if ticket is None:
-        raise HistoryError("no events: a ticket's history starts with ticket_created")
-    return ticket
+    return _fold(events)[-1][1]

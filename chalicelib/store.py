@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import audit, db
 from chalicelib.audit import AuditEvent, AuditEventType, AuditFilter
-from chalicelib.errors import Forbidden, IdempotencyMismatch, StaleTicket, TicketNotFound
+from chalicelib.errors import (
+    Forbidden,
+    IdempotencyMismatch,
+    StaleTicket,
+    StorageCorrupt,
+    TicketNotFound,
+)
+from chalicelib.history import HistoryError, TicketHistory, history
 from chalicelib.ticket import (
     Cancelled,
     Completed,
@@ -433,6 +440,23 @@ class SqliteAuditLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def history(self, ticket_id: str, *, visible_to: str | None = None) -> TicketHistory:
+        """A ticket's events, oldest first, each with the state after it.
+
+        With `visible_to`, only that user's tickets. Raises `TicketNotFound`,
+        `Forbidden`, and `StorageCorrupt` if the log does not describe a possible history.
+        """
+        with db.connect(self.path) as conn, db.transaction(conn, write=False):
+            row = _read_row(conn, ticket_id)
+            if visible_to is not None and row["created_by"] != visible_to:
+                raise Forbidden(f"ticket {row['id']!r} was created by someone else")
+            events = audit.ticket_events(conn, row["id"])
+        try:
+            return history(row["id"], events)
+        except HistoryError as error:
+            message = f"the audit log of ticket {row['id']!r} is inconsistent: {error}"
+            raise StorageCorrupt(message) from error
 
     def page(self, flt: AuditFilter, *, visible_to: str | None = None) -> AuditPage:
         """A page of events, oldest first, and the total that matches.

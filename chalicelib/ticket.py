@@ -28,7 +28,6 @@ from pydantic import (
     SerializationInfo,
     SerializerFunctionWrapHandler,
     WithJsonSchema,
-    field_serializer,
     model_serializer,
 )
 
@@ -372,6 +371,20 @@ class FailTicketRequest(BaseModel):
     error: Annotated[Text, Field(min_length=1, max_length=MAX_REASON_CHARS)]
 
 
+def _state_to_wire(state: TicketState, info: SerializationInfo) -> Any:
+    # Serialise by the value's own class: a plain union would pick the first member.
+    return state.model_dump(mode=info.mode)
+
+
+# A state as a model field: read from and written in its wire form, documented as such.
+WireState = Annotated[
+    TicketState,
+    BeforeValidator(_coerce_state),
+    PlainSerializer(_state_to_wire),
+    WithJsonSchema(_state_wire_schema()),
+]
+
+
 class Ticket(BaseModel):
     """A request for one piece of media, and where it stands."""
 
@@ -380,9 +393,7 @@ class Ticket(BaseModel):
     id: str
     created_at: Timestamp
     created_by: str
-    state: Annotated[
-        TicketState, BeforeValidator(_coerce_state), WithJsonSchema(_state_wire_schema())
-    ]
+    state: WireState
     priority: Priority
     query_context: QueryContext
     dest_path: str
@@ -397,11 +408,6 @@ class Ticket(BaseModel):
 
     def __hash__(self) -> int:
         return hash(self.id)
-
-    @field_serializer("state")
-    def _state_to_wire(self, state: TicketState, info: SerializationInfo) -> Any:
-        # Serialise by the value's own class: a plain union would pick the first member.
-        return state.model_dump(mode=info.mode)
 
     def is_terminal(self) -> bool:
         """Whether the ticket's state is final."""
