@@ -35,6 +35,7 @@ from chalicelib.history import TicketHistory
 from chalicelib.identity import Identity, authenticate
 from chalicelib.openapi import Operation, build_document
 from chalicelib.parsing import (
+    ModelT,
     NoBody,
     parse_body,
     parse_idempotency_key,
@@ -180,6 +181,16 @@ def raw_body() -> bytes:
     return body if isinstance(body, bytes) else body.encode("utf-8")
 
 
+def body_as(model: type[ModelT]) -> ModelT:
+    """The request's JSON body, required, validated as `model`."""
+    return parse_body(model, raw_body(), request().headers.get("content-type"))
+
+
+def optional_body_as(model: type[ModelT]) -> ModelT:
+    """The request's JSON body validated as `model`, or its defaults when there is none."""
+    return parse_optional_body(model, raw_body(), request().headers.get("content-type"))
+
+
 def query_params() -> dict[str, list[str]]:
     """Every query parameter with all of its values."""
     params: MultiDict | None = request().query_params
@@ -231,7 +242,7 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
 )
 def create_ticket(identity: Identity) -> Response:
     """File a new ticket; an Idempotency-Key makes retries safe."""
-    body = parse_body(CreateTicketRequest, raw_body(), request().headers.get("content-type"))
+    body = body_as(CreateTicketRequest)
     key = parse_idempotency_key(request().headers.get("idempotency-key"))
     if key is None:
         ticket, replayed = tickets().create(body, created_by=identity.name), False
@@ -288,9 +299,7 @@ def get_ticket(identity: Identity, ticket_id: str) -> Response:
 )
 def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
     """Cancel a ticket (it stays, in the cancelled state); a user may cancel only its own."""
-    body = parse_optional_body(
-        CancelTicketRequest, raw_body(), request().headers.get("content-type")
-    )
+    body = optional_body_as(CancelTicketRequest)
     cancelled = tickets().cancel(
         ticket_id,
         cancelled_by=identity.name,
@@ -315,7 +324,7 @@ def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
 def complete_ticket(identity: Identity, ticket_id: str) -> Response:
     """Mark a pending ticket completed."""
     identity.require_admin("complete a ticket")
-    parse_optional_body(NoBody, raw_body(), request().headers.get("content-type"))
+    optional_body_as(NoBody)
     completed = tickets().complete(ticket_id, actor=identity.name, expected_versions=if_match())
     return ticket_response(completed)
 
@@ -333,7 +342,7 @@ def complete_ticket(identity: Identity, ticket_id: str) -> Response:
 def fail_ticket(identity: Identity, ticket_id: str) -> Response:
     """Mark a pending ticket failed with an error."""
     identity.require_admin("fail a ticket")
-    body = parse_body(FailTicketRequest, raw_body(), request().headers.get("content-type"))
+    body = body_as(FailTicketRequest)
     failed = tickets().fail(
         ticket_id, error=body.error, actor=identity.name, expected_versions=if_match()
     )
