@@ -15,6 +15,8 @@ from pathlib import Path
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
 
 BUSY_TIMEOUT_MS = 5_000
+# A little above the 1000-page auto-checkpoint, so the WAL is not regrown after each reset.
+WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 RETRY_AFTER_SECONDS = 1
 
 
@@ -70,14 +72,45 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 
 
 def _open(path: Path) -> sqlite3.Connection:
+    # `timeout` is SQLite's busy timeout: no separate PRAGMA needed.
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=True
     )
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     # FULL: a commit is on disk before we acknowledge it, even across a power cut.
     conn.execute("PRAGMA synchronous = FULL")
+    # The WAL file outlives requests (see `open_anchor`): cap what it keeps after a reset.
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+    return conn
+
+
+def open_anchor(path: Path) -> sqlite3.Connection:
+    """Open the idle connection that keeps the WAL set up while the service runs.
+
+    When the last connection to a WAL database closes, SQLite checkpoints the whole
+    WAL into the database file (an fsync under `synchronous = FULL`) and deletes the
+    -wal and -shm files; the next connection recreates both (a file creation and a
+    directory fsync) and rebuilds the WAL index. With a connection per request, a
+    request on a quiet server is always that last connection, so every request paid
+    for setting the WAL up and tearing it down: several times the cost of the write.
+
+    The anchor is opened once per process and file, reads the schema once to attach to
+    the WAL index, and then does nothing: no query, no transaction, so it never blocks
+    a writer or a checkpoint, and it is never handed to a request (each request still
+    opens and closes its own connection). It only means a request's connection is never
+    the last one. Durability is unchanged: every commit still fsyncs the WAL before it
+    returns; checkpoints run as usual when the WAL reaches 1000 pages, and at exit when
+    the anchor closes. (Rejected: SQLITE_FCNTL_PERSIST_WAL keeps the file but still
+    checkpoints on every close; SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE skips the checkpoint
+    but the next connection must then recover the WAL index by reading the whole WAL.)
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

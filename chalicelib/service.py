@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -14,11 +16,13 @@ SYSTEM_ACTOR = "system"
 
 _lock = threading.Lock()
 _started: set[Path] = set()
+_anchors: dict[Path, sqlite3.Connection] = {}
 
 
 def start(path: Path) -> None:
     """Migrate the database and record one `service_started` event."""
     schema = db.migrate(path)
+    _hold_anchor(path)
     with db.connect(path) as conn, db.transaction(conn):
         audit.record(
             conn,
@@ -27,6 +31,20 @@ def start(path: Path) -> None:
             actor=SYSTEM_ACTOR,
             at=utc_now(),
         )
+
+
+def _hold_anchor(path: Path) -> None:
+    # Held for the life of the process (see `db.open_anchor`), closed at exit.
+    previous = _anchors.pop(path, None)
+    if previous is not None:
+        previous.close()
+    _anchors[path] = db.open_anchor(path)
+
+
+@atexit.register
+def _close_anchors() -> None:
+    while _anchors:
+        _anchors.popitem()[1].close()
 
 
 def ensure_started(path: Path) -> None:

@@ -123,3 +123,16 @@ def test_ensure_started_runs_once_per_process_and_file(tmp_path: Path) -> None:
     ).fetchone()[0]
     conn.close()
     assert count == 1
+
+
+def test_the_anchor_keeps_the_wal_between_connections(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    service.start(path)
+    with db.connect(path) as conn, db.transaction(conn):
+        conn.execute(
+            "INSERT INTO audit_events (event_type, timestamp, actor, data)"
+            " VALUES ('x', 't', 'a', '{}')"
+        )
+    # The request's connection was not the last one: no checkpoint, no WAL teardown.
+    assert Path(f"{path}-wal").exists()
+    assert Path(f"{path}-wal").stat().st_size > 0
