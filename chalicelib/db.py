@@ -64,10 +64,42 @@ def _m002_audit_events(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, id)")
 
 
+def _m003_ticket_counts(conn: sqlite3.Connection) -> None:
+    # A list's `total` counted index entries, so it grew with the table (~100k entries
+    # for the pending tickets of a 1M-ticket queue). Triggers keep one row per state in
+    # the same transaction as the change, so a total is one lookup at any size.
+    conn.execute(
+        "CREATE TABLE ticket_counts (state TEXT PRIMARY KEY, tickets INTEGER NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO ticket_counts (state, tickets)"
+        " SELECT json_extract(state, '$.type'), count(*) FROM tickets GROUP BY 1"
+    )
+    add_new = (
+        "INSERT INTO ticket_counts (state, tickets) VALUES (json_extract(NEW.state, '$.type'), 1)"
+        " ON CONFLICT (state) DO UPDATE SET tickets = tickets + 1;"
+    )
+    remove_old = (
+        "UPDATE ticket_counts SET tickets = tickets - 1"
+        " WHERE state = json_extract(OLD.state, '$.type');"
+    )
+    conn.execute(f"CREATE TRIGGER ticket_counts_insert AFTER INSERT ON tickets BEGIN {add_new} END")
+    conn.execute(
+        "CREATE TRIGGER ticket_counts_update AFTER UPDATE OF state ON tickets"
+        " WHEN json_extract(OLD.state, '$.type') IS NOT json_extract(NEW.state, '$.type')"
+        f" BEGIN {remove_old} {add_new} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER ticket_counts_delete AFTER DELETE ON tickets BEGIN {remove_old} END"
+    )
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m001_tickets,
     _m002_audit_events,
+    _m003_ticket_counts,
 )
 
 

@@ -255,8 +255,11 @@ def _list(conn: sqlite3.Connection, flt: TicketFilter) -> list[Ticket]:
 
 
 def _count(conn: sqlite3.Connection, flt: TicketFilter) -> int:
-    where, params = _ticket_where(flt)
-    count: int = conn.execute(f"SELECT count(*) FROM tickets{where}", params).fetchone()[0]
+    # `ticket_counts` is kept by triggers (db migration 3): one lookup at any table size.
+    where, params = ("", []) if flt.state is None else (" WHERE state = ?", [flt.state])
+    count: int = conn.execute(
+        f"SELECT coalesce(sum(tickets), 0) FROM ticket_counts{where}", params
+    ).fetchone()[0]
     return count
 
 

@@ -125,6 +125,25 @@ def test_ensure_started_runs_once_per_process_and_file(tmp_path: Path) -> None:
     assert count == 1
 
 
+def test_migration_3_counts_the_tickets_already_there(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    conn = sqlite3.connect(path)
+    db.MIGRATIONS[0](conn)
+    db.MIGRATIONS[1](conn)
+    for n, state in enumerate(["pending", "pending", "failed"]):
+        conn.execute(
+            "INSERT INTO tickets VALUES (?, 't', 'a', ?, 0, '{}', '/x', 't')",
+            (f"id-{n}", json.dumps({"type": state})),
+        )
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    db.migrate(path)
+    with db.connect(path) as conn:
+        counts = dict(conn.execute("SELECT state, tickets FROM ticket_counts").fetchall())
+    assert counts == {"pending": 2, "failed": 1}
+
+
 def test_the_anchor_keeps_the_wal_between_connections(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     service.start(path)
