@@ -181,3 +181,9 @@ def list_audit_events() -> Response:
     """List audit events, oldest first."""
     flt = parse_query(AuditFilter, query_params(), integers=("limit", "offset"))
     return json_response(SqliteAuditLog(settings.db_path()).page(flt))
+
+
+@app.route("/api/v1/health", methods=["GET"])
+def health() -> dict[str, str]:
+    """Liveness: the server is up and answering. It does not touch the database."""
+    return {"status": "ok"}

@@ -9,6 +9,7 @@ gateway), with a request handler that:
   chunked body it could not read, instead of buffering whatever arrives;
 * sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
   Nagle's algorithm waiting on the client's delayed ACK;
+* answers a client's `Connection: close` with `Connection: close`;
 * records `service_started` (and migrates the database) when the server starts,
   not on the first request.
 
@@ -77,6 +78,16 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local_gateway = TorrentinoGateway(self._app_object, self._config)
+
+    def end_headers(self) -> None:
+        # A client that asked to close (or spoke HTTP/1.0) is told so in the response
+        # (RFC 9112 9.6), so it does not try to reuse a socket that is about to close.
+        announced = any(
+            line.lower().startswith(b"connection:") for line in getattr(self, "_headers_buffer", [])
+        )
+        if self.close_connection and not announced:
+            self.send_header("Connection", "close")
+        super().end_headers()
 
     def _refuse(self, error: TorrentinoError) -> None:
         response = _error(error)

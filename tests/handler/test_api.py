@@ -41,7 +41,7 @@ def test_get_returns_the_created_ticket(api: Api) -> None:
     status, fetched, headers = api.call("GET", f"/api/v1/tickets/{ticket['id']}")
     assert status == 200
     assert fetched == ticket
-    assert headers["Content-Type"] == "application/json"
+    assert headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize("ticket_id", [UNKNOWN_ID, "nope", "1", "%27%3B%20DROP"])
@@ -277,3 +277,9 @@ def test_an_unexpected_failure_is_a_500_without_a_traceback(api: Api, handler_db
     assert status == 500
     assert_error(payload, "storage_corrupt")
     assert "Traceback" not in json.dumps(payload)
+
+
+def test_health_answers_ok_without_touching_the_database(api: Api, tmp_path: Path) -> None:
+    status, payload, _ = api.call("GET", "/api/v1/health")
+    assert (status, payload) == (200, {"status": "ok"})
+    assert not (tmp_path / "handler.db").exists()
