@@ -10,6 +10,8 @@ gateway), with a request handler that:
 * sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
   Nagle's algorithm waiting on the client's delayed ACK;
 * answers a client's `Connection: close` with `Connection: close`;
+* listens with a backlog of 128 instead of 5, so a burst of new connections is
+  not answered with dropped SYNs and one-second retries;
 * records `service_started` (and migrates the database) when the server starts,
   not on the first request.
 
@@ -27,7 +29,13 @@ import chalice.local
 from chalice.app import Chalice
 from chalice.cli import main as chalice_main
 from chalice.config import Config
-from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGateway, RouteMatcher
+from chalice.local import (
+    ChaliceRequestHandler,
+    LocalDevServer,
+    LocalGateway,
+    RouteMatcher,
+    ThreadedHTTPServer,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
@@ -117,6 +125,17 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
 
+class TorrentinoHTTPServer(ThreadedHTTPServer):
+    """Chalice's threaded server with a listen backlog that fits a burst of clients.
+
+    socketserver's default backlog is 5: when more clients connect at once (a
+    browser opens six), the kernel drops the extra SYNs and the clients retry
+    after a second, which shows up as one-second requests.
+    """
+
+    request_queue_size = 128
+
+
 def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
     """Chalice's `create_local_server`, with our handler, after starting the service."""
     chalice.local.CustomLocalChalice.__bases__ = (chalice.local.LocalChalice, app_obj.__class__)
@@ -126,7 +145,14 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
     except TorrentinoError as error:
         # Serve anyway: requests answer with the error until the database is fixed.
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
-    return LocalDevServer(app_obj, config, host, port, handler_cls=TorrentinoRequestHandler)
+    return LocalDevServer(
+        app_obj,
+        config,
+        host,
+        port,
+        handler_cls=TorrentinoRequestHandler,
+        server_cls=TorrentinoHTTPServer,
+    )
 
 
 def main(argv: list[str]) -> int:
