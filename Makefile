@@ -10,7 +10,7 @@ ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
 
-.PHONY: run test lint typecheck unit clean
+.PHONY: run test bench lint typecheck unit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# The full benchmark (about ten minutes): installs wrk from Debian's packages if it is
+# missing (falling back to bench/'s Python load generator if that is not possible),
+# prints one table and keeps it in bench/results/latest.md.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; } >/dev/null 2>&1 || \
+		echo "wrk could not be installed: using the Python load generator"; }
+	$(BIN)/python -m bench --out bench/results/latest.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
