@@ -41,7 +41,7 @@ def test_get_returns_the_created_ticket(api: Api) -> None:
     status, fetched, headers = api.call("GET", f"/api/v1/tickets/{ticket['id']}")
     assert status == 200
     assert fetched == ticket
-    assert headers["content-type"] == "application/json"
+    assert headers["Content-Type"] == "application/json"
 
 
 @pytest.mark.parametrize("ticket_id", [UNKNOWN_ID, "nope", "1", "%27%3B%20DROP"])
