@@ -10,8 +10,9 @@ deep offsets; the API still pages by offset.
 from __future__ import annotations
 
 import http.client
-import random
+import itertools
 import sqlite3
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,65 +95,68 @@ def _ids(path: Path, count: int) -> tuple[list[str], int, tuple[object, ...]]:
     return ids, deep, tuple(cursor)
 
 
-def measure(path: Path, *, ops: int, rounds: int) -> dict[str, float]:
-    """Seconds per operation for every scale operation on one database."""
-    ids, deep, (priority, created_at, ticket_id) = _ids(path, ops)
-    service.ensure_started(path)
-    store = SqliteTicketStore(path)
-    picks = iter(random.Random(6).choices(ids, k=ops * rounds * 2))
+class Size:
+    """The scale operations on one database, sampled round by round."""
 
-    def keyset(n: int) -> None:
-        for _ in range(n):
-            conn = sqlite3.connect(path)
-            try:
-                params = (
-                    "pending",
-                    priority,
-                    created_at,
-                    ticket_id,
-                    50,
-                    "pending",
-                    priority,
-                    50,
-                    50,
-                )
-                conn.execute(KEYSET, params).fetchall()
-            finally:
-                conn.close()
+    def __init__(self, path: Path, *, ops: int) -> None:
+        ids, deep, (priority, created_at, ticket_id) = _ids(path, ops)
+        service.ensure_started(path)
+        store = SqliteTicketStore(path)
+        picks = itertools.cycle(ids)
+        keyset_params = (
+            "pending",
+            priority,
+            created_at,
+            ticket_id,
+            50,
+            "pending",
+            priority,
+            50,
+            50,
+        )
 
-    def old_count(n: int) -> None:
-        for _ in range(n):
-            conn = sqlite3.connect(path)
-            try:
-                conn.execute(f"SELECT count(*) FROM tickets WHERE {STATE} = 'pending'").fetchone()
-            finally:
-                conn.close()
+        def raw(sql: str, params: tuple[object, ...]) -> Callable[[], object]:
+            def action() -> object:
+                conn = sqlite3.connect(path)
+                try:
+                    return conn.execute(sql, params).fetchall()
+                finally:
+                    conn.close()
 
-    def repeat(action: Callable[[], object]) -> Callable[[int], None]:
-        def run(n: int) -> None:
-            for _ in range(n):
-                action()
+            return action
 
-        return run
+        few = max(1, ops // 10)
+        self.operations: dict[str, tuple[Callable[[], object], int]] = {
+            "get": (lambda: store.get(next(picks)), ops),
+            "create": (lambda: store.create(REQUEST, created_by="bench"), max(1, ops // 2)),
+            "list pending, first page + total": (
+                lambda: store.page(TicketFilter(state="pending")),
+                few,
+            ),
+            "total (ticket_counts)": (lambda: store.count(TicketFilter(state="pending")), ops),
+            "total (old count(*) of pending)": (
+                raw(f"SELECT count(*) FROM tickets WHERE {STATE} = ?", ("pending",)),
+                few,
+            ),
+            "deep page (offset 90% of pending)": (
+                lambda: store.list(TicketFilter(state="pending", offset=deep)),
+                few,
+            ),
+            "deep page, keyset (the fix)": (raw(KEYSET, keyset_params), ops),
+        }
+        self.samples: dict[str, list[float]] = {name: [] for name in self.operations}
 
-    few = max(1, ops // 10)
-    return {
-        "get": per_op_seconds(repeat(lambda: store.get(next(picks))), ops, rounds),
-        "create": per_op_seconds(
-            repeat(lambda: store.create(REQUEST, created_by="bench")), ops // 2 or 1, rounds
-        ),
-        "list pending, first page + total": per_op_seconds(
-            repeat(lambda: store.page(TicketFilter(state="pending"))), few, rounds
-        ),
-        "total (ticket_counts)": per_op_seconds(
-            repeat(lambda: store.count(TicketFilter(state="pending"))), ops, rounds
-        ),
-        "total (old count(*) of pending)": per_op_seconds(old_count, few, rounds),
-        "deep page (offset 90% of pending)": per_op_seconds(
-            repeat(lambda: store.list(TicketFilter(state="pending", offset=deep))), few, rounds
-        ),
-        "deep page, keyset (the fix)": per_op_seconds(keyset, ops, rounds),
-    }
+    def measure_round(self) -> None:
+        for name, (action, count) in self.operations.items():
+
+            def run(n: int, action: Callable[[], object] = action) -> None:
+                for _ in range(n):
+                    action()
+
+            self.samples[name].append(per_op_seconds(run, count, 1))
+
+    def seconds(self) -> dict[str, float]:
+        return {name: statistics.median(samples) for name, samples in self.samples.items()}
 
 
 def server_memory(path: Path, workdir: Path, *, requests: int) -> tuple[float, float]:
@@ -176,15 +180,19 @@ def run(
     workdir: Path, *, sizes: list[int], ops: int, rounds: int
 ) -> tuple[Table, Table, tuple[float, float], dict[int, float]]:
     """Build each size, measure it; return the cost table, the plans and server memory."""
-    results: dict[int, dict[str, float]] = {}
     build_seconds: dict[int, float] = {}
-    path = workdir / "scale.db"
-    for size in sizes:
+    paths = {size: workdir / f"scale-{size}.db" for size in sizes}
+    for size, path in paths.items():
         build_seconds[size] = loader.build(path, size)
-        results[size] = measure(path, ops=ops, rounds=rounds)
-        plan_table = plans(path) if size == sizes[-1] else None
-    memory = server_memory(path, workdir, requests=ops)
-    assert plan_table is not None
+    measured = {size: Size(path, ops=ops) for size, path in paths.items()}
+    # Rounds interleave the sizes, so a noisy neighbour hits all of them alike.
+    for _ in range(rounds):
+        for size in sizes:
+            measured[size].measure_round()
+    results = {size: measured[size].seconds() for size in sizes}
+    largest = paths[sizes[-1]]
+    plan_table = plans(largest)
+    memory = server_memory(largest, workdir, requests=ops)
     table = Table(
         "Scale: microseconds per operation (chalicelib, a connection per operation)",
         ["operation", *(f"{size:,}" for size in sizes), f"{sizes[-1]:,} / {sizes[0]:,}"],

@@ -9,8 +9,10 @@ service's WAL alive for it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
+import statistics
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -115,42 +117,59 @@ class Baseline:
         self.conn.close()
 
 
-def _operations(
-    create: Callable[[], str],
-    get: Callable[[str], object],
-    page: Callable[[str], object],
-    cancel: Callable[[str], object],
-    *,
-    ids: list[str],
-    count: int,
-    rounds: int,
-) -> dict[str, float]:
-    created: list[str] = []
-    existing = iter(ids * (rounds + 1))
+class Side:
+    """One way of running the four operations, with the tickets it created to cancel."""
 
-    def run_create(n: int) -> None:
-        created.extend(create() for _ in range(n))
+    def __init__(
+        self,
+        create: Callable[[], str],
+        get: Callable[[str], object],
+        page: Callable[[str], object],
+        cancel: Callable[[str], object],
+        ids: list[str],
+    ) -> None:
+        self.operations: dict[str, Callable[[int], None]] = {
+            "create": self._repeat(lambda: self.created.append(create())),
+            "get": self._repeat(lambda: get(next(self.existing))),
+            "list (pending, 50)": self._repeat(lambda: page("pending")),
+            "cancel": self._repeat(lambda: cancel(self.created.pop())),
+        }
+        self.created: list[str] = []
+        self.existing = itertools.cycle(ids)
+        self.samples: dict[str, list[float]] = {name: [] for name in self.operations}
 
-    def run_get(n: int) -> None:
-        for _ in range(n):
-            get(next(existing))
+    @staticmethod
+    def _repeat(action: Callable[[], object]) -> Callable[[int], None]:
+        def run(n: int) -> None:
+            for _ in range(n):
+                action()
 
-    def run_page(n: int) -> None:
-        for _ in range(n):
-            page("pending")
+        return run
 
-    to_cancel = iter(created)
+    def measure(self, name: str, count: int) -> None:
+        self.samples[name].append(per_op_seconds(self.operations[name], count, 1))
 
-    def run_cancel(n: int) -> None:
-        for _ in range(n):
-            cancel(next(to_cancel))
+    def seconds(self, name: str) -> float:
+        return statistics.median(self.samples[name])
 
-    seconds = {"create": per_op_seconds(run_create, count, rounds)}
-    to_cancel = iter(list(created))
-    seconds["get"] = per_op_seconds(run_get, count, rounds)
-    seconds["list (pending, 50)"] = per_op_seconds(run_page, max(1, count // 5), rounds)
-    seconds["cancel"] = per_op_seconds(run_cancel, count, rounds)
-    return seconds
+
+def _store_side(store: SqliteTicketStore, ids: list[str]) -> Side:
+    return Side(
+        lambda: store.create(REQUEST, created_by="anonymous").id,
+        store.get,
+        lambda state: store.page(TicketFilter(state=state)),
+        lambda ticket_id: store.cancel(ticket_id, cancelled_by="anonymous", reason=None),
+        ids,
+    )
+
+
+def _counts(count: int) -> dict[str, int]:
+    return {
+        "create": count,
+        "get": count,
+        "list (pending, 50)": max(1, count // 5),
+        "cancel": count,
+    }
 
 
 def _sample_ids(path: Path, count: int) -> list[str]:
@@ -172,40 +191,22 @@ def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
 
     service.ensure_started(paths["service"])  # what the server does at start-up
     store = SqliteTicketStore(paths["service"])
-    ours = _operations(
-        lambda: store.create(REQUEST, created_by="anonymous").id,
-        store.get,
-        lambda state: store.page(TicketFilter(state=state)),
-        lambda ticket_id: store.cancel(ticket_id, cancelled_by="anonymous", reason=None),
-        ids=ids,
-        count=count,
-        rounds=rounds,
-    )
-
-    baseline = Baseline(paths["baseline"])
-    try:
-        floor = _operations(
-            baseline.create,
-            baseline.get,
-            baseline.page,
-            baseline.cancel,
-            ids=ids,
-            count=count,
-            rounds=rounds,
-        )
-    finally:
-        baseline.close()
-
     # The service as it was before the anchor: every connection is the last one.
     bare = SqliteTicketStore(paths["no-anchor"])
-    unanchored = _operations(
-        lambda: bare.create(REQUEST, created_by="anonymous").id,
-        bare.get,
-        lambda state: bare.page(TicketFilter(state=state)),
-        lambda ticket_id: bare.cancel(ticket_id, cancelled_by="anonymous", reason=None),
-        ids=ids,
-        count=count,
-        rounds=rounds,
+    baseline = Baseline(paths["baseline"])
+    sides = {"chalicelib": _store_side(store, ids), "no anchor": _store_side(bare, ids)}
+    sides["baseline"] = Side(baseline.create, baseline.get, baseline.page, baseline.cancel, ids)
+    # Rounds interleave the three sides, so a noisy neighbour hits all of them alike.
+    try:
+        for _ in range(rounds):
+            for name, count_ in _counts(count).items():
+                for side in sides.values():
+                    side.measure(name, count_)
+    finally:
+        baseline.close()
+    ours, floor, unanchored = (
+        {name: side.seconds(name) for name in side.operations}
+        for side in (sides["chalicelib"], sides["baseline"], sides["no anchor"])
     )
 
     def open_close(n: int) -> None:
