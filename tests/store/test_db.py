@@ -155,3 +155,16 @@ def test_the_anchor_keeps_the_wal_between_connections(tmp_path: Path) -> None:
     # The request's connection was not the last one: no checkpoint, no WAL teardown.
     assert Path(f"{path}-wal").exists()
     assert Path(f"{path}-wal").stat().st_size > 0
+
+
+def test_writers_of_one_process_queue_and_always_release_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db.migrate(path)
+    lock = db._write_lock(path)
+    with db.connect(path) as conn:
+        with pytest.raises(RuntimeError), db.transaction(conn):
+            assert lock.locked()
+            raise RuntimeError("boom")
+        assert not lock.locked()
+        with db.transaction(conn, write=False):
+            assert not lock.locked()  # readers never queue
