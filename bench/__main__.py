@@ -17,7 +17,7 @@ from bench.common import Table, machine
 
 FULL: dict[str, dict[str, Any]] = {
     "store": {"tickets": 10_000, "count": 200, "rounds": 7},
-    "http": {"tickets": 30_000, "seconds": 2.0, "use_wrk": None},
+    "http": {"tickets": 40_000, "seconds": 2.0, "use_wrk": None},
     "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
 }
 SMOKE: dict[str, dict[str, Any]] = {
