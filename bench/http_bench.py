@@ -111,8 +111,8 @@ def run(
     pending = _pending_ids(path)
     results: dict[str, dict[str, Run]] = {}
     passes = (SHAPES, SHAPES[::-1], SHAPES)
-    runs = len(passes) * len(SHAPES) + 1  # and a warm-up
-    slices = iter(pending[n::runs] for n in range(runs))
+    run_count = len(passes) * len(SHAPES) + 1  # and a warm-up
+    slices = iter(pending[n::run_count] for n in range(run_count))
     ids_file = workdir / "ids.txt"
     with Server(path, workdir / "http-server.log") as server:
         for route in ROUTES:
