@@ -10,7 +10,7 @@ ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
 
-.PHONY: run test lint typecheck keys clean check-db
+.PHONY: run test bench lint typecheck keys clean check-db
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,17 @@ test: lint typecheck
 # Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.
 check-db: $(STAMP)
 	$(BIN)/python -m chalicelib.check
+
+# The full benchmark (about ten minutes): installs wrk from Debian's packages if it is
+# missing (falling back to bench/'s Python load generator if that is not possible),
+# prints one table and keeps it in bench/results/latest.md.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; } >/dev/null 2>&1 || \
+		echo "wrk could not be installed: using the Python load generator"; }
+	$(BIN)/python -m bench --out bench/results/latest.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -42,7 +42,7 @@ from chalicelib.parsing import (
     parse_optional_body,
     parse_query,
 )
-from chalicelib.service import ensure_started
+from chalicelib.service import Health, ensure_started
 from chalicelib.store import AuditPage, SqliteAuditLog, SqliteTicketStore, TicketPage
 from chalicelib.ticket import (
     CancelTicketRequest,
@@ -382,6 +382,20 @@ def ticket_history(identity: Identity, ticket_id: str) -> Response:
     """A ticket's events with the state after each."""
     log = SqliteAuditLog(settings.db_path())
     return json_response(log.history(ticket_id, visible_to=identity.owner_filter()))
+
+
+@api_route(
+    "GET",
+    "/api/v1/health",
+    public=True,
+    summary="Liveness: the server is up and answering (it does not touch the database)",
+    response=Health,
+    errors=(),
+    tag="meta",
+)
+def health() -> Response:
+    """Liveness for monitors and load balancers."""
+    return json_response(Health())
 
 
 @api_route(

@@ -18,6 +18,8 @@ from chalicelib import settings
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
 
 BUSY_TIMEOUT_MS = settings.DEFAULT_BUSY_TIMEOUT_MS
+# A little above the 1000-page auto-checkpoint, so the WAL is not regrown after each reset.
+WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 RETRY_AFTER_SECONDS = 1
 
 
@@ -132,6 +134,37 @@ def _m006_idempotency_keys(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at)")
 
 
+def _m007_ticket_counts(conn: sqlite3.Connection) -> None:
+    # A list's `total` counted index entries, so it grew with the table (~100k entries
+    # for the pending tickets of a 1M-ticket queue). Triggers keep one row per state in
+    # the same transaction as the change, so a total by state is one lookup at any size.
+    conn.execute(
+        "CREATE TABLE ticket_counts (state TEXT PRIMARY KEY, tickets INTEGER NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO ticket_counts (state, tickets)"
+        " SELECT json_extract(state, '$.type'), count(*) FROM tickets GROUP BY 1"
+    )
+    add_new = (
+        "INSERT INTO ticket_counts (state, tickets) VALUES (json_extract(NEW.state, '$.type'), 1)"
+        " ON CONFLICT (state) DO UPDATE SET tickets = tickets + 1;"
+    )
+    remove_old = (
+        "UPDATE ticket_counts SET tickets = tickets - 1"
+        " WHERE state = json_extract(OLD.state, '$.type');"
+    )
+    conn.execute(f"CREATE TRIGGER ticket_counts_insert AFTER INSERT ON tickets BEGIN {add_new} END")
+    conn.execute(
+        "CREATE TRIGGER ticket_counts_update AFTER UPDATE OF state ON tickets"
+        " WHEN json_extract(OLD.state, '$.type') IS NOT json_extract(NEW.state, '$.type')"
+        f" BEGIN {remove_old} {add_new} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER ticket_counts_delete AFTER DELETE ON tickets BEGIN {remove_old} END"
+    )
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m001_tickets,
@@ -140,6 +173,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m004_creator_queue_index,
     _m005_filters,
     _m006_idempotency_keys,
+    _m007_ticket_counts,
 )
 
 
@@ -152,20 +186,32 @@ def _open(path: Path, *, create: bool) -> sqlite3.Connection:
         uri, uri=True, timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=True
     )
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
     conn.execute("PRAGMA foreign_keys = ON")
     # FULL: a commit is on disk before we acknowledge it, even across a power cut.
     conn.execute("PRAGMA synchronous = FULL")
+    # The WAL outlives requests (see `hold_open`): cap what it keeps after a reset.
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
     return conn
 
 
 def hold_open(path: Path) -> sqlite3.Connection:
     """An idle connection to keep for the life of the process; never use it for queries.
 
-    SQLite deletes the WAL and its shared-memory index when the last connection to a
-    database closes, and the next connection must create them again: on a full disk it
-    cannot, and even a read fails. While this connection is open (no transaction, no
-    lock but SQLite's "someone is here") they stay, so reads go on when the disk fills.
+    When the last connection to a WAL database closes, SQLite checkpoints the whole WAL
+    into the database file (an fsync under `synchronous = FULL`) and deletes the -wal
+    and -shm files; the next connection recreates both and rebuilds the WAL index. With
+    a connection per request, a request on a quiet server is always that last
+    connection, so every request paid for setting the WAL up and tearing it down
+    (several times the cost of the write itself), and on a full disk the files cannot be
+    recreated, so even a read fails.
+
+    This connection holds no transaction and no lock but SQLite's "someone is here", so
+    it never blocks a writer or a checkpoint, and it is never handed to a request (each
+    still opens and closes its own). Durability is unchanged: every commit still fsyncs
+    the WAL before it returns, and checkpoints run as usual when the WAL reaches 1000
+    pages. (Rejected: SQLITE_FCNTL_PERSIST_WAL keeps the file but still checkpoints on
+    every close; SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE skips the checkpoint, but the next
+    connection must then rebuild the WAL index by reading the whole WAL.)
     """
     conn = sqlite3.connect(
         f"file:{pathname2url(str(path))}?mode=rw", uri=True, check_same_thread=False

@@ -6,6 +6,9 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
 
 from chalicelib import __version__, audit, db
 from chalicelib.audit import AuditEventType
@@ -13,6 +16,13 @@ from chalicelib.errors import StorageUnavailable
 from chalicelib.ticket import utc_now
 
 SYSTEM_ACTOR = "system"
+
+
+class Health(BaseModel):
+    """The answer of the liveness route."""
+
+    status: Literal["ok"] = "ok"
+
 
 _lock = threading.Lock()
 _started: set[Path] = set()

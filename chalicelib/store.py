@@ -106,6 +106,8 @@ _TICKET_COLUMNS = (
 )
 _STATE_TYPE = "json_extract(state, '$.type')"  # must match the index expression exactly
 _ORDER_BY = {"queue": "priority DESC, created_at, id", "newest": "created_at DESC, id DESC"}
+# Fields that do not change which tickets match (paging, order), plus the state filter.
+COUNTED_BY_STATE_ONLY = {"state", "sort", "limit", "offset"}
 # Retries with one Idempotency-Key are recognised for at least this long.
 IDEMPOTENCY_RETENTION = timedelta(hours=48)
 
@@ -391,6 +393,15 @@ def _insert_ticket(
 
 
 def _count(conn: sqlite3.Connection, flt: TicketFilter) -> int:
+    if not flt.model_dump(exclude=COUNTED_BY_STATE_ONLY, exclude_defaults=True):
+        # Filtered by state at most: `ticket_counts`, kept by triggers (migration 7), is one
+        # lookup per state at any table size.
+        states = sorted(set(flt.state or ()))
+        where = f" WHERE state IN ({', '.join('?' * len(states))})" if states else ""
+        total: int = conn.execute(
+            f"SELECT coalesce(sum(tickets), 0) FROM ticket_counts{where}", states
+        ).fetchone()[0]
+        return total
     where, params = _ticket_where(flt)
     count: int = conn.execute(f"SELECT count(*) FROM tickets{where}", params).fetchone()[0]
     return count

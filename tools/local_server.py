@@ -9,9 +9,11 @@ gateway), with a request handler that:
   chunked body it could not read, instead of buffering whatever arrives;
 * answers what `http.server` refuses by itself (a malformed request line, an
   overlong or too many headers) in the API's JSON error shape, not HTML;
-* listens with a backlog of 128 instead of 5, so a burst of clients is not refused;
 * sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
   Nagle's algorithm waiting on the client's delayed ACK;
+* answers a client's `Connection: close` with `Connection: close`;
+* listens with a backlog of 128 instead of 5, so a burst of new connections is
+  not answered with dropped SYNs and one-second retries;
 * records `service_started` (and migrates the database) when the server starts,
   not on the first request.
 
@@ -90,6 +92,16 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.local_gateway = TorrentinoGateway(self._app_object, self._config)
 
+    def end_headers(self) -> None:
+        # A client that asked to close (or spoke HTTP/1.0) is told so in the response
+        # (RFC 9112 9.6), so it does not try to reuse a socket that is about to close.
+        announced = any(
+            line.lower().startswith(b"connection:") for line in getattr(self, "_headers_buffer", [])
+        )
+        if self.close_connection and not announced:
+            self.send_header("Connection", "close")
+        super().end_headers()
+
     def _refuse(self, error: TorrentinoError, status: int | None = None) -> None:
         response = _error(error)
         self.close_connection = True
@@ -153,10 +165,11 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
 
 
 class TorrentinoHTTPServer(ThreadedHTTPServer):
-    """Chalice's threaded server with room for a burst of new connections.
+    """Chalice's threaded server with a listen backlog that fits a burst of clients.
 
-    socketserver listens with a backlog of 5: a few more clients connecting at once
-    overflow it, and the kernel drops or resets their connections.
+    socketserver's default backlog is 5: when more clients connect at once (a
+    browser opens six), the kernel drops the extra SYNs and the clients retry
+    after a second, which shows up as one-second requests.
     """
 
     request_queue_size = 128

@@ -277,3 +277,9 @@ def test_an_unexpected_failure_is_a_500_without_a_traceback(api: Api, handler_db
     assert status == 500
     assert_error(payload, "storage_corrupt")
     assert "Traceback" not in json.dumps(payload)
+
+
+def test_health_answers_ok_without_touching_the_database(api: Api, tmp_path: Path) -> None:
+    status, payload, _ = api.call("GET", "/api/v1/health")
+    assert (status, payload) == (200, {"status": "ok"})
+    assert not (tmp_path / "handler.db").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,69 @@ def test_ensure_started_runs_once_per_process_and_file(tmp_path: Path) -> None:
     ).fetchone()[0]
     conn.close()
     assert count == 1
+
+
+def test_the_counts_migration_counts_the_tickets_already_there(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    conn = sqlite3.connect(path)
+    db.MIGRATIONS[0](conn)
+    db.MIGRATIONS[1](conn)
+    for n, state in enumerate(["pending", "pending", "failed"]):
+        conn.execute(
+            "INSERT INTO tickets VALUES (?, 't', 'a', ?, 0, '{}', '/x', 't')",
+            (f"id-{n}", json.dumps({"type": state})),
+        )
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    db.migrate(path)
+    with db.connect(path) as conn:
+        counts = dict(conn.execute("SELECT state, tickets FROM ticket_counts").fetchall())
+    assert counts == {"pending": 2, "failed": 1}
+
+
+def test_the_idle_connection_keeps_the_wal_between_connections(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    service.ensure_started(path)
+    try:
+        with db.connect(path) as conn, db.transaction(conn):
+            conn.execute(
+                "INSERT INTO audit_events (event_type, timestamp, actor, data)"
+                " VALUES ('x', 't', 'a', '{}')"
+            )
+        # The request's connection was not the last one: no checkpoint, no WAL teardown.
+        assert Path(f"{path}-wal").exists()
+        assert Path(f"{path}-wal").stat().st_size > 0
+    finally:
+        service.stop(path)
+    # Without it, the last connection to close checkpoints and removes the WAL.
+    with db.connect(path) as conn:
+        conn.execute("SELECT 1").fetchone()
+    assert not Path(f"{path}-wal").exists()
+
+
+def test_writers_of_one_process_queue_and_always_release_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    db.migrate(path)
+
+    def free_for_another_thread() -> bool:
+        result: list[bool] = []
+
+        def probe() -> None:
+            acquired = db._writer.acquire(blocking=False)
+            if acquired:
+                db._writer.release()
+            result.append(acquired)
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        return result[0]
+
+    with db.connect(path) as conn:
+        with pytest.raises(RuntimeError), db.transaction(conn):
+            assert not free_for_another_thread()
+            raise RuntimeError("boom")
+        assert free_for_another_thread()
+        with db.transaction(conn, write=False):
+            assert free_for_another_thread()  # readers never queue

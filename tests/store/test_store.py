@@ -242,3 +242,23 @@ def test_audit_filters_and_paging(store: SqliteTicketStore, audit_log: SqliteAud
     assert [e.event_type for e in page.events] == [AuditEventType.TICKET_CREATED]
     ids = [e["id"] for e in events(audit_log)]
     assert ids == sorted(ids)
+
+
+def test_counts_kept_by_triggers_match_the_rows(store: SqliteTicketStore, db_path: Path) -> None:
+    ids = [store.create(request(), created_by="a").id for _ in range(5)]
+    store.cancel(ids[0], cancelled_by="a", reason=None)
+    store.update_state(ids[1], Completed(completed_at=utc_now()), actor="a")
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("DELETE FROM tickets WHERE id = ?", (ids[2],))
+        conn.commit()
+        expected = dict(
+            conn.execute("SELECT json_extract(state, '$.type'), count(*) FROM tickets GROUP BY 1")
+        )
+    finally:
+        conn.close()
+    assert expected == {"pending": 2, "cancelled": 1, "completed": 1}
+    for state, count in expected.items():
+        assert store.count(TicketFilter(state=state)) == count
+    assert store.count(TicketFilter(state="failed")) == 0
+    assert store.count(TicketFilter()) == 4

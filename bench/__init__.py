@@ -1,0 +1,1 @@
+"""torrentino's benchmark suite: `make bench` (python -m bench) prints one table."""

@@ -1,0 +1,117 @@
+"""`python -m bench`: run every benchmark and print one table (`make bench`).
+
+`--smoke` runs everything once in a tiny configuration (seconds), for `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import http_bench, scale_bench, store_bench
+from bench.common import Table, machine
+
+FULL: dict[str, dict[str, Any]] = {
+    "store": {"tickets": 10_000, "count": 200, "rounds": 7},
+    "http": {"tickets": 40_000, "seconds": 2.0, "use_wrk": None},
+    "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
+}
+SMOKE: dict[str, dict[str, Any]] = {
+    "store": {"tickets": 200, "count": 10, "rounds": 1},
+    "http": {"tickets": 300, "seconds": 0.1, "use_wrk": False},
+    "scale": {"sizes": [100, 1_000], "ops": 6, "rounds": 1},
+}
+MEMORY_LIMIT_MB = 100
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def targets(
+    store: Table, http: dict[str, dict[str, http_bench.Run]], scale: Table, memory: list[float]
+) -> Table:
+    """Every target of issue 6, computed from this run's numbers."""
+    table = Table("Targets", ["target", "measured", ""])
+    ratios = {row[0]: float(row[3].rstrip("x")) for row in store.rows if row[3] != "-"}
+    for name in ("create", "cancel"):
+        table.add(
+            f"store {name} within 1.5x of plain sqlite3",
+            f"{ratios[name]:.2f}x",
+            _verdict(ratios[name] <= 1.5),
+        )
+    floor = max(r.rps for r in http["health"].values())
+    for route, runs in http.items():
+        if route == "health":
+            continue
+        ratio = runs["1"].rps / runs["fresh x1"].rps
+        table.add(
+            f"{http_bench.LABELS[route]}: 1 keep-alive >= fresh",
+            f"{ratio:.2f}x",
+            _verdict(ratio >= 1.0),
+        )
+    for route, runs in http.items():
+        if route == "health":
+            continue
+        share = max(r.rps for r in runs.values()) / floor
+        table.add(
+            f"{http_bench.LABELS[route]}: >= 60% of the floor",
+            f"{share:.0%}",
+            _verdict(share >= 0.6),
+        )
+    growth = {row[0]: float(row[-1].rstrip("x")) for row in scale.rows}
+    for name in ("get", "create", "list pending, first page + total"):
+        table.add(
+            f"scale: {name} within 2x from smallest to largest",
+            f"{growth[name]:.2f}x",
+            _verdict(growth[name] <= 2.0),
+        )
+    table.add(
+        f"server peak RSS under {MEMORY_LIMIT_MB} MiB (scale run, load run)",
+        " / ".join(f"{m:.0f} MiB" for m in memory),
+        _verdict(max(memory) < MEMORY_LIMIT_MB),
+    )
+    return table
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny configuration, for tests")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--workdir", type=Path, help="where the databases go (default: a temp dir)")
+    args = parser.parse_args(argv)
+    config = SMOKE if args.smoke else FULL
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="torrentino-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    sections = [machine()]
+    try:
+        print("store ...", file=sys.stderr)
+        store = store_bench.run(workdir, **config["store"])
+        print("http ...", file=sys.stderr)
+        http_table, http_runs, load_memory = http_bench.run(workdir, **config["http"])
+        print("scale ...", file=sys.stderr)
+        scale, plans, scale_memory, _ = scale_bench.run(workdir, **config["scale"])
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    memory = Table("Memory: server peak RSS (VmHWM)", ["after", "RSS MiB", "peak MiB"])
+    memory.add(
+        f"scale run on {config['scale']['sizes'][-1]:,} tickets", scale_memory[0], scale_memory[1]
+    )
+    memory.add("HTTP load run", load_memory[0], load_memory[1])
+    sections += [store, http_table, scale, plans, memory]
+    sections.append(targets(store, http_runs, scale, [scale_memory[1], load_memory[1]]))
+    text = "\n".join(section.render() for section in sections)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

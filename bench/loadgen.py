@@ -1,0 +1,107 @@
+"""A small Python load generator, used when wrk is not installed (the smoke test, CI).
+
+It speaks the same requests as bench/wrk.lua: N threads, each on its own keep-alive
+connection (or a fresh connection per request), for a fixed time. It is slower than
+wrk, so its numbers are a lower bound; `make bench` installs and uses wrk.
+"""
+
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+CREATE_BODY = (
+    b'{"priority": 100, "query_context": {"tags": ["music", "flac"],'
+    b' "description": "Abbey Road by The Beatles"}, "dest_path": "/media/music/beatles"}'
+)
+
+
+@dataclass
+class Result:
+    """What one run measured."""
+
+    requests: int
+    seconds: float
+    p50_us: float
+    p99_us: float
+    socket_errors: int
+    bad_status: int
+
+
+def _request(route: str, ids: list[str], cursor: list[int]) -> tuple[str, str, bytes | None]:
+    if route == "health":
+        return "GET", "/api/v1/health", None
+    if route == "create":
+        return "POST", "/api/v1/tickets", CREATE_BODY
+    if route == "list":
+        return "GET", "/api/v1/tickets?state=pending&limit=50", None
+    if route == "get":
+        return "GET", f"/api/v1/tickets/{random.choice(ids)}", None
+    cursor[0] += 1
+    return "DELETE", f"/api/v1/tickets/{ids[cursor[0] % len(ids)]}", None
+
+
+def run(
+    port: int, route: str, ids: list[str], *, connections: int, seconds: float, fresh: bool
+) -> Result:
+    """Load 127.0.0.1:`port` on `route` for `seconds` with `connections` clients."""
+    latencies: list[float] = []
+    errors = [0, 0]
+    lock = threading.Lock()
+    cursor = [0]
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        mine: list[float] = []
+        socket_errors = bad = 0
+        conn: http.client.HTTPConnection | None = None
+        while time.monotonic() < deadline:
+            with lock:
+                method, path, body = _request(route, ids, cursor)
+            headers = {"Content-Type": "application/json"} if body else {}
+            if fresh:
+                headers["Connection"] = "close"
+            start = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status >= 400:
+                    bad += 1
+                if fresh or response.will_close:
+                    conn.close()
+                    conn = None
+            except OSError:
+                socket_errors += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                continue
+            mine.append(time.perf_counter() - start)
+        if conn is not None:
+            conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors[0] += socket_errors
+            errors[1] += bad
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+
+    def percentile(p: float) -> float:
+        if not latencies:
+            return 0.0
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] * 1e6
+
+    return Result(len(latencies), elapsed, percentile(50), percentile(99), errors[0], errors[1])

@@ -1,0 +1,243 @@
+"""Store level: `chalicelib` (a connection per operation) against plain sqlite3's floor.
+
+The baseline runs the same SQL on one long-lived connection with the same settings
+(WAL, `synchronous = FULL`, `BEGIN IMMEDIATE` for writes), so the ratio is the price
+of opening a connection per operation plus the domain layer (models, validation).
+Each database is its own file, so the baseline's open connection cannot keep the
+service's WAL alive for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import statistics
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import loader
+from bench.common import Table, per_op_seconds
+from chalicelib import audit, db, service
+from chalicelib.audit import AuditEventType
+from chalicelib.store import SqliteTicketStore
+from chalicelib.ticket import (
+    Cancelled,
+    CreateTicketRequest,
+    QueryContext,
+    TicketFilter,
+    encode_state,
+    format_timestamp,
+    utc_now,
+)
+
+COLUMNS = "id, created_at, created_by, state, priority, query_context, dest_path, updated_at"
+STATE_TYPE = "json_extract(state, '$.type')"
+QUEUE_ORDER = "priority DESC, created_at, id"
+REQUEST = CreateTicketRequest(
+    priority=100,
+    query_context=QueryContext(tags=["music", "flac"], description="Abbey Road by The Beatles"),
+    dest_path="/media/music/beatles",
+)
+
+
+class Baseline:
+    """The same statements as the store, on one long-lived connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+
+    def create(self) -> str:
+        now = utc_now()
+        stamp = format_timestamp(now)
+        ticket_id = str(uuid.uuid4())
+        context = REQUEST.query_context.model_dump(mode="json")
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute(
+            f"INSERT INTO tickets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                ticket_id,
+                stamp,
+                "anonymous",
+                '{"type": "pending"}',
+                REQUEST.priority,
+                json.dumps(context, ensure_ascii=False),
+                REQUEST.dest_path,
+                stamp,
+            ),
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
+            [(tag, ticket_id) for tag in REQUEST.query_context.tags],
+        )
+        data = {
+            "ticket_id": ticket_id,
+            "created_by": "anonymous",
+            "priority": REQUEST.priority,
+            "query_context": context,
+            "dest_path": REQUEST.dest_path,
+        }
+        audit.record(self.conn, AuditEventType.TICKET_CREATED, data, actor="anonymous", at=now)
+        self.conn.execute("COMMIT")
+        return ticket_id
+
+    def get(self, ticket_id: str) -> None:
+        self.conn.execute(f"SELECT {COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+
+    def page(self, state: str) -> None:
+        self.conn.execute("BEGIN")
+        self.conn.execute(
+            f"SELECT {COLUMNS} FROM tickets WHERE {STATE_TYPE} = ?"
+            f" ORDER BY {QUEUE_ORDER} LIMIT ? OFFSET ?",
+            (state, 50, 0),
+        ).fetchall()
+        self.conn.execute(
+            "SELECT coalesce(sum(tickets), 0) FROM ticket_counts WHERE state IN (?)", (state,)
+        ).fetchone()
+        self.conn.execute("COMMIT")
+
+    def cancel(self, ticket_id: str) -> None:
+        now = utc_now()
+        state = Cancelled(cancelled_by="anonymous", reason=None, cancelled_at=now)
+        self.conn.execute("BEGIN IMMEDIATE")
+        row = self.conn.execute(
+            f"SELECT {COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)
+        ).fetchone()
+        self.conn.execute(
+            "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ? AND updated_at = ?",
+            (encode_state(state), format_timestamp(now), ticket_id, row[7]),
+        )
+        data = {
+            "ticket_id": ticket_id,
+            "cancelled_by": "anonymous",
+            "reason": None,
+            "previous_state": "pending",
+        }
+        audit.record(self.conn, AuditEventType.TICKET_CANCELLED, data, actor="anonymous", at=now)
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Side:
+    """One way of running the four operations, with the tickets it created to cancel."""
+
+    def __init__(
+        self,
+        create: Callable[[], str],
+        get: Callable[[str], object],
+        page: Callable[[str], object],
+        cancel: Callable[[str], object],
+        ids: list[str],
+    ) -> None:
+        self.operations: dict[str, Callable[[int], None]] = {
+            "create": self._repeat(lambda: self.created.append(create())),
+            "get": self._repeat(lambda: get(next(self.existing))),
+            "list (pending, 50)": self._repeat(lambda: page("pending")),
+            "cancel": self._repeat(lambda: cancel(self.created.pop())),
+        }
+        self.created: list[str] = []
+        self.existing = itertools.cycle(ids)
+        self.samples: dict[str, list[float]] = {name: [] for name in self.operations}
+
+    @staticmethod
+    def _repeat(action: Callable[[], object]) -> Callable[[int], None]:
+        def run(n: int) -> None:
+            for _ in range(n):
+                action()
+
+        return run
+
+    def measure(self, name: str, count: int) -> None:
+        self.samples[name].append(per_op_seconds(self.operations[name], count, 1))
+
+    def seconds(self, name: str) -> float:
+        return statistics.median(self.samples[name])
+
+
+def _store_side(store: SqliteTicketStore, ids: list[str]) -> Side:
+    return Side(
+        lambda: store.create(REQUEST, created_by="anonymous").id,
+        store.get,
+        lambda state: store.page(TicketFilter(state=state)),
+        lambda ticket_id: store.cancel(ticket_id, cancelled_by="anonymous", reason=None),
+        ids,
+    )
+
+
+def _counts(count: int) -> dict[str, int]:
+    return {
+        "create": count,
+        "get": count,
+        "list (pending, 50)": max(1, count // 5),
+        "cancel": count,
+    }
+
+
+def _sample_ids(path: Path, count: int) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [
+            r[0] for r in conn.execute("SELECT id FROM tickets ORDER BY random() LIMIT ?", (count,))
+        ]
+    finally:
+        conn.close()
+
+
+def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
+    """Measure both sides on databases of `tickets` tickets; `count` operations a round."""
+    paths = {name: workdir / f"store-{name}.db" for name in ("service", "baseline", "no-anchor")}
+    for path in paths.values():
+        loader.build(path, tickets)
+    ids = _sample_ids(paths["service"], count)
+
+    service.ensure_started(paths["service"])  # what the server does at start-up
+    store = SqliteTicketStore(paths["service"])
+    # The service as it was before the anchor: every connection is the last one.
+    bare = SqliteTicketStore(paths["no-anchor"])
+    baseline = Baseline(paths["baseline"])
+    sides = {"chalicelib": _store_side(store, ids), "no anchor": _store_side(bare, ids)}
+    sides["baseline"] = Side(baseline.create, baseline.get, baseline.page, baseline.cancel, ids)
+    # Rounds interleave the three sides, so a noisy neighbour hits all of them alike.
+    try:
+        for _ in range(rounds):
+            for name, count_ in _counts(count).items():
+                for side in sides.values():
+                    side.measure(name, count_)
+    finally:
+        baseline.close()
+    ours, floor, unanchored = (
+        {name: side.seconds(name) for name in side.operations}
+        for side in (sides["chalicelib"], sides["baseline"], sides["no anchor"])
+    )
+
+    def open_close(n: int) -> None:
+        for _ in range(n):
+            with db.connect(paths["service"]) as conn:
+                conn.execute("SELECT 1 FROM tickets LIMIT 0").fetchall()
+
+    fixed = per_op_seconds(open_close, count, rounds)
+
+    table = Table(
+        f"Store: chalicelib (connection per operation) vs plain sqlite3 ({tickets:,} tickets)",
+        ["operation", "chalicelib ops/s", "baseline ops/s", "ratio", "without anchor ops/s"],
+    )
+    for name, seconds in ours.items():
+        table.add(
+            name,
+            1 / seconds,
+            1 / floor[name],
+            f"{seconds / floor[name]:.2f}x",
+            1 / unanchored[name],
+        )
+    table.add("open + schema + close", 1 / fixed, "-", "-", "-")
+    table.notes.append(
+        f"Median of {rounds} rounds of {count} operations (list: {max(1, count // 5)}). "
+        "ratio = chalicelib time / baseline time; target for create and cancel: <= 1.5x. "
+        f"Opening a connection, loading the schema and closing costs {fixed * 1e6:.0f} us."
+    )
+    return table

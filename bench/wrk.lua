@@ -1,0 +1,50 @@
+-- torrentino's wrk script: one route per run, named by the first argument.
+--   wrk -t1 -c4 -d3s -s bench/wrk.lua http://127.0.0.1:PORT -- ROUTE [IDS_FILE]
+-- ROUTE is health, create, get, list or cancel. get picks ids at random from IDS_FILE;
+-- cancel walks through it once (each id is a pending ticket), so each cancel is real.
+-- done() prints one line starting with BENCH that bench/http_bench.py reads.
+
+local route
+local ids = {}
+local next_id = 1
+local fixed
+
+local create_body = '{"priority": 100, "query_context": {"tags": ["music", "flac"],'
+  .. ' "description": "Abbey Road by The Beatles"}, "dest_path": "/media/music/beatles"}'
+
+function init(args)
+  route = args[1]
+  if args[2] then
+    for line in io.lines(args[2]) do
+      ids[#ids + 1] = line
+    end
+  end
+  if route == "health" then
+    fixed = wrk.format("GET", "/api/v1/health")
+  elseif route == "create" then
+    fixed = wrk.format("POST", "/api/v1/tickets", {["Content-Type"] = "application/json"}, create_body)
+  elseif route == "list" then
+    fixed = wrk.format("GET", "/api/v1/tickets?state=pending&limit=50")
+  end
+end
+
+function request()
+  if fixed then
+    return fixed
+  end
+  if route == "get" then
+    return wrk.format("GET", "/api/v1/tickets/" .. ids[math.random(#ids)])
+  end
+  local id = ids[next_id]
+  next_id = next_id % #ids + 1
+  return wrk.format("DELETE", "/api/v1/tickets/" .. id)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d,'
+      .. ' "socket_errors": %d, "bad_status": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
