@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from chalice.app import Chalice, MultiDict, Request, Response
 from pydantic import BaseModel
 
-from chalicelib import __version__, settings
+from chalicelib import __version__, db, settings
 from chalicelib.audit import AuditFilter
 from chalicelib.errors import (
     BodyTooLarge,
@@ -32,7 +33,7 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.history import TicketHistory
-from chalicelib.identity import Identity, authenticate
+from chalicelib.identity import Identity, resolve_identity
 from chalicelib.openapi import Operation, build_document
 from chalicelib.parsing import (
     ModelT,
@@ -104,6 +105,15 @@ def ticket_response(ticket: Ticket, status: int = 200, headers: Headers | None =
     return json_response(ticket, status, {"ETag": f'"{ticket.version}"', **(headers or {})})
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, and the storage their request works on (its one connection)."""
+
+    identity: Identity
+    tickets: SqliteTicketStore
+    audit_log: SqliteAuditLog
+
+
 View = Callable[..., Response]
 OPERATIONS: list[Operation] = []
 
@@ -112,7 +122,7 @@ def api_route(
     method: str, path: str, *, public: bool = False, **described: Any
 ) -> Callable[[View], View]:
     """Register a route and describe it for the OpenAPI document (`described` goes to
-    `Operation`). The view gets the caller's identity; its errors become the JSON shape.
+    `Operation`). The view gets the `Caller`; its errors become the JSON shape.
 
     Authentication happens here, for every route but the `public` ones, rather than in
     a Chalice `@app.authorizer`: a built-in authorizer sees only the Authorization
@@ -130,8 +140,14 @@ def api_route(
                     return public_response
                 db_file = settings.db_path()
                 ensure_started(db_file)
-                identity = authenticate(db_file, request().headers)
-                response: Response = view(identity, **kwargs)
+                # One connection per request, for the caller's identity and the work.
+                with db.connect(db_file) as conn:
+                    caller = Caller(
+                        identity=resolve_identity(conn, request().headers),
+                        tickets=SqliteTicketStore(db_file, conn=conn),
+                        audit_log=SqliteAuditLog(db_file, conn=conn),
+                    )
+                    response: Response = view(caller, **kwargs)
                 return response
             except TorrentinoError as error:
                 return error_response(error)
@@ -199,11 +215,6 @@ def query_params() -> dict[str, list[str]]:
     return {name: params.getlist(name) for name in params}
 
 
-def tickets() -> SqliteTicketStore:
-    """The ticket store for this request's database."""
-    return SqliteTicketStore(settings.db_path())
-
-
 def if_match() -> frozenset[str] | None:
     """The versions an If-Match header accepts, or None for any (absent or `*`)."""
     header = request().headers.get("if-match")
@@ -240,14 +251,16 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     request_headers=("Idempotency-Key",),
     response_headers=("ETag", "Location", "Idempotent-Replayed"),
 )
-def create_ticket(identity: Identity) -> Response:
+def create_ticket(caller: Caller) -> Response:
     """File a new ticket; an Idempotency-Key makes retries safe."""
     body = body_as(CreateTicketRequest)
     key = parse_idempotency_key(request().headers.get("idempotency-key"))
     if key is None:
-        ticket, replayed = tickets().create(body, created_by=identity.name), False
+        ticket, replayed = caller.tickets.create(body, created_by=caller.identity.name), False
     else:
-        ticket, replayed = tickets().create_idempotent(body, created_by=identity.name, key=key)
+        ticket, replayed = caller.tickets.create_idempotent(
+            body, created_by=caller.identity.name, key=key
+        )
     headers: Headers = {"Location": f"/api/v1/tickets/{ticket.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -264,12 +277,12 @@ def create_ticket(identity: Identity) -> Response:
     errors=(400,),
     response_headers=("Link",),
 )
-def list_tickets(identity: Identity) -> Response:
+def list_tickets(caller: Caller) -> Response:
     """List tickets, filtered and paged; any caller may list."""
     flt = parse_query(
         TicketFilter, query_params(), integers=("limit", "offset"), repeatable=("state", "tag")
     )
-    return page_response(tickets().page(flt), "/api/v1/tickets")
+    return page_response(caller.tickets.page(flt), "/api/v1/tickets")
 
 
 @api_route(
@@ -280,9 +293,9 @@ def list_tickets(identity: Identity) -> Response:
     errors=(404,),
     response_headers=("ETag",),
 )
-def get_ticket(identity: Identity, ticket_id: str) -> Response:
+def get_ticket(caller: Caller, ticket_id: str) -> Response:
     """Read one ticket; any caller may read."""
-    return ticket_response(tickets().get(ticket_id))
+    return ticket_response(caller.tickets.get(ticket_id))
 
 
 @api_route(
@@ -297,14 +310,14 @@ def get_ticket(identity: Identity, ticket_id: str) -> Response:
     request_headers=("If-Match",),
     response_headers=("ETag",),
 )
-def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
+def cancel_ticket(caller: Caller, ticket_id: str) -> Response:
     """Cancel a ticket (it stays, in the cancelled state); a user may cancel only its own."""
     body = optional_body_as(CancelTicketRequest)
-    cancelled = tickets().cancel(
+    cancelled = caller.tickets.cancel(
         ticket_id,
-        cancelled_by=identity.name,
+        cancelled_by=caller.identity.name,
         reason=body.reason,
-        owner=identity.owner_filter(),
+        owner=caller.identity.owner_filter(),
         expected_versions=if_match(),
     )
     return ticket_response(cancelled)
@@ -321,11 +334,13 @@ def cancel_ticket(identity: Identity, ticket_id: str) -> Response:
     request_headers=("If-Match",),
     response_headers=("ETag",),
 )
-def complete_ticket(identity: Identity, ticket_id: str) -> Response:
+def complete_ticket(caller: Caller, ticket_id: str) -> Response:
     """Mark a pending ticket completed."""
-    identity.require_admin("complete a ticket")
+    caller.identity.require_admin("complete a ticket")
     optional_body_as(NoBody)
-    completed = tickets().complete(ticket_id, actor=identity.name, expected_versions=if_match())
+    completed = caller.tickets.complete(
+        ticket_id, actor=caller.identity.name, expected_versions=if_match()
+    )
     return ticket_response(completed)
 
 
@@ -339,12 +354,12 @@ def complete_ticket(identity: Identity, ticket_id: str) -> Response:
     request_headers=("If-Match",),
     response_headers=("ETag",),
 )
-def fail_ticket(identity: Identity, ticket_id: str) -> Response:
+def fail_ticket(caller: Caller, ticket_id: str) -> Response:
     """Mark a pending ticket failed with an error."""
-    identity.require_admin("fail a ticket")
+    caller.identity.require_admin("fail a ticket")
     body = body_as(FailTicketRequest)
-    failed = tickets().fail(
-        ticket_id, error=body.error, actor=identity.name, expected_versions=if_match()
+    failed = caller.tickets.fail(
+        ticket_id, error=body.error, actor=caller.identity.name, expected_versions=if_match()
     )
     return ticket_response(failed)
 
@@ -360,13 +375,13 @@ def fail_ticket(identity: Identity, ticket_id: str) -> Response:
     response_headers=("Link",),
     tag="audit",
 )
-def list_audit_events(identity: Identity) -> Response:
+def list_audit_events(caller: Caller) -> Response:
     """List audit events, oldest first; a user sees only events about its own tickets."""
     flt = parse_query(
         AuditFilter, query_params(), integers=("limit", "offset"), repeatable=("event_type",)
     )
-    log = SqliteAuditLog(settings.db_path())
-    return page_response(log.page(flt, visible_to=identity.owner_filter()), "/api/v1/audit")
+    page = caller.audit_log.page(flt, visible_to=caller.identity.owner_filter())
+    return page_response(page, "/api/v1/audit")
 
 
 @api_route(
@@ -378,10 +393,10 @@ def list_audit_events(identity: Identity) -> Response:
     errors=(403, 404),
     tag="audit",
 )
-def ticket_history(identity: Identity, ticket_id: str) -> Response:
+def ticket_history(caller: Caller, ticket_id: str) -> Response:
     """A ticket's events with the state after each."""
-    log = SqliteAuditLog(settings.db_path())
-    return json_response(log.history(ticket_id, visible_to=identity.owner_filter()))
+    history = caller.audit_log.history(ticket_id, visible_to=caller.identity.owner_filter())
+    return json_response(history)
 
 
 @api_route(

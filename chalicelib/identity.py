@@ -14,11 +14,9 @@ import secrets
 import sqlite3
 from collections.abc import Mapping
 from enum import StrEnum
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib import db
 from chalicelib.errors import Forbidden, Unauthenticated
 
 ANONYMOUS_NAME = "anonymous"
@@ -87,12 +85,6 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     if api_key is not None:
         return api_key.strip()
     return None
-
-
-def authenticate(path: Path, headers: Mapping[str, str]) -> Identity:
-    """`resolve_identity` on its own connection to the database at `path`."""
-    with db.connect(path) as conn:
-        return resolve_identity(conn, headers)
 
 
 def resolve_identity(conn: sqlite3.Connection, headers: Mapping[str, str]) -> Identity:

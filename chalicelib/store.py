@@ -6,6 +6,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Collection
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -152,15 +153,23 @@ def request_fingerprint(request: CreateTicketRequest) -> str:
     return hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest()
 
 
-class SqliteTicketStore:
-    """`TicketStore` on one SQLite file, opening a connection per call."""
+class _SqliteStorage:
+    """Opens a connection per call, or works on the one a request already holds."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, conn: sqlite3.Connection | None = None) -> None:
         self.path = path
+        self._conn = conn
+
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return nullcontext(self._conn) if self._conn is not None else db.connect(self.path)
+
+
+class SqliteTicketStore(_SqliteStorage):
+    """`TicketStore` on one SQLite file: a connection per call, or the request's own."""
 
     def create(self, request: CreateTicketRequest, *, created_by: str) -> Ticket:
         """Store a new pending ticket and its `ticket_created` event in one transaction."""
-        with db.connect(self.path) as conn, db.transaction(conn):
+        with self._connect() as conn, db.transaction(conn):
             return _insert_ticket(conn, request, created_by=created_by)
 
     def create_idempotent(
@@ -174,7 +183,7 @@ class SqliteTicketStore:
         """
         fingerprint = request_fingerprint(request)
         now = utc_now()
-        with db.connect(self.path) as conn, db.transaction(conn):
+        with self._connect() as conn, db.transaction(conn):
             conn.execute(
                 "DELETE FROM idempotency_keys WHERE created_at < ?",
                 (format_timestamp(now - IDEMPOTENCY_RETENTION),),
@@ -207,22 +216,22 @@ class SqliteTicketStore:
 
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
-        with db.connect(self.path) as conn:
+        with self._connect() as conn:
             return _row_to_ticket(_read_row(conn, ticket_id))
 
     def list(self, flt: TicketFilter) -> list[Ticket]:
         """The filtered page of tickets, in the filter's order."""
-        with db.connect(self.path) as conn:
+        with self._connect() as conn:
             return _list(conn, flt)
 
     def count(self, flt: TicketFilter) -> int:
         """How many tickets match the filter, ignoring paging."""
-        with db.connect(self.path) as conn:
+        with self._connect() as conn:
             return _count(conn, flt)
 
     def page(self, flt: TicketFilter) -> TicketPage:
         """A page and its total, read from one snapshot so they agree."""
-        with db.connect(self.path) as conn, db.transaction(conn, write=False):
+        with self._connect() as conn, db.transaction(conn, write=False):
             tickets = _list(conn, flt)
             total = _count(conn, flt)
         return TicketPage(tickets=tickets, total=total, limit=flt.limit, offset=flt.offset)
@@ -245,7 +254,7 @@ class SqliteTicketStore:
         """
         # The event's time is the moment the state records, so the log rebuilds it exactly.
         now = new_state.entered_at() or utc_now()
-        with db.connect(self.path) as conn, db.transaction(conn):
+        with self._connect() as conn, db.transaction(conn):
             row = _read_row(conn, ticket_id)
             if owner is not None and row["created_by"] != owner:
                 raise Forbidden(f"ticket {row['id']!r} was created by someone else")
@@ -446,11 +455,8 @@ def _record_transition(
     )
 
 
-class SqliteAuditLog:
-    """Reads the audit log in one SQLite file, opening a connection per call."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class SqliteAuditLog(_SqliteStorage):
+    """Reads the audit log in one SQLite file: a connection per call, or the request's own."""
 
     def history(self, ticket_id: str, *, visible_to: str | None = None) -> TicketHistory:
         """A ticket's events, oldest first, each with the state after it.
@@ -458,7 +464,7 @@ class SqliteAuditLog:
         With `visible_to`, only that user's tickets. Raises `TicketNotFound`,
         `Forbidden`, and `StorageCorrupt` if the log does not describe a possible history.
         """
-        with db.connect(self.path) as conn, db.transaction(conn, write=False):
+        with self._connect() as conn, db.transaction(conn, write=False):
             row = _read_row(conn, ticket_id)
             if visible_to is not None and row["created_by"] != visible_to:
                 raise Forbidden(f"ticket {row['id']!r} was created by someone else")
@@ -474,7 +480,7 @@ class SqliteAuditLog:
 
         With `visible_to`, only events about tickets that user created are included.
         """
-        with db.connect(self.path) as conn, db.transaction(conn, write=False):
+        with self._connect() as conn, db.transaction(conn, write=False):
             events = audit.list_events(conn, flt, visible_to=visible_to)
             total = audit.count_events(conn, flt, visible_to=visible_to)
         return AuditPage(events=events, total=total, limit=flt.limit, offset=flt.offset)
