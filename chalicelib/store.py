@@ -114,13 +114,18 @@ IDEMPOTENCY_RETENTION = timedelta(hours=48)
 
 
 def _row_to_ticket(row: sqlite3.Row) -> Ticket:
-    return Ticket(
+    # Rows were validated on the way in; building them unvalidated keeps a 50-ticket page
+    # cheap, and a row written under older, looser rules still reads back.
+    context = json.loads(row["query_context"])
+    return Ticket.model_construct(
         id=row["id"],
-        created_at=row["created_at"],
+        created_at=datetime.fromisoformat(row["created_at"]),
         created_by=row["created_by"],
         state=decode_state(row["state"]),
         priority=row["priority"],
-        query_context=QueryContext.model_validate_json(row["query_context"]),
+        query_context=QueryContext.model_construct(
+            tags=context["tags"], description=context["description"]
+        ),
         dest_path=row["dest_path"],
         version=row["updated_at"],
     )
