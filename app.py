@@ -225,17 +225,20 @@ def if_match() -> frozenset[str] | None:
     return frozenset(tag[1:-1] for tag in tags if len(tag) >= 2 and tag[0] == tag[-1] == '"')
 
 
-def next_page(path: str, offset: int, limit: int, total: int) -> str | None:
-    """The URL of the page after this one, keeping every other query parameter."""
-    if offset + limit >= total:
+def next_page(path: str, after: str | int | None) -> str | None:
+    """The URL of the page after this one: the same query, continued `after` its last item.
+
+    A cursor rather than an offset, so following `next` costs the same at any depth.
+    """
+    if after is None:
         return None
-    params = {**query_params(), "offset": [str(offset + limit)]}
-    return f"{path}?{urlencode(params, doseq=True)}"
+    kept = {k: v for k, v in query_params().items() if k not in ("offset", "after")}
+    return f"{path}?{urlencode({**kept, 'after': [str(after)]}, doseq=True)}"
 
 
 def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
-    link = next_page(path, page.offset, page.limit, page.total)
+    link = next_page(path, page.next_after())
     headers: Headers = {"Link": f'<{link}>; rel="next"'} if link else {}
     return json_response(page.model_copy(update={"next": link}), headers=headers)
 
@@ -378,7 +381,10 @@ def fail_ticket(caller: Caller, ticket_id: str) -> Response:
 def list_audit_events(caller: Caller) -> Response:
     """List audit events, oldest first; a user sees only events about its own tickets."""
     flt = parse_query(
-        AuditFilter, query_params(), integers=("limit", "offset"), repeatable=("event_type",)
+        AuditFilter,
+        query_params(),
+        integers=("limit", "offset", "after"),
+        repeatable=("event_type",),
     )
     page = caller.audit_log.page(flt, visible_to=caller.identity.owner_filter())
     return page_response(page, "/api/v1/audit")

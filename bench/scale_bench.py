@@ -2,9 +2,9 @@
 
 Each size is a database built by the bulk loader (10% pending, like a queue after
 years), measured through `chalicelib` as the service runs it (anchored, a connection
-per operation). A deep page is 90% of the way through the pending tickets. Keyset
-pagination (`after` a ticket instead of `offset`) is measured in SQL as the fix for
-deep offsets; the API still pages by offset.
+per operation). A deep page is 90% of the way through the pending tickets, reached by
+`offset` and by the API's `after=` cursor (what its `next` links use), the fix for deep
+offsets.
 """
 
 from __future__ import annotations
@@ -21,21 +21,14 @@ from bench.common import Table, per_op_seconds
 from bench.server import Server
 from bench.store_bench import REQUEST
 from chalicelib import service
-from chalicelib.store import SqliteTicketStore
+from chalicelib.store import SqliteTicketStore, list_query
 from chalicelib.ticket import TicketFilter
 
 STATE = "json_extract(state, '$.type')"
 ORDER = "priority DESC, created_at, id"
 COLUMNS = "id, created_at, created_by, state, priority, query_context, dest_path, updated_at"
-# Keyset: the rest of the cursor's priority, then every lower priority; each part
-# is one index seek, so the cost does not depend on how deep the page is.
-KEYSET = (
-    f"SELECT * FROM (SELECT {COLUMNS} FROM tickets WHERE {STATE} = ? AND priority = ?"
-    f" AND (created_at, id) > (?, ?) ORDER BY {ORDER} LIMIT ?)"
-    f" UNION ALL SELECT * FROM (SELECT {COLUMNS} FROM tickets WHERE {STATE} = ?"
-    f" AND priority < ? ORDER BY {ORDER} LIMIT ?) LIMIT ?"
-)
-PLANS = {
+_CURSOR_SQL, _CURSOR_PARAMS = list_query(TicketFilter(state="pending"), (100, "t", "x"))
+PLANS: dict[str, tuple[str, tuple[object, ...]]] = {
     "get": ("SELECT * FROM tickets WHERE id = ?", ("x",)),
     "list pending, first page": (
         f"SELECT {COLUMNS} FROM tickets WHERE {STATE} = ? ORDER BY {ORDER} LIMIT 50 OFFSET 0",
@@ -50,7 +43,7 @@ PLANS = {
         ("pending",),
     ),
     "total (old count(*))": (f"SELECT count(*) FROM tickets WHERE {STATE} = ?", ("pending",)),
-    "deep page, keyset": (KEYSET, ("pending", 100, "t", "x", 50, "pending", 100, 50, 50)),
+    "deep page, after= cursor": (_CURSOR_SQL, tuple(_CURSOR_PARAMS)),
 }
 
 
@@ -63,8 +56,9 @@ def plans(path: Path) -> Table:
     """EXPLAIN QUERY PLAN for every query the scale run measures."""
     table = Table("Query plans at the largest size", ["query", "plan"])
     table.notes.append(
-        "No query sorts in a temporary B-tree. The one SCAN walks idx_tickets_queue in"
-        " queue order and stops at the LIMIT: it reads 50 rows, not the table."
+        "The one SCAN walks idx_tickets_queue in queue order and stops at the LIMIT: it"
+        " reads 50 rows, not the table. The after= cursor page seeks twice (the rest of the"
+        " cursor's priority, then the lower ones) and merges at most two pages of rows."
     )
     conn = sqlite3.connect(path)
     try:
@@ -99,21 +93,10 @@ class Size:
     """The scale operations on one database, sampled round by round."""
 
     def __init__(self, path: Path, *, ops: int) -> None:
-        ids, deep, (priority, created_at, ticket_id) = _ids(path, ops)
+        ids, deep, (_, _, deep_ticket_id) = _ids(path, ops)
         service.ensure_started(path)
         store = SqliteTicketStore(path)
         picks = itertools.cycle(ids)
-        keyset_params = (
-            "pending",
-            priority,
-            created_at,
-            ticket_id,
-            50,
-            "pending",
-            priority,
-            50,
-            50,
-        )
 
         def raw(sql: str, params: tuple[object, ...]) -> Callable[[], object]:
             def action() -> object:
@@ -138,11 +121,14 @@ class Size:
                 raw(f"SELECT count(*) FROM tickets WHERE {STATE} = ?", ("pending",)),
                 few,
             ),
-            "deep page (offset 90% of pending)": (
-                lambda: store.list(TicketFilter(state="pending", offset=deep)),
+            "deep page + total (offset 90% of pending)": (
+                lambda: store.page(TicketFilter(state="pending", offset=deep)),
                 few,
             ),
-            "deep page, keyset (the fix)": (raw(KEYSET, keyset_params), ops),
+            "deep page, after= cursor (the fix)": (
+                lambda: store.page(TicketFilter(state="pending", after=deep_ticket_id)),
+                few,
+            ),
         }
         self.samples: dict[str, list[float]] = {name: [] for name in self.operations}
 

@@ -58,6 +58,8 @@ def _describe(error: Mapping[str, Any], *, prefix: str) -> dict[str, str]:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if not location:  # a rule about several fields: its message names them
+        return {"field": "", "message": message}
     return {"field": location, "message": f"{prefix} {location!r}: {message}"}
 
 

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from chalicelib import audit, db
 from chalicelib.audit import AuditEvent, AuditEventType, AuditFilter
 from chalicelib.errors import (
     Forbidden,
     IdempotencyMismatch,
+    InvalidInput,
     StaleTicket,
     StorageCorrupt,
     TicketNotFound,
@@ -54,6 +55,12 @@ class TicketPage(BaseModel):
     limit: int
     offset: int
     next: str | None = None  # the URL of the next page, set by the API layer
+    # The id to continue after (`after=`), when there are more tickets.
+    _next_after: str | None = PrivateAttr(default=None)
+
+    def next_after(self) -> str | None:
+        """The cursor for the next page, or None on the last page."""
+        return self._next_after
 
 
 class AuditPage(BaseModel):
@@ -66,6 +73,12 @@ class AuditPage(BaseModel):
     limit: int
     offset: int
     next: str | None = None  # the URL of the next page, set by the API layer
+    # The event id to continue after (`after=`), when there are more events.
+    _next_after: int | None = PrivateAttr(default=None)
+
+    def next_after(self) -> int | None:
+        """The cursor for the next page, or None on the last page."""
+        return self._next_after
 
 
 class TicketStore(Protocol):
@@ -108,7 +121,7 @@ _TICKET_COLUMNS = (
 _STATE_TYPE = "json_extract(state, '$.type')"  # must match the index expression exactly
 _ORDER_BY = {"queue": "priority DESC, created_at, id", "newest": "created_at DESC, id DESC"}
 # Fields that do not change which tickets match (paging, order), plus the state filter.
-COUNTED_BY_STATE_ONLY = {"state", "sort", "limit", "offset"}
+COUNTED_BY_STATE_ONLY = {"state", "sort", "limit", "offset", "after"}
 # Retries with one Idempotency-Key are recognised for at least this long.
 IDEMPOTENCY_RETENTION = timedelta(hours=48)
 
@@ -132,6 +145,11 @@ def _row_to_ticket(row: sqlite3.Row) -> Ticket:
 
 
 def _ticket_where(flt: TicketFilter) -> tuple[str, list[Any]]:
+    clauses, params = _ticket_conditions(flt)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _ticket_conditions(flt: TicketFilter) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if flt.state:
@@ -150,7 +168,7 @@ def _ticket_where(flt: TicketFilter) -> tuple[str, list[Any]]:
     if flt.created_before is not None:
         clauses.append("created_at < ?")
         params.append(format_timestamp(flt.created_before))
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+    return clauses, params
 
 
 def request_fingerprint(request: CreateTicketRequest) -> str:
@@ -235,11 +253,17 @@ class SqliteTicketStore(_SqliteStorage):
             return _count(conn, flt)
 
     def page(self, flt: TicketFilter) -> TicketPage:
-        """A page and its total, read from one snapshot so they agree."""
+        """A page and its total, read from one snapshot so they agree; raises `InvalidInput`
+        for an `after` that names no ticket."""
         with self._connect() as conn, db.transaction(conn, write=False):
-            tickets = _list(conn, flt)
+            tickets = _list(conn, flt.model_copy(update={"limit": flt.limit + 1}))
             total = _count(conn, flt)
-        return TicketPage(tickets=tickets, total=total, limit=flt.limit, offset=flt.offset)
+        page = TicketPage(
+            tickets=tickets[: flt.limit], total=total, limit=flt.limit, offset=flt.offset
+        )
+        if len(tickets) > flt.limit:
+            page._next_after = tickets[flt.limit - 1].id
+        return page
 
     def update_state(
         self,
@@ -342,18 +366,59 @@ def _read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
     return row
 
 
-def list_query(flt: TicketFilter) -> tuple[str, list[Any]]:
-    """The SQL and parameters that list a page of tickets (also used to show query plans)."""
-    where, params = _ticket_where(flt)
+def list_query(
+    flt: TicketFilter, cursor: tuple[int, str, str] | None = None
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters that list a page of tickets (also used to show query plans).
+
+    `cursor` is the (priority, created_at, id) of the `after` ticket: the page starts
+    right after it, found by index seeks however deep it is (an OFFSET steps over every
+    skipped entry instead).
+    """
+    conditions, params = _ticket_conditions(flt)
+    order = _ORDER_BY[flt.sort]
+
+    def select(extra: list[str]) -> str:
+        where = " AND ".join([*conditions, *extra])
+        return (
+            f"SELECT {_TICKET_COLUMNS} FROM tickets{' WHERE ' + where if where else ''}"
+            f" ORDER BY {order} LIMIT ?"
+        )
+
+    if cursor is None:
+        return f"{select([])} OFFSET ?", [*params, flt.limit, flt.offset]
+    priority, created_at, ticket_id = cursor
+    if flt.sort == "newest":
+        return select(["(created_at, id) < (?, ?)"]), [*params, created_at, ticket_id, flt.limit]
+    # Queue order: the rest of the cursor's priority, then every lower priority; each
+    # part is one index range, and the two are already in order.
     sql = (
-        f"SELECT {_TICKET_COLUMNS} FROM tickets{where}"
-        f" ORDER BY {_ORDER_BY[flt.sort]} LIMIT ? OFFSET ?"
+        f"SELECT * FROM ({select(['priority = ?', '(created_at, id) > (?, ?)'])})"
+        f" UNION ALL SELECT * FROM ({select(['priority < ?'])})"
+        f" ORDER BY {order} LIMIT ?"
     )
-    return sql, [*params, flt.limit, flt.offset]
+    return sql, [
+        *params, priority, created_at, ticket_id, flt.limit,
+        *params, priority, flt.limit,
+        flt.limit,
+    ]  # fmt: skip
+
+
+def _cursor(conn: sqlite3.Connection, after: str) -> tuple[int, str, str]:
+    canonical = canonical_ticket_id(after)
+    row = None
+    if canonical is not None:
+        row = conn.execute(
+            "SELECT priority, created_at, id FROM tickets WHERE id = ?", (canonical,)
+        ).fetchone()
+    if row is None:
+        raise InvalidInput(f"query parameter 'after': no ticket {after!r}", field="after")
+    return row["priority"], row["created_at"], row["id"]
 
 
 def _list(conn: sqlite3.Connection, flt: TicketFilter) -> list[Ticket]:
-    sql, params = list_query(flt)
+    cursor = _cursor(conn, flt.after) if flt.after is not None else None
+    sql, params = list_query(flt, cursor)
     return [_row_to_ticket(row) for row in conn.execute(sql, params).fetchall()]
 
 
@@ -486,6 +551,12 @@ class SqliteAuditLog(_SqliteStorage):
         With `visible_to`, only events about tickets that user created are included.
         """
         with self._connect() as conn, db.transaction(conn, write=False):
-            events = audit.list_events(conn, flt, visible_to=visible_to)
+            more = flt.model_copy(update={"limit": flt.limit + 1})
+            events = audit.list_events(conn, more, visible_to=visible_to)
             total = audit.count_events(conn, flt, visible_to=visible_to)
-        return AuditPage(events=events, total=total, limit=flt.limit, offset=flt.offset)
+        page = AuditPage(
+            events=events[: flt.limit], total=total, limit=flt.limit, offset=flt.offset
+        )
+        if len(events) > flt.limit:
+            page._next_after = events[flt.limit - 1].id
+        return page

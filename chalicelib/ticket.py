@@ -29,6 +29,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     WithJsonSchema,
     model_serializer,
+    model_validator,
 )
 
 from chalicelib.errors import InvalidTransition
@@ -467,3 +468,13 @@ class TicketFilter(BaseModel):
     sort: TicketSort = "queue"
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
     offset: Annotated[int, Field(ge=0)] = 0
+    after: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="Start right after this ticket (the `next` links use it): fast at any depth.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_page(self) -> TicketFilter:
+        if self.after is not None and self.offset:
+            raise ValueError("give either 'offset' or 'after', not both")
+        return self

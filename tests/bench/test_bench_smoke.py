@@ -17,6 +17,6 @@ def test_the_smoke_configuration_prints_every_section(
     printed = capsys.readouterr().out
     for section in ("Machine", "Store:", "HTTP:", "Scale:", "Query plans", "Memory:", "Targets"):
         assert f"### {section}" in printed
-    for operation in ("create", "cancel", "GET /health (floor)", "deep page, keyset"):
+    for operation in ("create", "cancel", "GET /health (floor)", "deep page, after= cursor"):
         assert operation in printed
     assert out.read_text() in printed

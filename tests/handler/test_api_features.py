@@ -295,10 +295,61 @@ def test_audit_pages_link_too(api: Api) -> None:
     create(api)
     create(api)
     _, page, _ = api.call("GET", "/api/v1/audit?limit=2")
-    assert page["next"] == "/api/v1/audit?limit=2&offset=2"
+    assert page["next"] == f"/api/v1/audit?limit=2&after={page['events'][-1]['id']}"
     _, last, _ = api.call("GET", page["next"])
     assert last["next"] is None
     assert len(last["events"]) == 1
+    _, everything, _ = api.call("GET", "/api/v1/audit")
+    assert [e["id"] for e in page["events"] + last["events"]] == [
+        e["id"] for e in everything["events"]
+    ]
+
+
+@pytest.mark.parametrize("sort", ["queue", "newest"])
+@pytest.mark.parametrize("limit", [1, 2, 3, 7])
+def test_following_next_visits_every_ticket_once_in_order(api: Api, sort: str, limit: int) -> None:
+    for priority in (5, 5, 5, 9, 1, 1, 9, 5):  # ties on priority cross page boundaries
+        create(api, priority=priority)
+    _, whole, _ = api.call("GET", f"/api/v1/tickets?sort={sort}&limit=1000")
+    expected = [t["id"] for t in whole["tickets"]]
+    seen: list[str] = []
+    url: str | None = f"/api/v1/tickets?sort={sort}&limit={limit}"
+    while url is not None:
+        status, page, _ = api.call("GET", url)
+        assert status == 200, page
+        assert page["total"] == len(expected)
+        seen += [t["id"] for t in page["tickets"]]
+        url = page["next"]
+        if url is not None:
+            assert "after=" in url and "offset=" not in url
+    assert seen == expected
+
+
+def test_after_continues_a_filtered_list(api: Api) -> None:
+    made = [create(api, priority=p)["id"] for p in (3, 3, 2, 1)]
+    api.call("DELETE", f"/api/v1/tickets/{made[1]}")
+    assert ids(api, f"state=pending&after={made[0]}") == [made[2], made[3]]
+    # The cursor need not match the filter: it only says where to continue.
+    assert ids(api, f"state=pending&after={made[1]}") == [made[2], made[3]]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "needle"),
+    [
+        ("/api/v1/tickets", "after=00000000-0000-4000-8000-000000000000", "after"),
+        ("/api/v1/tickets", "after=nope", "after"),
+        ("/api/v1/tickets", "after={id}&offset=2", "either 'offset' or 'after'"),
+        ("/api/v1/audit", "after=999999", "after"),
+        ("/api/v1/audit", "after=0", "after"),
+        ("/api/v1/audit", "after=x", "after"),
+        ("/api/v1/audit", "after=1&offset=2", "either 'offset' or 'after'"),
+    ],
+)
+def test_bad_cursors_are_400(api: Api, path: str, query: str, needle: str) -> None:
+    ticket = create(api)
+    status, payload, _ = api.call("GET", f"{path}?{query.format(id=ticket['id'])}")
+    assert status == 400, payload
+    assert needle in payload["error"]["message"]
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -307,7 +358,8 @@ def test_audit_pages_link_too(api: Api) -> None:
 def ids(api: Api, query: str) -> list[str]:
     status, page, _ = api.call("GET", f"/api/v1/tickets?{query}")
     assert status == 200, page
-    assert page["total"] == len(page["tickets"])
+    if "after=" not in query:
+        assert page["total"] == len(page["tickets"])
     return [t["id"] for t in page["tickets"]]
 
 

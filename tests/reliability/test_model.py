@@ -132,15 +132,17 @@ class TicketLifecycle(RuleBasedStateMachine):
             (t for t in self.model.values() if state is None or self.kind(t) == state),
             key=queue_order,
         )
+        shown = matching[offset : offset + limit]
         more = offset + limit < len(matching)
         assert page == {
-            "tickets": matching[offset : offset + limit],
+            "tickets": shown,
             "total": len(matching),
             "limit": limit,
             "offset": offset,
             "next": (
-                f"/api/v1/tickets?limit={limit}&offset={offset + limit}"
+                f"/api/v1/tickets?limit={limit}"
                 + (f"&state={state}" if state else "")
+                + f"&after={shown[-1]['id']}"
                 if more
                 else None
             ),

@@ -101,3 +101,31 @@ def test_audit_list_plans(populated: Path, name: str) -> None:
     flt, visible_to = AUDIT_FILTERS[name]
     sql, params = audit.list_query(flt, visible_to)
     assert_indexed(name, plan(populated, sql, params))
+
+
+CURSOR = (3, "2026-01-01T00:00:00.000000Z", "00000000-0000-4000-8000-000000000000")
+CURSOR_FILTERS = {
+    "after, queue order": TicketFilter(),
+    "after, one state": TicketFilter(state=["pending"]),
+    "after, newest pending": TicketFilter(sort="newest", state=["pending"]),
+}
+
+
+@pytest.mark.parametrize("name", CURSOR_FILTERS)
+def test_keyset_pages_seek_instead_of_stepping_over_an_offset(populated: Path, name: str) -> None:
+    sql, params = store.list_query(CURSOR_FILTERS[name], CURSOR)
+    steps = plan(populated, sql, params)
+    print(f"{name}: {steps}")
+    searches = [step for step in steps if step.startswith(("SCAN", "SEARCH"))]
+    # Each part of the page starts at the cursor with an index seek.
+    assert all(
+        step.startswith("SEARCH") and " USING " in step for step in searches if "tickets" in step
+    ), steps
+
+
+def test_audit_keyset_page_seeks(populated: Path) -> None:
+    sql, params = audit.list_query(AuditFilter(), None, ("2026-01-01T00:00:00.000000Z", 10))
+    steps = plan(populated, sql, params)
+    print(f"audit after: {steps}")
+    (step,) = steps
+    assert step.startswith("SEARCH audit_events USING INDEX idx_audit_time (timestamp>?")
