@@ -165,6 +165,27 @@ def _m007_ticket_counts(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m008_audit_counts(conn: sqlite3.Connection) -> None:
+    # The same for the audit log, which only grows: a total by event type is one lookup.
+    conn.execute(
+        "CREATE TABLE audit_counts (event_type TEXT PRIMARY KEY, events INTEGER NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO audit_counts (event_type, events)"
+        " SELECT event_type, count(*) FROM audit_events GROUP BY 1"
+    )
+    conn.execute(
+        "CREATE TRIGGER audit_counts_insert AFTER INSERT ON audit_events BEGIN"
+        " INSERT INTO audit_counts (event_type, events) VALUES (NEW.event_type, 1)"
+        " ON CONFLICT (event_type) DO UPDATE SET events = events + 1; END"
+    )
+    conn.execute(
+        "CREATE TRIGGER audit_counts_delete AFTER DELETE ON audit_events BEGIN"
+        " UPDATE audit_counts SET events = events - 1 WHERE event_type = OLD.event_type; END"
+    )
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m001_tickets,
@@ -174,6 +195,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m005_filters,
     _m006_idempotency_keys,
     _m007_ticket_counts,
+    _m008_audit_counts,
 )
 
 

@@ -262,3 +262,29 @@ def test_counts_kept_by_triggers_match_the_rows(store: SqliteTicketStore, db_pat
         assert store.count(TicketFilter(state=state)) == count
     assert store.count(TicketFilter(state="failed")) == 0
     assert store.count(TicketFilter()) == 4
+
+
+def test_totals_from_the_count_tables_match_counting_rows(
+    store: SqliteTicketStore, audit_log: SqliteAuditLog, db_path: Path
+) -> None:
+    made = [store.create(request(priority=n % 3), created_by=f"u{n % 2}") for n in range(9)]
+    for ticket in made[:4]:
+        store.cancel(ticket.id, cancelled_by="a", reason=None)
+    store.complete(made[4].id, actor="a")
+    conn = sqlite3.connect(db_path)
+
+    def counted(sql: str) -> int:
+        value: int = conn.execute(sql).fetchone()[0]
+        return value
+
+    try:
+        for states in ([], ["pending"], ["cancelled", "completed"], ["failed"]):
+            where = f" WHERE json_extract(state, '$.type') IN ({','.join(repr(s) for s in states)})"
+            expected = counted("SELECT count(*) FROM tickets" + (where if states else ""))
+            assert store.count(TicketFilter(state=states or None)) == expected
+        for types in ([], ["ticket_created"], ["ticket_cancelled", "ticket_state_changed"]):
+            where = f" WHERE event_type IN ({','.join(repr(t) for t in types)})"
+            expected = counted("SELECT count(*) FROM audit_events" + (where if types else ""))
+            assert audit_log.page(AuditFilter(event_type=types or None)).total == expected
+    finally:
+        conn.close()
