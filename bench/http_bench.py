@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import loader, loadgen
 from bench.common import PROJECT_DIR, Table
-from bench.server import Server
+from tools.server_process import Server
 
 ROUTES = ("health", "create", "get", "list", "cancel")
 LABELS = {
@@ -114,7 +114,7 @@ def run(
     run_count = len(passes) * len(SHAPES) + 1  # and a warm-up
     slices = iter(pending[n::run_count] for n in range(run_count))
     ids_file = workdir / "ids.txt"
-    with Server(path, workdir / "http-server.log") as server:
+    with Server(path, log_path=workdir / "http-server.log") as server:
         for route in ROUTES:
             results[route] = {}
             # A discarded warm-up, so no cell pays for the route's first requests.

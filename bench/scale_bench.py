@@ -18,11 +18,11 @@ from pathlib import Path
 
 from bench import loader
 from bench.common import Table, per_op_seconds
-from bench.server import Server
 from bench.store_bench import REQUEST
 from chalicelib import service
 from chalicelib.store import SqliteTicketStore, list_query
 from chalicelib.ticket import TicketFilter
+from tools.server_process import Server
 
 STATE = "json_extract(state, '$.type')"
 ORDER = "priority DESC, created_at, id"
@@ -148,7 +148,7 @@ class Size:
 def server_memory(path: Path, workdir: Path, *, requests: int) -> tuple[float, float]:
     """Drive the scale operations through the real server on `path`; its (RSS, peak) MiB."""
     ids, deep, _ = _ids(path, requests)
-    with Server(path, workdir / "scale-server.log") as server:
+    with Server(path, log_path=workdir / "scale-server.log") as server:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         paths = [f"/api/v1/tickets/{ticket_id}" for ticket_id in ids]
         paths += ["/api/v1/tickets?state=pending", f"/api/v1/tickets?state=pending&offset={deep}"]

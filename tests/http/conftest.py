@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.http.server import Server
+from tools.server_process import Server
 
 
 @pytest.fixture(scope="module")

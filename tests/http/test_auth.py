@@ -9,7 +9,7 @@ import requests
 from chalicelib.identity import Role
 from chalicelib.keys import create_key, revoke_key
 from tests.helpers import example_ticket
-from tests.http.server import Server
+from tools.server_process import Server
 
 
 def test_keys_roles_and_secrecy_over_http(tmp_path: Path) -> None:

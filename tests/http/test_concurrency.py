@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from tests.helpers import example_ticket
-from tests.http.server import Server
+from tools.server_process import Server
 
 WORKERS = 16
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 
-from tests.http.server import Server
+from tools.server_process import Server
 
 
 def test_health_over_one_keep_alive_connection(server: Server) -> None:

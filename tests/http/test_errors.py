@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.helpers import example_ticket, row_counts
-from tests.http.server import Server
+from tools.server_process import Server
 
 JSON = {"Content-Type": "application/json"}
 

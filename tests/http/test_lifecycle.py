@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from tests.helpers import example_ticket
-from tests.http.server import PLAIN_CHALICE_LOCAL, Server
+from tools.server_process import PLAIN_CHALICE_LOCAL, Server
 
 
 def service_starts(server: Server) -> list[dict[str, Any]]:

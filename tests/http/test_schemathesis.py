@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.http.server import Server
+from tools.server_process import Server
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 

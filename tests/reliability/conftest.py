@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.http.server import Server
+from tools.server_process import Server
 
 
 @pytest.fixture(scope="module")

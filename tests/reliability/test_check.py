@@ -14,7 +14,7 @@ from chalicelib import check, db
 from chalicelib.store import SqliteTicketStore
 from chalicelib.ticket import Completed, CreateTicketRequest, Failed, utc_now
 from tests.helpers import example_ticket
-from tests.http.server import PROJECT_DIR
+from tools.server_process import PROJECT_DIR
 
 Tickets = dict[str, str]
 

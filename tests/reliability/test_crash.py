@@ -12,8 +12,8 @@ import requests
 
 from chalicelib.check import check_database
 from tests.helpers import example_ticket
-from tests.http.server import Server
 from tests.reliability.load import Ledger, run_clients
+from tools.server_process import Server
 
 CLIENTS = 8
 # The kill lands after this many acknowledged writes, at a different point each round.

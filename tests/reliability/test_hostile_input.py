@@ -15,7 +15,7 @@ import requests
 
 from chalicelib.check import check_database
 from tests.helpers import example_ticket, row_counts
-from tests.http.server import Server
+from tools.server_process import Server
 
 JSON = {"Content-Type": "application/json"}
 TIMEOUT = 30

@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from chalicelib.check import check_database
-from tests.http.server import Server
 from tests.reliability.load import Ledger, run_clients
+from tools.server_process import Server
 
 CLIENTS = 16
 SECONDS = float(os.environ.get("TORRENTINO_LOAD_SECONDS", "30"))

@@ -24,7 +24,7 @@ from chalicelib.history import replay
 from chalicelib.settings import DB_PATH_VARIABLE
 from chalicelib.store import SqliteTicketStore
 from chalicelib.ticket import Completed, Failed, utc_now
-from tests.http.server import PROJECT_DIR
+from tools.server_process import PROJECT_DIR
 
 # Text as people type it: anything but lone surrogates; no control characters where the
 # API refuses them (tags, paths).

@@ -28,7 +28,7 @@ import requests
 
 from chalicelib.check import check_database
 from tests.helpers import example_ticket
-from tests.http.server import LAUNCHER, Server
+from tools.server_process import LAUNCHER, Server
 
 HERE = Path(__file__).resolve().parent
 TIMEOUT = 30  # seconds; a request that takes longer counts as a hang

@@ -1,4 +1,5 @@
-"""Start and stop a real `chalice local` server for HTTP tests."""
+"""Start and stop a real `chalice local` server on a free port: for the HTTP tests and
+the benchmarks, each in its own process group, with a database of its own."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 LAUNCHER = [sys.executable, str(PROJECT_DIR / "tools" / "local_server.py")]
 PLAIN_CHALICE_LOCAL = [str(Path(sys.executable).parent / "chalice"), "local", "--no-autoreload"]
 
@@ -72,7 +73,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                requests.get(f"{self.url}/api/v1/tickets?limit=1", timeout=2)
+                requests.get(f"{self.url}/api/v1/health", timeout=2)
                 return self
             except requests.ConnectionError:
                 time.sleep(0.1)
@@ -93,3 +94,18 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(current RSS, peak RSS) of the server process in MiB, from /proc."""
+        assert self.process is not None
+        fields = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+        return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
