@@ -17,7 +17,6 @@ from urllib.request import pathname2url
 from chalicelib import settings
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
 
-BUSY_TIMEOUT_MS = settings.DEFAULT_BUSY_TIMEOUT_MS
 # A little above the 1000-page auto-checkpoint, so the WAL is not regrown after each reset.
 WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 RETRY_AFTER_SECONDS = 1

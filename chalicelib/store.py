@@ -405,14 +405,11 @@ def list_query(
 
 
 def _cursor(conn: sqlite3.Connection, after: str) -> tuple[int, str, str]:
-    canonical = canonical_ticket_id(after)
-    row = None
-    if canonical is not None:
-        row = conn.execute(
-            "SELECT priority, created_at, id FROM tickets WHERE id = ?", (canonical,)
-        ).fetchone()
-    if row is None:
-        raise InvalidInput(f"query parameter 'after': no ticket {after!r}", field="after")
+    try:
+        row = _read_row(conn, after)
+    except TicketNotFound:
+        # In a query string the unknown id is bad input, not a missing resource.
+        raise InvalidInput(f"query parameter 'after': no ticket {after!r}", field="after") from None
     return row["priority"], row["created_at"], row["id"]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import __version__, db, service
+from chalicelib import __version__, db, service, settings
 from chalicelib.errors import StorageCorrupt
 
 
@@ -29,7 +29,7 @@ def test_migrate_creates_the_schema_and_counts_steps(tmp_path: Path) -> None:
     with db.connect(path) as conn:
         assert db.schema_version(conn) == len(db.MIGRATIONS)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == db.BUSY_TIMEOUT_MS
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == settings.busy_timeout_ms()
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"idx_tickets_state", "idx_tickets_created_by", "idx_tickets_priority"} <= indexes
 
