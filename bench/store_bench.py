@@ -51,12 +51,19 @@ class Baseline:
         self.conn.execute("PRAGMA foreign_keys = ON")
 
     def create(self) -> str:
+        ticket_id = self.statements(self.conn)
+        self.conn.execute("COMMIT")
+        return ticket_id
+
+    @staticmethod
+    def statements(conn: sqlite3.Connection) -> str:
+        """A create's statements, up to (not including) its COMMIT; returns the id."""
         now = utc_now()
         stamp = format_timestamp(now)
         ticket_id = str(uuid.uuid4())
         context = REQUEST.query_context.model_dump(mode="json")
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.execute(
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
             f"INSERT INTO tickets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 ticket_id,
@@ -69,7 +76,7 @@ class Baseline:
                 stamp,
             ),
         )
-        self.conn.executemany(
+        conn.executemany(
             "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
             [(tag, ticket_id) for tag in REQUEST.query_context.tags],
         )
@@ -80,8 +87,7 @@ class Baseline:
             "query_context": context,
             "dest_path": REQUEST.dest_path,
         }
-        audit.record(self.conn, AuditEventType.TICKET_CREATED, data, actor="anonymous", at=now)
-        self.conn.execute("COMMIT")
+        audit.record(conn, AuditEventType.TICKET_CREATED, data, actor="anonymous", at=now)
         return ticket_id
 
     def get(self, ticket_id: str) -> None:

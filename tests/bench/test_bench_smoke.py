@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from bench.__main__ import main
+from bench.__main__ import SMOKE, main
 
 
-def test_the_smoke_configuration_prints_every_section(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    out = tmp_path / "result.md"
-    assert main(["--smoke", "--workdir", str(tmp_path / "work"), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+@dataclass(frozen=True)
+class SmokeRun:
+    printed: str
+    written: str
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
+    root = tmp_path_factory.mktemp("bench")
+    out = root / "result.md"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["--smoke", "--workdir", str(root / "work"), "--out", str(out)])
+    assert status == 0
+    return SmokeRun(printed.getvalue(), out.read_text(), root / "work")
+
+
+def test_the_smoke_configuration_prints_every_section(smoke: SmokeRun) -> None:
     for section in ("Machine", "Store:", "HTTP:", "Scale:", "Query plans", "Memory:", "Targets"):
-        assert f"### {section}" in printed
+        assert f"### {section}" in smoke.printed
     for operation in ("create", "cancel", "GET /health (floor)", "deep page, after= cursor"):
-        assert operation in printed
-    assert out.read_text() in printed
+        assert operation in smoke.printed
+    assert "### Store: where a create's time goes" in smoke.printed
+    for way in ("long-lived connection", "new connection per create", "shared-cache"):
+        assert way in smoke.printed
+    assert smoke.written in smoke.printed
+
+
+def test_the_phase_breakdown_really_creates_on_each_kind_of_connection(smoke: SmokeRun) -> None:
+    phases = SMOKE["phases"]
+    created = phases["count"] * phases["rounds"]
+    for kind in ("long", "fresh", "shared"):
+        conn = sqlite3.connect(smoke.workdir / f"phases-{kind}.db")
+        try:
+            tickets, events = conn.execute(
+                "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM audit_events)"
+            ).fetchone()
+        finally:
+            conn.close()
+        assert tickets == phases["tickets"] + created, kind
+        assert events >= created, kind
