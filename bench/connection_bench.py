@@ -80,7 +80,7 @@ def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
     # The shared cache lives as long as one of its connections: keep one, as the
     # service keeps its anchor.
     shared_anchor = _shared_cache(paths["shared"])()
-    baseline = Baseline(paths["long"])
+    baseline = Baseline.open(paths["long"])
     ways: dict[str, Opener] = {
         "long-lived connection (baseline)": lambda: _long_lived(baseline),
         "new connection per create (the service's way)": lambda: db.connect(paths["fresh"]),

@@ -268,8 +268,15 @@ def encode_state(state: TicketState) -> str:
     return json.dumps({"type": state.kind, **state.fields()}, ensure_ascii=False)
 
 
+# Most rows a list reads are pending, and every pending row stores this same text.
+_PENDING = Pending()
+_PENDING_TEXT = encode_state(_PENDING)
+
+
 def decode_state(text: str) -> TicketState:
     """Read a `tickets.state` column value."""
+    if text == _PENDING_TEXT:
+        return _PENDING  # states are frozen: one instance serves every pending row
     data = json.loads(text)
     kind = data.pop("type")
     return state_from_parts(kind, data)

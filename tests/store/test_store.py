@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,23 @@ def test_text_is_stored_exactly_as_given(store: SqliteTicketStore, db_path: Path
     assert store.get(created.id).query_context.description == description
     raw = sqlite3.connect(db_path).execute("SELECT query_context FROM tickets").fetchone()[0]
     assert "中文" in raw  # stored as UTF-8 text, not \u escapes
+
+
+def test_a_row_stored_under_looser_rules_for_its_query_context_still_reads_back(
+    store: SqliteTicketStore, db_path: Path
+) -> None:
+    created = store.create(request(), created_by="alice")
+    # Say an older version allowed more tags and control characters in a tag than today's.
+    looser = {"tags": [f"t{n}" for n in range(150)] + ["a\tb"], "description": "old"}
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute(
+            "UPDATE tickets SET query_context = ? WHERE id = ?", (json.dumps(looser), created.id)
+        )
+    conn.close()
+    assert store.get(created.id).query_context.model_dump() == looser
+    (listed,) = store.list(TicketFilter())
+    assert listed.query_context.tags[-1] == "a\tb"
 
 
 @pytest.mark.parametrize("ticket_id", ["0" * 36, "not-a-uuid", "", "'; DROP TABLE tickets; --"])

@@ -129,6 +129,11 @@ def test_wire_format_matches_the_seed() -> None:
     }
 
 
+@pytest.mark.parametrize("text", ['{"type":"pending"}', '{ "type" : "pending" }'])
+def test_a_pending_state_stored_in_another_spelling_still_decodes(text: str) -> None:
+    assert decode_state(text) == Pending()
+
+
 @pytest.mark.parametrize("state", all_states(), ids=lambda s: s.kind)
 def test_state_round_trips_through_storage_and_wire(state: TicketState) -> None:
     stored = json.loads(encode_state(state))
