@@ -43,8 +43,10 @@ def utc_now() -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with a fixed six-digit fraction, so text order is time order."""
-    return moment.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
+    """RFC 3339 UTC with a four-digit year and a six-digit fraction, so text order is time
+    order. (Not `strftime`: glibc's `%Y` writes the year 999 as "999", which sorts after
+    "2026".)"""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -63,7 +65,10 @@ def next_timestamp(after: str, moment: datetime) -> str:
 def _require_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("timestamp must carry a time zone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise ValueError("timestamp is outside years 1 to 9999 in UTC") from None
 
 
 Timestamp = Annotated[

@@ -392,9 +392,21 @@ def test_timestamps_with_offsets_are_understood(api: Api) -> None:
     assert ids(api, query) == [ticket["id"]]
 
 
+def test_timestamps_before_the_year_1000_compare_as_times(api: Api) -> None:
+    ticket = create(api)
+    assert ids(api, "created_after=0999-01-01T00:00:00Z") == [ticket["id"]]
+    assert ids(api, "created_before=0999-01-01T00:00:00Z") == []
+    _, page, _ = api.call("GET", "/api/v1/audit?since=0999-01-01T00:00:00Z")
+    assert page["total"] >= 1
+    _, page, _ = api.call("GET", "/api/v1/audit?until=0999-01-01T00:00:00Z")
+    assert page["total"] == 0
+
+
 @pytest.mark.parametrize(
     ("query", "needle"),
     [
+        ("created_after=0001-01-01T00:00:00%2B01:00", "created_after"),  # year 0 in UTC
+        ("created_before=9999-12-31T23:59:59-01:00", "created_before"),  # year 10000
         ("sort=oldest", "sort"),
         ("state=pending&state=bogus", "state"),
         ("created_after=yesterday", "created_after"),

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chalicelib.errors import InvalidTransition
@@ -21,6 +23,7 @@ from chalicelib.ticket import (
     Pending,
     QueryContext,
     Ticket,
+    TicketFilter,
     TicketState,
     canonical_ticket_id,
     check_transition,
@@ -158,6 +161,34 @@ def test_timestamps_are_utc_with_z_and_sort_as_text() -> None:
     plus_two = datetime(2024, 1, 1, 2, 0, 0, tzinfo=timezone(timedelta(hours=2)))
     assert format_timestamp(plus_two) == "2024-01-01T00:00:00.000000Z"
     assert parse_timestamp(format_timestamp(later)) == later
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000000Z"),
+        (datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC), "0999-12-31T23:59:59.000000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999999Z"),
+    ],
+)
+def test_timestamps_keep_four_year_digits_so_early_years_sort_first(
+    moment: datetime, text: str
+) -> None:
+    assert format_timestamp(moment) == text
+    assert parse_timestamp(text) == moment
+    assert (format_timestamp(moment) < "2026") == (moment.year < 2026)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_outside_the_utc_range_is_refused_not_a_crash(text: str) -> None:
+    with pytest.raises(ValidationError, match="outside years 1 to 9999"):
+        TicketFilter.model_validate({"created_after": text})
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.datetimes(timezones=st.just(UTC)))
+def test_timestamp_text_order_is_time_order(first: datetime, second: datetime) -> None:
+    assert (format_timestamp(first) < format_timestamp(second)) == (first < second)
+    assert parse_timestamp(format_timestamp(first)) == first
 
 
 def test_next_timestamp_is_strictly_later_even_when_the_clock_is_not() -> None:
