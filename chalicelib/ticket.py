@@ -43,9 +43,8 @@ def utc_now() -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 UTC with a four-digit year and a six-digit fraction, so text order is time
-    order. (Not `strftime`: glibc's `%Y` writes the year 999 as "999", which sorts after
-    "2026".)"""
+    """RFC 3339 UTC with a four-digit year and a six-digit fraction: text order is time order."""
+    # Not strftime: glibc's %Y writes the year 999 as "999", which sorts after "2026".
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
