@@ -45,6 +45,7 @@ def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
             ],
             capture_output=True,
             text=True,
+            cwd=tmp_path,  # its cache (.schemathesis/) goes there, not into the work tree
             timeout=600,
             check=False,
         )
