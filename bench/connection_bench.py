@@ -54,14 +54,12 @@ def _shared_cache(path: Path) -> Opener:
 def _phased_create(connection: Opener, stamps: dict[str, list[float]]) -> None:
     """One create in the baseline's SQL, timing each phase into `stamps`."""
     start = time.perf_counter()
-    manager = connection()
-    conn = manager.__enter__()
-    opened = time.perf_counter()
-    Baseline.statements(conn)
-    written = time.perf_counter()
-    conn.execute("COMMIT")
-    committed = time.perf_counter()
-    manager.__exit__(None, None, None)
+    with connection() as conn:
+        opened = time.perf_counter()
+        Baseline.statements(conn)
+        written = time.perf_counter()
+        conn.execute("COMMIT")
+        committed = time.perf_counter()
     closed = time.perf_counter()
     for phase, seconds in zip(
         PHASES,

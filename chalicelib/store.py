@@ -41,6 +41,7 @@ from chalicelib.ticket import (
     format_timestamp,
     new_ticket_id,
     next_timestamp,
+    parse_timestamp,
     utc_now,
 )
 
@@ -135,7 +136,7 @@ def _row_to_ticket(row: sqlite3.Row) -> Ticket:
     return Ticket.model_validate(
         {
             "id": row["id"],
-            "created_at": datetime.fromisoformat(row["created_at"]),
+            "created_at": parse_timestamp(row["created_at"]),
             "created_by": row["created_by"],
             "state": decode_state(row["state"]),
             "priority": row["priority"],

@@ -34,8 +34,6 @@ from pydantic import (
 
 from chalicelib.errors import InvalidTransition
 
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 
 def utc_now() -> datetime:
     """The current time in UTC, at the microsecond resolution we store."""
@@ -50,7 +48,7 @@ def format_timestamp(moment: datetime) -> str:
 
 def parse_timestamp(text: str) -> datetime:
     """Read a timestamp written by `format_timestamp`."""
-    return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)
 
 
 def next_timestamp(after: str, moment: datetime) -> str:
@@ -88,8 +86,10 @@ MAX_DESCRIPTION_CHARS = 10_000
 MAX_REASON_CHARS = 10_000
 MAX_PRIORITY = 65_535
 
-# C0, DEL and C1: every character Unicode calls a control (category Cc).
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0, DEL and C1: every character Unicode calls a control (category Cc). One range, for
+# the validators and for the patterns the OpenAPI document shows.
+_CONTROL_RANGE = r"\x00-\x1f\x7f-\x9f"
+_CONTROL_CHARS = re.compile(f"[{_CONTROL_RANGE}]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
@@ -135,7 +135,7 @@ DestPath = Annotated[
         json_schema_extra={
             "minLength": 1,
             "maxLength": MAX_DEST_PATH_BYTES,
-            "pattern": "^/[^\\x00-\\x1f\\x7f]*$",
+            "pattern": f"^/[^{_CONTROL_RANGE}]*$",
         },
     ),
 ]
@@ -144,7 +144,7 @@ Tag = Annotated[
     Field(
         min_length=1,
         max_length=MAX_TAG_CHARS,
-        json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f]+$"},
+        json_schema_extra={"pattern": f"^[^{_CONTROL_RANGE}]+$"},
     ),
     AfterValidator(_valid_tag),
 ]
