@@ -40,6 +40,7 @@ from chalicelib.parsing import (
     NoBody,
     parse_body,
     parse_idempotency_key,
+    parse_if_match,
     parse_optional_body,
     parse_query,
 )
@@ -216,13 +217,8 @@ def query_params() -> dict[str, list[str]]:
 
 
 def if_match() -> frozenset[str] | None:
-    """The versions an If-Match header accepts, or None for any (absent or `*`)."""
-    header = request().headers.get("if-match")
-    if header is None or header.strip() == "*":
-        return None
-    tags = {tag.strip() for tag in header.split(",")}
-    # If-Match compares strongly: a weak tag (W/"...") never matches.
-    return frozenset(tag[1:-1] for tag in tags if len(tag) >= 2 and tag[0] == tag[-1] == '"')
+    """The versions the request's If-Match header accepts, or None for any."""
+    return parse_if_match(request().headers.get("if-match"))
 
 
 def next_page(path: str, after: str | int | None) -> str | None:
@@ -277,7 +273,7 @@ def create_ticket(caller: Caller) -> Response:
     description="Queue order (priority high first, oldest first, id) unless sort=newest.",
     query=TicketFilter,
     response=TicketPage,
-    errors=(400,),
+    errors=(400, 404),
     response_headers=("Link",),
 )
 def list_tickets(caller: Caller) -> Response:

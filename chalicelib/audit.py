@@ -12,10 +12,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib.errors import InvalidInput
-from chalicelib.ticket import QueryTimestamp, Timestamp, format_timestamp, one_or_many
+from chalicelib.ticket import (
+    MAX_QUERY_INTEGER,
+    QueryTimestamp,
+    Timestamp,
+    format_timestamp,
+    one_or_many,
+)
 
 
 class AuditEventType(StrEnum):
@@ -57,18 +62,17 @@ class AuditFilter(BaseModel):
     since: QueryTimestamp | None = None
     until: QueryTimestamp | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_QUERY_INTEGER)] = 0
     after: int | None = Field(
         default=None,
-        ge=1,
-        description="Start right after this event id (the `next` links use it): fast at any depth.",
+        ge=0,
+        le=MAX_QUERY_INTEGER,
+        description=(
+            "Start right after this event (the `next` links use it): fast at any depth. An id "
+            "that names no event starts at the next one that exists. With `offset`, skip "
+            "that many more."
+        ),
     )
-
-    @model_validator(mode="after")
-    def _one_way_to_page(self) -> AuditFilter:
-        if self.after is not None and self.offset:
-            raise ValueError("give either 'offset' or 'after', not both")
-        return self
 
 
 def encode_data(data: dict[str, Any]) -> str:
@@ -144,30 +148,27 @@ def list_query(
     with an index seek, however deep it is.
     """
     where, params = _where(flt, visible_to)
-    if cursor is None:
-        paging, paging_params = " LIMIT ? OFFSET ?", [flt.limit, flt.offset]
-    else:
+    if cursor is not None:
         where = f"{where} AND " if where else " WHERE "
         where += "(timestamp, id) > (?, ?)"
         params = [*params, *cursor]
-        paging, paging_params = " LIMIT ?", [flt.limit]
     sql = f"SELECT id, event_type, timestamp, data FROM audit_events{where} ORDER BY {ORDER}"
-    return sql + paging, [*params, *paging_params]
+    return f"{sql} LIMIT ? OFFSET ?", [*params, flt.limit, flt.offset]
 
 
 def list_events(
     conn: sqlite3.Connection, flt: AuditFilter, *, visible_to: str | None = None
 ) -> list[AuditEvent]:
-    """The filtered page of events, oldest first (only `visible_to`'s tickets if given).
-
-    Raises `InvalidInput` for an `after` that names no event.
-    """
+    """The filtered page of events, oldest first (only `visible_to`'s tickets if given)."""
     cursor = None
     if flt.after is not None:
-        row = conn.execute("SELECT timestamp FROM audit_events WHERE id = ?", (flt.after,))
-        found = row.fetchone()
+        # The position of the first event at or above `after`, so an id that names no
+        # event (0, or one beyond the last) is a cursor too.
+        found = conn.execute(
+            "SELECT timestamp FROM audit_events WHERE id >= ? ORDER BY id LIMIT 1", (flt.after,)
+        ).fetchone()
         if found is None:
-            raise InvalidInput(f"query parameter 'after': no event {flt.after}", field="after")
+            return []
         cursor = (found[0], flt.after)
     sql, params = list_query(flt, visible_to, cursor)
     return [_row_to_event(row) for row in conn.execute(sql, params).fetchall()]

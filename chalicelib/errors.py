@@ -41,8 +41,9 @@ class TicketNotFound(TorrentinoError):
 
     code = "ticket_not_found"
 
-    def __init__(self, ticket_id: str) -> None:
-        super().__init__(f"ticket {ticket_id!r} not found", field="id")
+    def __init__(self, ticket_id: str, *, parameter: str | None = None) -> None:
+        where = f"query parameter {parameter!r}: " if parameter else ""
+        super().__init__(f"{where}ticket {ticket_id!r} not found", field=parameter or "id")
         self.ticket_id = ticket_id
 
 

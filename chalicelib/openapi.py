@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.errors import ErrorResponse
+from chalicelib.parsing import IF_MATCH_PATTERN
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -21,7 +22,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid input: the message names the offending field or parameter.",
     401: "API keys exist and the request has no valid one.",
     403: "The caller's role does not allow this.",
-    404: "No such ticket (a malformed id too).",
+    404: "No such ticket (a malformed id too); for a list, no ticket named by `after`.",
     409: "The state machine does not allow this transition (the ticket is terminal).",
     412: "If-Match names a version the ticket no longer has.",
     413: "The body is larger than 1 MiB.",
@@ -73,7 +74,8 @@ REQUEST_HEADERS: dict[str, dict[str, Any]] = {
         "description": (
             "Only change the ticket if its ETag is one of these (or `*`); 412 otherwise."
         ),
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
+        "example": '"2024-12-25T10:00:00.000000Z"',
     },
 }
 

@@ -42,6 +42,35 @@ def parse_idempotency_key(value: str | None) -> str | None:
     return value
 
 
+# If-Match: `*`, or a list of entity tags (RFC 9110: `"..."`, or weak `W/"..."`). A tag sent
+# without its quotes is taken as the quoted one would be: harmless, and what people type.
+# The API document publishes the same pattern (`IF_MATCH_PATTERN`), so no client is surprised.
+_TAG = r'(W/)?"([!#-~]*)"|([!#-+\--~]+)'
+IF_MATCH_PATTERN = rf"^(\*|({_TAG})( *, *({_TAG}))*)$"
+_IF_MATCH = re.compile(IF_MATCH_PATTERN)
+_TAGS = re.compile(_TAG)
+
+
+def parse_if_match(value: str | None) -> frozenset[str] | None:
+    """The versions an If-Match header accepts, or None for any (absent or `*`).
+
+    Raises `InvalidInput` for a header that is neither `*` nor a list of entity tags. A
+    weak tag (W/"...") is well-formed but never matches: If-Match compares strongly.
+    """
+    if value is None:
+        return None
+    header = value.strip(" \t")
+    if not _IF_MATCH.fullmatch(header):
+        raise InvalidInput(
+            'If-Match must be * or a comma-separated list of ETags, such as "2026-11-26T14:00:'
+            '00.000000Z"',
+            field="If-Match",
+        )
+    if header == "*":
+        return None
+    return frozenset(quoted or bare for weak, quoted, bare in _TAGS.findall(header) if not weak)
+
+
 def _describe(error: Mapping[str, Any], *, prefix: str) -> dict[str, str]:
     # A query parameter is named without the index of a repeated value ("state", not "state.1").
     parts = error["loc"][:1] if prefix == "query parameter" else error["loc"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ from chalicelib.audit import AuditEvent, AuditEventType, AuditFilter
 from chalicelib.errors import (
     Forbidden,
     IdempotencyMismatch,
-    InvalidInput,
     StaleTicket,
     StorageCorrupt,
     TicketNotFound,
@@ -286,28 +285,13 @@ class SqliteTicketStore(_SqliteStorage):
         created by `owner` may change. Raises `TicketNotFound`, `Forbidden`,
         `InvalidTransition`, `StaleTicket`.
         """
-        # The event's time is the moment the state records, so the log rebuilds it exactly.
-        now = new_state.entered_at() or utc_now()
-        with self._connect() as conn, db.transaction(conn):
-            row = _read_row(conn, ticket_id)
-            if owner is not None and row["created_by"] != owner:
-                raise Forbidden(f"ticket {row['id']!r} was created by someone else")
-            current_version: str = row["updated_at"]
-            if expected_versions is not None and current_version not in expected_versions:
-                raise StaleTicket(row["id"])
-            current = decode_state(row["state"])
-            check_transition(row["id"], current, new_state)
-            new_version = next_timestamp(current_version, now)
-            cursor = conn.execute(
-                "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ? AND updated_at = ?",
-                (encode_state(new_state), new_version, row["id"], current_version),
-            )
-            if cursor.rowcount != 1:  # pragma: no cover - the write lock makes this unreachable
-                raise StaleTicket(row["id"])
-            _record_transition(conn, row["id"], current, new_state, actor=actor, at=now)
-            return _row_to_ticket(row).model_copy(
-                update={"state": new_state, "version": new_version}
-            )
+        return self._transition(
+            ticket_id,
+            lambda _now: new_state,
+            actor=actor,
+            expected_versions=expected_versions,
+            owner=owner,
+        )
 
     def cancel(
         self,
@@ -320,10 +304,9 @@ class SqliteTicketStore(_SqliteStorage):
     ) -> Ticket:
         """Cancel a ticket; raises `TicketNotFound`, `Forbidden`, `InvalidTransition`,
         `StaleTicket`."""
-        state = Cancelled(cancelled_by=cancelled_by, reason=reason, cancelled_at=utc_now())
-        return self.update_state(
+        return self._transition(
             ticket_id,
-            state,
+            lambda now: Cancelled(cancelled_by=cancelled_by, reason=reason, cancelled_at=now),
             actor=cancelled_by,
             owner=owner,
             expected_versions=expected_versions,
@@ -334,9 +317,9 @@ class SqliteTicketStore(_SqliteStorage):
     ) -> Ticket:
         """Mark a ticket completed; raises `TicketNotFound`, `InvalidTransition`,
         `StaleTicket`."""
-        return self.update_state(
+        return self._transition(
             ticket_id,
-            Completed(completed_at=utc_now()),
+            lambda now: Completed(completed_at=now),
             actor=actor,
             expected_versions=expected_versions,
         )
@@ -351,12 +334,44 @@ class SqliteTicketStore(_SqliteStorage):
     ) -> Ticket:
         """Mark a ticket failed with `error`; raises `TicketNotFound`, `InvalidTransition`,
         `StaleTicket`."""
-        return self.update_state(
+        return self._transition(
             ticket_id,
-            Failed(error=error, failed_at=utc_now()),
+            lambda now: Failed(error=error, failed_at=now),
             actor=actor,
             expected_versions=expected_versions,
         )
+
+    def _transition(
+        self,
+        ticket_id: str,
+        new_state: Callable[[datetime], TicketState],
+        *,
+        actor: str,
+        expected_versions: Collection[str] | None,
+        owner: str | None = None,
+    ) -> Ticket:
+        with self._connect() as conn, db.transaction(conn):
+            # The time is read under the write lock, so events are stamped in commit order.
+            state = new_state(utc_now())
+            row = _read_row(conn, ticket_id)
+            if owner is not None and row["created_by"] != owner:
+                raise Forbidden(f"ticket {row['id']!r} was created by someone else")
+            current_version: str = row["updated_at"]
+            if expected_versions is not None and current_version not in expected_versions:
+                raise StaleTicket(row["id"])
+            current = decode_state(row["state"])
+            check_transition(row["id"], current, state)
+            # The event's time is the moment the state records, so the log rebuilds it exactly.
+            at = state.entered_at() or utc_now()
+            new_version = next_timestamp(current_version, at)
+            cursor = conn.execute(
+                "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ? AND updated_at = ?",
+                (encode_state(state), new_version, row["id"], current_version),
+            )
+            if cursor.rowcount != 1:  # pragma: no cover - the write lock makes this unreachable
+                raise StaleTicket(row["id"])
+            _record_transition(conn, row["id"], current, state, actor=actor, at=at)
+            return _row_to_ticket(row).model_copy(update={"state": state, "version": new_version})
 
 
 def _read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
@@ -387,25 +402,27 @@ def list_query(
         where = " AND ".join([*conditions, *extra])
         return (
             f"SELECT {_TICKET_COLUMNS} FROM tickets{' WHERE ' + where if where else ''}"
-            f" ORDER BY {order} LIMIT ?"
+            f" ORDER BY {order} LIMIT ? OFFSET ?"
         )
 
+    paging = [flt.limit, flt.offset]
     if cursor is None:
-        return f"{select([])} OFFSET ?", [*params, flt.limit, flt.offset]
+        return select([]), [*params, *paging]
     priority, created_at, ticket_id = cursor
     if flt.sort == "newest":
-        return select(["(created_at, id) < (?, ?)"]), [*params, created_at, ticket_id, flt.limit]
+        return select(["(created_at, id) < (?, ?)"]), [*params, created_at, ticket_id, *paging]
     # Queue order: the rest of the cursor's priority, then every lower priority; each
     # part is one index range, and the two are already in order.
+    head = [flt.limit + flt.offset, 0]
     sql = (
         f"SELECT * FROM ({select(['priority = ?', '(created_at, id) > (?, ?)'])})"
         f" UNION ALL SELECT * FROM ({select(['priority < ?'])})"
-        f" ORDER BY {order} LIMIT ?"
+        f" ORDER BY {order} LIMIT ? OFFSET ?"
     )
     return sql, [
-        *params, priority, created_at, ticket_id, flt.limit,
-        *params, priority, flt.limit,
-        flt.limit,
+        *params, priority, created_at, ticket_id, *head,
+        *params, priority, *head,
+        *paging,
     ]  # fmt: skip
 
 
@@ -413,8 +430,7 @@ def _cursor(conn: sqlite3.Connection, after: str) -> tuple[int, str, str]:
     try:
         row = _read_row(conn, after)
     except TicketNotFound:
-        # In a query string the unknown id is bad input, not a missing resource.
-        raise InvalidInput(f"query parameter 'after': no ticket {after!r}", field="after") from None
+        raise TicketNotFound(after, parameter="after") from None
     return row["priority"], row["created_at"], row["id"]
 
 

@@ -29,7 +29,6 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     WithJsonSchema,
     model_serializer,
-    model_validator,
 )
 
 from chalicelib.errors import InvalidTransition
@@ -148,7 +147,17 @@ Tag = Annotated[
     ),
     AfterValidator(_valid_tag),
 ]
-Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY)]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema counts 100.0 as an integer, so a client built from the API document may
+    # send one; a fraction is still refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY), BeforeValidator(_whole_number)]
 
 
 class QueryContext(BaseModel):
@@ -314,6 +323,22 @@ def canonical_ticket_id(text: str) -> str | None:
         return None
 
 
+def _valid_ticket_id(text: str) -> str:
+    canonical = canonical_ticket_id(text)
+    if canonical is None or not _UUID.fullmatch(text):
+        raise ValueError("must be a ticket id, a UUID such as 1b0c3f9e-7f4e-4c1a-9d55-2a8f3c1e6b70")
+    return canonical
+
+
+_UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = re.compile(_UUID_PATTERN)
+TicketId = Annotated[
+    str,
+    AfterValidator(_valid_ticket_id),
+    WithJsonSchema({"type": "string", "format": "uuid", "pattern": _UUID_PATTERN}),
+]
+
+
 class CreateTicketRequest(BaseModel):
     """The body of `POST /api/v1/tickets`."""
 
@@ -348,9 +373,7 @@ class CancelTicketRequest(BaseModel):
 
 
 def _state_wire_schema() -> dict[str, Any]:
-    options: list[dict[str, Any]] = [
-        {"type": "string", "const": "pending", "description": Pending.__doc__}
-    ]
+    options: list[dict[str, Any]] = []
     for cls in (Cancelled, Completed, Failed):
         fields = cls.model_json_schema(mode="validation")
         fields.pop("title", None)
@@ -363,6 +386,9 @@ def _state_wire_schema() -> dict[str, Any]:
                 "additionalProperties": False,
             }
         )
+    # The string comes last: openapi-python-client's generated parser tries the options in
+    # order and gives up at a `const` that does not match instead of trying the next.
+    options.append({"type": "string", "const": "pending", "description": Pending.__doc__})
     return {
         "oneOf": options,
         "description": 'The ticket\'s state: "pending", or one key naming the terminal state.',
@@ -430,6 +456,10 @@ class Ticket(BaseModel):
         return self.state.can_cancel()
 
 
+# Query integers are at most 18 digits (`parsing.parse_query`), which always fit SQLite's int64.
+MAX_QUERY_INTEGER = 10**18 - 1
+
+
 def one_or_many(value: Any) -> Any:
     """Let a filter given one value stand for a list of one (`state="pending"`)."""
     return [value] if isinstance(value, str) else value
@@ -478,14 +508,11 @@ class TicketFilter(BaseModel):
     created_before: QueryTimestamp | None = None
     sort: TicketSort = "queue"
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
-    offset: Annotated[int, Field(ge=0)] = 0
-    after: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    offset: Annotated[int, Field(ge=0, le=MAX_QUERY_INTEGER)] = 0
+    after: TicketId | None = Field(
         default=None,
-        description="Start right after this ticket (the `next` links use it): fast at any depth.",
+        description=(
+            "Start right after this ticket (the `next` links use it): fast at any depth. "
+            "With `offset`, skip that many more."
+        ),
     )
-
-    @model_validator(mode="after")
-    def _one_way_to_page(self) -> TicketFilter:
-        if self.after is not None and self.offset:
-            raise ValueError("give either 'offset' or 'after', not both")
-        return self

@@ -36,6 +36,15 @@ def test_create_returns_201_and_the_seed_shape(api: Api) -> None:
     assert ticket["query_context"] == example_ticket()["query_context"]
 
 
+@pytest.mark.parametrize("priority", ["100.0", "1e2", "100"])
+def test_a_whole_number_priority_is_accepted_however_written(api: Api, priority: str) -> None:
+    # JSON Schema calls 100.0 an integer, so a client generated from the document may send it.
+    body = json.dumps(example_ticket()).replace('"priority": 100', f'"priority": {priority}')
+    status, ticket, _ = api.call("POST", "/api/v1/tickets", raw=body)
+    assert status == 201, ticket
+    assert ticket["priority"] == 100
+
+
 def test_get_returns_the_created_ticket(api: Api) -> None:
     ticket = create(api)
     status, fetched, headers = api.call("GET", f"/api/v1/tickets/{ticket['id']}")

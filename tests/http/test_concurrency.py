@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
@@ -90,3 +91,31 @@ def test_concurrent_retries_with_one_idempotency_key_create_one_ticket(server: S
         conn.close()
     assert after == before + 1
     assert events == 1
+
+
+def test_events_are_stamped_in_commit_order_under_concurrent_writes(server: Server) -> None:
+    # A client that polls `audit?after=<last id seen>` relies on this: an event committed
+    # later never sorts before one committed earlier, so it cannot be skipped.
+    tickets = [
+        requests.post(f"{server.url}/api/v1/tickets", json=example_ticket(), timeout=60).json()
+        for _ in range(40)
+    ]
+
+    def write(n: int) -> int:
+        if n % 2:
+            url = f"{server.url}/api/v1/tickets/{tickets[n // 2]['id']}"
+            return requests.delete(url, json={"reason": f"r{n}"}, timeout=60).status_code
+        return requests.post(
+            f"{server.url}/api/v1/tickets", json=example_ticket(), timeout=60
+        ).status_code
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        statuses = list(pool.map(write, range(80)))
+    assert set(statuses) == {200, 201}
+    conn = sqlite3.connect(server.db_path)
+    try:
+        stamps = [r[0] for r in conn.execute("SELECT timestamp FROM audit_events ORDER BY id")]
+    finally:
+        conn.close()
+    out_of_order = [(a, b) for a, b in itertools.pairwise(stamps) if b < a]
+    assert out_of_order == []

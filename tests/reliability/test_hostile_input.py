@@ -164,7 +164,7 @@ REFUSED_BODIES: dict[str, str | bytes] = {
     "priority -10^30": with_raw_priority("-1" + "0" * 30),
     "priority with 5,000 digits": with_raw_priority("9" * 5000),
     "priority 1e30": with_raw_priority("1e30"),
-    "priority 1.0": with_raw_priority("1.0"),
+    "priority 1.5": with_raw_priority("1.5"),
     "priority 65536": with_raw_priority("65536"),
     "priority -1": with_raw_priority("-1"),
     "priority NaN": with_raw_priority("NaN"),
