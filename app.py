@@ -12,30 +12,17 @@ from urllib.parse import urlencode
 from chalice.app import Chalice, MultiDict, Request, Response
 from pydantic import BaseModel
 
-from chalicelib import __version__, db, settings
-from chalicelib.audit import AuditFilter
-from chalicelib.errors import (
-    BodyTooLarge,
+from chalicelib import __version__, settings
+from chalicelib.api.errors import (
     ErrorResponse,
-    Forbidden,
-    IdempotencyMismatch,
     InternalError,
-    InvalidInput,
-    InvalidTransition,
     MethodNotAllowed,
-    RouteNotFound,
-    StaleTicket,
-    StorageCorrupt,
-    StorageUnavailable,
-    TicketNotFound,
-    TorrentinoError,
-    Unauthenticated,
     UnsupportedMediaType,
+    error_headers,
+    status_of,
 )
-from chalicelib.history import TicketHistory
-from chalicelib.identity import Identity, resolve_identity
-from chalicelib.openapi import Operation, build_document
-from chalicelib.parsing import (
+from chalicelib.api.openapi import Operation, build_document
+from chalicelib.api.parsing import (
     ModelT,
     NoBody,
     parse_body,
@@ -44,52 +31,42 @@ from chalicelib.parsing import (
     parse_optional_body,
     parse_query,
 )
+from chalicelib.audit.log import AuditFilter, AuditPage, SqliteAuditLog
+from chalicelib.audit.ticket_events import TicketHistory
+from chalicelib.errors import (
+    Forbidden,
+    IdempotencyMismatch,
+    InvalidInput,
+    InvalidTransition,
+    StaleTicket,
+    TicketNotFound,
+    TorrentinoError,
+)
+from chalicelib.identity import Identity, resolve_identity
 from chalicelib.service import Health, ensure_started
-from chalicelib.store import AuditPage, SqliteAuditLog, SqliteTicketStore, TicketPage
-from chalicelib.ticket import (
+from chalicelib.storage import open_storage
+from chalicelib.tickets.listing import TicketFilter, TicketPage
+from chalicelib.tickets.model import (
     CancelTicketRequest,
     CreateTicketRequest,
     FailTicketRequest,
     Ticket,
-    TicketFilter,
 )
+from chalicelib.tickets.store import SqliteTicketStore
 
 app = Chalice(app_name="torrentino")
 
 Headers = dict[str, str | list[str]]
 JSON_HEADERS: Headers = {"Content-Type": "application/json"}
 
-# The one place where domain errors become HTTP statuses (most specific class first).
-ERROR_STATUS: tuple[tuple[type[TorrentinoError], int], ...] = (
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (TicketNotFound, 404),
-    (RouteNotFound, 404),
-    (MethodNotAllowed, 405),
-    (InvalidTransition, 409),
-    (StaleTicket, 412),
-    (IdempotencyMismatch, 422),
-    (BodyTooLarge, 413),
-    (UnsupportedMediaType, 415),
-    (InvalidInput, 400),  # after its subclasses
-    (StorageUnavailable, 503),
-    (StorageCorrupt, 500),
-    (InternalError, 500),
-)
-
 
 def error_response(error: TorrentinoError) -> Response:
     """The API's single error shape: `{"error": {"code", "message", "details"}}`."""
-    status = next((code for cls, code in ERROR_STATUS if isinstance(error, cls)), 500)
-    headers: Headers = dict(JSON_HEADERS)
-    if isinstance(error, StorageUnavailable) and error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    if isinstance(error, MethodNotAllowed):
-        headers["Allow"] = error.allowed
-    if isinstance(error, Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer realm="torrentino"'
-    body = ErrorResponse.from_error(error).model_dump_json()
-    return Response(body=body, status_code=status, headers=headers)
+    return Response(
+        body=ErrorResponse.from_error(error).model_dump_json(),
+        status_code=status_of(error),
+        headers={**JSON_HEADERS, **error_headers(error)},
+    )
 
 
 def json_response(model: BaseModel, status: int = 200, headers: Headers | None = None) -> Response:
@@ -120,10 +97,10 @@ OPERATIONS: list[Operation] = []
 
 
 def api_route(
-    method: str, path: str, *, public: bool = False, **described: Any
+    method: str, path: str, *, public: bool = False, **operation: Any
 ) -> Callable[[View], View]:
-    """Register a route and describe it for the OpenAPI document (`described` goes to
-    `Operation`). The view gets the `Caller`; its errors become the JSON shape.
+    """Register a route and describe it for the OpenAPI document (`operation` holds the
+    `Operation` fields). The view gets the `Caller`; its errors become the JSON shape.
 
     Authentication happens here, for every route but the `public` ones, rather than in
     a Chalice `@app.authorizer`: a built-in authorizer sees only the Authorization
@@ -142,11 +119,11 @@ def api_route(
                 db_file = settings.db_path()
                 ensure_started(db_file)
                 # One connection per request, for the caller's identity and the work.
-                with db.connect(db_file) as conn:
+                with open_storage(db_file) as storage:
                     caller = Caller(
-                        identity=resolve_identity(conn, request().headers),
-                        tickets=SqliteTicketStore(db_file, conn=conn),
-                        audit_log=SqliteAuditLog(db_file, conn=conn),
+                        identity=resolve_identity(storage.connection, request().headers),
+                        tickets=storage.tickets,
+                        audit_log=storage.audit_log,
                     )
                     response: Response = view(caller, **kwargs)
                 return response
@@ -158,7 +135,7 @@ def api_route(
 
         app.route(path, methods=[method])(handle)
         OPERATIONS.append(
-            Operation(method=method, path=path, operation_id=view.__name__, **described)
+            Operation(method=method, path=path, operation_id=view.__name__, **operation)
         )
         return view
 
@@ -234,7 +211,7 @@ def next_page(path: str, after: str | int | None) -> str | None:
 
 def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
-    link = next_page(path, page.next_after())
+    link = next_page(path, page.next_after)
     headers: Headers = {"Link": f'<{link}>; rel="next"'} if link else {}
     return json_response(page.model_copy(update={"next": link}), headers=headers)
 
@@ -246,7 +223,7 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     body=CreateTicketRequest,
     response=Ticket,
     status=201,
-    errors=(422,),
+    errors=(IdempotencyMismatch,),
     request_headers=("Idempotency-Key",),
     response_headers=("ETag", "Location", "Idempotent-Replayed"),
 )
@@ -273,15 +250,15 @@ def create_ticket(caller: Caller) -> Response:
     description="Queue order (priority high first, oldest first, id) unless sort=newest.",
     query=TicketFilter,
     response=TicketPage,
-    errors=(400, 404),
+    errors=(InvalidInput, TicketNotFound),
     response_headers=("Link",),
 )
 def list_tickets(caller: Caller) -> Response:
     """List tickets, filtered and paged; any caller may list."""
-    flt = parse_query(
+    ticket_filter = parse_query(
         TicketFilter, query_params(), integers=("limit", "offset"), repeatable=("state", "tag")
     )
-    return page_response(caller.tickets.page(flt), "/api/v1/tickets")
+    return page_response(caller.tickets.page(ticket_filter), "/api/v1/tickets")
 
 
 @api_route(
@@ -289,7 +266,7 @@ def list_tickets(caller: Caller) -> Response:
     "/api/v1/tickets/{ticket_id}",
     summary="Read one ticket",
     response=Ticket,
-    errors=(404,),
+    errors=(TicketNotFound,),
     response_headers=("ETag",),
 )
 def get_ticket(caller: Caller, ticket_id: str) -> Response:
@@ -305,7 +282,7 @@ def get_ticket(caller: Caller, ticket_id: str) -> Response:
     body=CancelTicketRequest,
     body_required=False,
     response=Ticket,
-    errors=(403, 404, 409, 412),
+    errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
     request_headers=("If-Match",),
     response_headers=("ETag",),
 )
@@ -329,7 +306,7 @@ def cancel_ticket(caller: Caller, ticket_id: str) -> Response:
     body=NoBody,
     body_required=False,
     response=Ticket,
-    errors=(403, 404, 409, 412),
+    errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
     request_headers=("If-Match",),
     response_headers=("ETag",),
 )
@@ -349,7 +326,7 @@ def complete_ticket(caller: Caller, ticket_id: str) -> Response:
     summary="Mark a pending ticket failed (admins; for testing until processors exist)",
     body=FailTicketRequest,
     response=Ticket,
-    errors=(403, 404, 409, 412),
+    errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
     request_headers=("If-Match",),
     response_headers=("ETag",),
 )
@@ -370,19 +347,19 @@ def fail_ticket(caller: Caller, ticket_id: str) -> Response:
     description="A user sees only the events about tickets it created.",
     query=AuditFilter,
     response=AuditPage,
-    errors=(400,),
+    errors=(InvalidInput,),
     response_headers=("Link",),
     tag="audit",
 )
 def list_audit_events(caller: Caller) -> Response:
     """List audit events, oldest first; a user sees only events about its own tickets."""
-    flt = parse_query(
+    audit_filter = parse_query(
         AuditFilter,
         query_params(),
         integers=("limit", "offset", "after"),
         repeatable=("event_type",),
     )
-    page = caller.audit_log.page(flt, visible_to=caller.identity.owner_filter())
+    page = caller.audit_log.page(audit_filter, visible_to=caller.identity.owner_filter())
     return page_response(page, "/api/v1/audit")
 
 
@@ -392,7 +369,7 @@ def list_audit_events(caller: Caller) -> Response:
     summary="A ticket's history: its events, oldest first, and the state after each",
     description="Rebuilt from the audit log. A user may read only its own tickets' history.",
     response=TicketHistory,
-    errors=(403, 404),
+    errors=(Forbidden, TicketNotFound),
     tag="audit",
 )
 def ticket_history(caller: Caller, ticket_id: str) -> Response:

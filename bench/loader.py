@@ -1,6 +1,6 @@
 """Bulk loader: a database of N tickets (and their `ticket_created` events) in seconds.
 
-The schema and indexes are the service's own (`chalicelib.db.migrate`); only the load
+The schema and indexes are the service's own (`chalicelib.migrations.migrate`); only the load
 itself skips what a bulk build does not need: it runs with the rollback journal off and
 `synchronous = OFF` in one transaction (a crash mid-load just means building again),
 then puts the file back into WAL mode exactly as the service expects it.
@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chalicelib import db
-from chalicelib.audit import encode_data
-from chalicelib.ticket import Cancelled, Completed, Failed, Pending, encode_state, format_timestamp
+from chalicelib import migrations
+from chalicelib.audit.events import encode_data
+from chalicelib.tickets.states import Cancelled, Completed, Failed, Pending, encode_state
+from chalicelib.timestamps import format_timestamp
 
 # What a queue looks like after years: most tickets done, a tenth still waiting.
 STATE_WEIGHTS = {"pending": 10, "completed": 70, "cancelled": 15, "failed": 5}
@@ -91,7 +92,7 @@ def build(path: Path, count: int, *, seed: int = 6, states: dict[str, int] | Non
     started = time.perf_counter()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    db.migrate(path)
+    migrations.migrate(path)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = DELETE")

@@ -20,8 +20,9 @@ from bench import loader
 from bench.common import Table, per_op_seconds
 from bench.store_bench import REQUEST
 from chalicelib import service
-from chalicelib.store import SqliteTicketStore, list_query
-from chalicelib.ticket import TicketFilter
+from chalicelib.storage import open_storage
+from chalicelib.tickets.listing import TicketFilter, list_query
+from chalicelib.tickets.store import SqliteTicketStore
 from tools.server_process import Server
 
 STATE = "json_extract(state, '$.type')"
@@ -95,8 +96,14 @@ class Size:
     def __init__(self, path: Path, *, ops: int) -> None:
         ids, deep, (_, _, deep_ticket_id) = _ids(path, ops)
         service.ensure_started(path)
-        store = SqliteTicketStore(path)
         picks = itertools.cycle(ids)
+
+        def store(work: Callable[[SqliteTicketStore], object]) -> Callable[[], object]:
+            def action() -> object:  # storage opened as a request opens it
+                with open_storage(path) as storage:
+                    return work(storage.tickets)
+
+            return action
 
         def raw(sql: str, params: tuple[object, ...]) -> Callable[[], object]:
             def action() -> object:
@@ -110,23 +117,33 @@ class Size:
 
         few = max(1, ops // 10)
         self.operations: dict[str, tuple[Callable[[], object], int]] = {
-            "get": (lambda: store.get(next(picks)), ops),
-            "create": (lambda: store.create(REQUEST, created_by="bench"), max(1, ops // 2)),
+            "get": (store(lambda tickets: tickets.get(next(picks))), ops),
+            "create": (
+                store(lambda tickets: tickets.create(REQUEST, created_by="bench")),
+                max(1, ops // 2),
+            ),
             "list pending, first page + total": (
-                lambda: store.page(TicketFilter(state="pending")),
+                store(lambda tickets: tickets.page(TicketFilter(state="pending"))),
                 few,
             ),
-            "total (ticket_counts)": (lambda: store.count(TicketFilter(state="pending")), ops),
+            "total (ticket_counts)": (
+                store(lambda tickets: tickets.count(TicketFilter(state="pending"))),
+                ops,
+            ),
             "total (old count(*) of pending)": (
                 raw(f"SELECT count(*) FROM tickets WHERE {STATE} = ?", ("pending",)),
                 few,
             ),
             "deep page + total (offset 90% of pending)": (
-                lambda: store.page(TicketFilter(state="pending", offset=deep)),
+                store(lambda tickets: tickets.page(TicketFilter(state="pending", offset=deep))),
                 few,
             ),
             "deep page, after= cursor (the fix)": (
-                lambda: store.page(TicketFilter(state="pending", after=deep_ticket_id)),
+                store(
+                    lambda tickets: tickets.page(
+                        TicketFilter(state="pending", after=deep_ticket_id)
+                    )
+                ),
                 few,
             ),
         }

@@ -22,18 +22,14 @@ from typing import TypeVar
 
 from bench import loader
 from bench.common import Table, per_op_seconds
-from chalicelib import audit, db, service
-from chalicelib.audit import AuditEventType
-from chalicelib.store import SqliteTicketStore
-from chalicelib.ticket import (
-    Cancelled,
-    CreateTicketRequest,
-    QueryContext,
-    TicketFilter,
-    encode_state,
-    format_timestamp,
-    utc_now,
-)
+from chalicelib import db, service
+from chalicelib.audit.events import AuditEventType, record
+from chalicelib.storage import open_storage
+from chalicelib.tickets.listing import TicketFilter
+from chalicelib.tickets.model import CreateTicketRequest, QueryContext
+from chalicelib.tickets.states import Cancelled, encode_state
+from chalicelib.tickets.store import SqliteTicketStore
+from chalicelib.timestamps import format_timestamp, utc_now
 
 COLUMNS = "id, created_at, created_by, state, priority, query_context, dest_path, updated_at"
 STATE_TYPE = "json_extract(state, '$.type')"
@@ -97,7 +93,7 @@ class Baseline:
             "query_context": context,
             "dest_path": REQUEST.dest_path,
         }
-        audit.record(conn, AuditEventType.TICKET_CREATED, data, actor="anonymous", at=now)
+        record(conn, AuditEventType.TICKET_CREATED, data, actor="anonymous", at=now)
         return ticket_id
 
     def get(self, ticket_id: str) -> None:
@@ -132,7 +128,7 @@ class Baseline:
             "reason": None,
             "previous_state": "pending",
         }
-        audit.record(self.conn, AuditEventType.TICKET_CANCELLED, data, actor="anonymous", at=now)
+        record(self.conn, AuditEventType.TICKET_CANCELLED, data, actor="anonymous", at=now)
         self.conn.execute("COMMIT")
 
     def close(self) -> None:
@@ -175,12 +171,20 @@ class Side:
         return statistics.median(self.samples[name])
 
 
-def _store_side(store: SqliteTicketStore, ids: list[str]) -> Side:
+def _store_side(path: Path, ids: list[str]) -> Side:
+    """The service's own code, each operation on storage opened as a request opens it."""
+
+    def as_a_request(work: Callable[[SqliteTicketStore], T]) -> T:
+        with open_storage(path) as storage:
+            return work(storage.tickets)
+
     return Side(
-        lambda: store.create(REQUEST, created_by="anonymous").id,
-        store.get,
-        lambda state: store.page(TicketFilter(state=state)),
-        lambda ticket_id: store.cancel(ticket_id, cancelled_by="anonymous", reason=None),
+        lambda: as_a_request(lambda tickets: tickets.create(REQUEST, created_by="anonymous").id),
+        lambda ticket_id: as_a_request(lambda tickets: tickets.get(ticket_id)),
+        lambda state: as_a_request(lambda tickets: tickets.page(TicketFilter(state=state))),
+        lambda ticket_id: as_a_request(
+            lambda tickets: tickets.cancel(ticket_id, cancelled_by="anonymous", reason=None)
+        ),
         ids,
     )
 
@@ -234,16 +238,14 @@ def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
     ids = _sample_ids(paths["service"], count)
 
     service.ensure_started(paths["service"])  # what the server does at start-up
-    store = SqliteTicketStore(paths["service"])
-    # The service as it was before the anchor: every connection is the last one.
-    bare = SqliteTicketStore(paths["no-anchor"])
     baseline = Baseline.open(paths["baseline"])
     same_sql_anchor = db.hold_open(paths["same-sql"])  # anchored, as the service is
     sides = {
-        "chalicelib": _store_side(store, ids),
+        "chalicelib": _store_side(paths["service"], ids),
         "baseline": Side(baseline.create, baseline.get, baseline.page, baseline.cancel, ids),
         "same SQL": _same_sql_side(paths["same-sql"], ids),
-        "no anchor": _store_side(bare, ids),
+        # The service as it was before the anchor: every connection is the last one.
+        "no anchor": _store_side(paths["no-anchor"], ids),
     }
     # Rounds interleave the sides, so a noisy neighbour hits all of them alike.
     try:

@@ -6,7 +6,7 @@ file read-only and reports, one line each:
 * SQLite's own ``PRAGMA integrity_check`` failures, and a schema that is not ours;
 * a row or event it cannot decode;
 * a ticket without its ``ticket_created`` event, or whose stored fields or state differ
-  from what replaying its audit events gives (`chalicelib.history.replay`);
+  from what replaying its audit events gives (`chalicelib.audit.ticket_events.replay`);
 * an event that refers to a ticket that does not exist.
 
 It exits 0 when there is nothing to report and 1 otherwise.
@@ -23,17 +23,12 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import db, settings
-from chalicelib.audit import AuditEvent, AuditEventType, decode_data
-from chalicelib.history import HistoryError, replay
-from chalicelib.ticket import CONTENT_FIELDS, QueryContext, Ticket, decode_state
-
-TICKET_EVENTS = frozenset(
-    {
-        AuditEventType.TICKET_CREATED,
-        AuditEventType.TICKET_CANCELLED,
-        AuditEventType.TICKET_STATE_CHANGED,
-    }
-)
+from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
+from chalicelib.audit.ticket_events import TICKET_EVENTS, HistoryError, replay
+from chalicelib.errors import TorrentinoError
+from chalicelib.migrations import MIGRATIONS, schema_version
+from chalicelib.tickets.model import CONTENT_FIELDS, QueryContext, Ticket
+from chalicelib.tickets.states import decode_state
 
 
 @dataclass(frozen=True)
@@ -59,12 +54,6 @@ class Report:
     def ok(self) -> bool:
         """Whether the database passed every check."""
         return not self.problems
-
-
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def _ticket_from_row(row: sqlite3.Row) -> Ticket:
@@ -107,12 +96,7 @@ def _read_events(
         count += 1
         subject = f"event {row['id']}"
         try:
-            event = AuditEvent(
-                id=row["id"],
-                event_type=row["event_type"],
-                timestamp=row["timestamp"],
-                data=decode_data(row["data"]),
-            )
+            event = row_to_event(row)
         except (TypeError, ValueError, ValidationError) as error:
             problems.append(Problem(subject, f"unreadable event: {error}"))
             continue
@@ -171,10 +155,10 @@ def _check_schema(conn: sqlite3.Connection) -> list[Problem]:
     missing = sorted({"tickets", "audit_events"} - tables)
     if missing:
         problems.append(Problem("database", f"missing tables: {', '.join(missing)}"))
-    version = db.schema_version(conn)
-    if version != len(db.MIGRATIONS):
+    version = schema_version(conn)
+    if version != len(MIGRATIONS):
         problems.append(
-            Problem("database", f"schema version {version}, expected {len(db.MIGRATIONS)}")
+            Problem("database", f"schema version {version}, expected {len(MIGRATIONS)}")
         )
     return problems
 
@@ -184,21 +168,15 @@ def check_database(path: Path) -> Report:
     if not path.is_file():
         return Report(0, 0, [Problem("database", f"{path} does not exist or is not a file")])
     try:
-        conn = _open_read_only(path)
-    except sqlite3.Error as error:
-        return Report(0, 0, [Problem("database", f"cannot open {path}: {error}")])
-    try:
-        problems = _check_schema(conn)
-        if any(p.message.startswith("missing tables") for p in problems):
-            return Report(0, 0, problems)
-        conn.execute("BEGIN")  # one snapshot for tickets and events alike
-        tickets, unreadable = _read_tickets(conn, problems)
-        event_count, events = _read_events(conn, problems)
-        conn.execute("COMMIT")
-    except sqlite3.Error as error:
+        with db.connect(path, read_only=True) as conn:
+            problems = _check_schema(conn)
+            if any(p.message.startswith("missing tables") for p in problems):
+                return Report(0, 0, problems)
+            with db.transaction(conn, write=False):  # one snapshot for tickets and events
+                tickets, unreadable = _read_tickets(conn, problems)
+                event_count, events = _read_events(conn, problems)
+    except (sqlite3.Error, TorrentinoError) as error:
         return Report(0, 0, [Problem("database", f"cannot read {path}: {error}")])
-    finally:
-        conn.close()
     for ticket in tickets.values():
         problems.extend(_compare(ticket, events.get(ticket.id, [])))
     for ticket_id, orphans in events.items():

@@ -1,8 +1,9 @@
-"""The domain's errors: small, named for what went wrong, free of HTTP."""
+"""The domain's errors: small, named for what went wrong, free of HTTP.
+
+How each becomes an HTTP status is decided in one place, `chalicelib.api.errors`.
+"""
 
 from __future__ import annotations
-
-from pydantic import BaseModel, ConfigDict
 
 
 class TorrentinoError(Exception):
@@ -17,7 +18,7 @@ class TorrentinoError(Exception):
 
 
 class InvalidInput(TorrentinoError):
-    """A request's input is malformed or out of bounds."""
+    """Invalid input: the message names the offending field or parameter."""
 
     code = "invalid_input"
 
@@ -37,7 +38,7 @@ class InvalidInput(TorrentinoError):
 
 
 class TicketNotFound(TorrentinoError):
-    """No ticket has the given id."""
+    """No ticket has the given id (a malformed id too; for a list, the `after` cursor's)."""
 
     code = "ticket_not_found"
 
@@ -48,7 +49,7 @@ class TicketNotFound(TorrentinoError):
 
 
 class InvalidTransition(TorrentinoError):
-    """The state machine does not allow moving the ticket to the requested state."""
+    """The state machine does not allow this transition (the ticket is terminal)."""
 
     code = "invalid_transition"
 
@@ -63,7 +64,7 @@ class InvalidTransition(TorrentinoError):
 
 
 class StaleTicket(TorrentinoError):
-    """The ticket changed since the caller read it (optimistic lock failed)."""
+    """If-Match names a version the ticket no longer has (someone changed it since)."""
 
     code = "precondition_failed"
 
@@ -77,19 +78,19 @@ class StaleTicket(TorrentinoError):
 
 
 class Unauthenticated(TorrentinoError):
-    """The request carries no valid API key, and the service requires one."""
+    """API keys exist and the request has no valid one."""
 
     code = "unauthorized"
 
 
 class Forbidden(TorrentinoError):
-    """The caller is known but may not do this."""
+    """The caller's role does not allow this."""
 
     code = "forbidden"
 
 
 class IdempotencyMismatch(TorrentinoError):
-    """An Idempotency-Key was reused for a different request."""
+    """The Idempotency-Key was already used for a different request."""
 
     code = "idempotency_key_reused"
 
@@ -101,8 +102,17 @@ class IdempotencyMismatch(TorrentinoError):
         )
 
 
+class KeyNotFound(TorrentinoError):
+    """No API key has the given id."""
+
+    code = "key_not_found"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no API key with id {key_id!r}", field="key_id")
+
+
 class StorageUnavailable(TorrentinoError):
-    """The database cannot serve the request right now (locked, read-only, full)."""
+    """The database is busy (see Retry-After), read-only, full or missing."""
 
     code = "storage_unavailable"
 
@@ -112,112 +122,6 @@ class StorageUnavailable(TorrentinoError):
 
 
 class StorageCorrupt(TorrentinoError):
-    """The database file is missing its schema, is not a database, or is damaged."""
+    """The database is damaged, not torrentino's, or from a newer torrentino."""
 
     code = "storage_corrupt"
-
-
-class BodyTooLarge(InvalidInput):
-    """The request body is over the size limit."""
-
-    code = "payload_too_large"
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body is larger than {limit} bytes", field="body")
-
-
-class UnsupportedMediaType(InvalidInput):
-    """The request body is not declared as JSON."""
-
-    code = "unsupported_media_type"
-
-    def __init__(self, content_type: str) -> None:
-        super().__init__(
-            f"request body must be sent as application/json, not {content_type!r}",
-            field="Content-Type",
-        )
-
-
-class RouteNotFound(TorrentinoError):
-    """No API route has this path."""
-
-    code = "route_not_found"
-
-    def __init__(self, path: str) -> None:
-        super().__init__(f"no API route at {path!r}; the API lives under /api/v1/")
-
-
-class MethodNotAllowed(TorrentinoError):
-    """The route exists but not with this HTTP method."""
-
-    code = "method_not_allowed"
-
-    def __init__(self, method: str, path: str, allowed: str) -> None:
-        super().__init__(f"{method} is not allowed on {path}; allowed: {allowed}")
-        self.allowed = allowed
-
-
-class InternalError(TorrentinoError):
-    """Something failed that the service did not expect; details are in the server log."""
-
-    code = "internal_error"
-
-    def __init__(self) -> None:
-        super().__init__("internal error; the server log has the details")
-
-
-class ErrorDetail(BaseModel):
-    """One problem with the input."""
-
-    model_config = ConfigDict(frozen=True)
-
-    field: str
-    message: str
-
-
-class ErrorInfo(BaseModel):
-    """What went wrong: a stable code, a message naming the culprit, and the details."""
-
-    model_config = ConfigDict(frozen=True)
-
-    code: str
-    message: str
-    details: list[ErrorDetail]
-
-
-class ErrorResponse(BaseModel):
-    """The body of every error response."""
-
-    model_config = ConfigDict(
-        frozen=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "error": {
-                        "code": "invalid_input",
-                        "message": "field 'priority': Input should be a valid integer",
-                        "details": [
-                            {
-                                "field": "priority",
-                                "message": "field 'priority': Input should be a valid integer",
-                            }
-                        ],
-                    }
-                }
-            ]
-        },
-    )
-
-    error: ErrorInfo
-
-    @classmethod
-    def from_error(cls, error: TorrentinoError) -> ErrorResponse:
-        """The response body for a domain error."""
-        details = error.details if isinstance(error, InvalidInput) else []
-        return cls(
-            error=ErrorInfo(
-                code=error.code,
-                message=error.message,
-                details=[ErrorDetail(**detail) for detail in details],
-            )
-        )

@@ -17,24 +17,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib import audit, db, settings
-from chalicelib.audit import AuditEventType
-from chalicelib.errors import InvalidInput, TorrentinoError
+from chalicelib import db, migrations, settings
+from chalicelib.audit.events import AuditEventType, record
+from chalicelib.errors import InvalidInput, KeyNotFound, TorrentinoError
 from chalicelib.identity import ANONYMOUS_NAME, Role, hash_key, new_key
-from chalicelib.ticket import Timestamp, format_timestamp, utc_now
+from chalicelib.timestamps import Timestamp, format_timestamp, utc_now
 
 CLI_ACTOR = "admin-cli"
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _RESERVED_NAMES = {ANONYMOUS_NAME, "system", CLI_ACTOR}
-
-
-class KeyNotFound(TorrentinoError):
-    """No API key has the given id."""
-
-    code = "key_not_found"
-
-    def __init__(self, key_id: str) -> None:
-        super().__init__(f"no API key with id {key_id!r}", field="key_id")
 
 
 class ApiKeyInfo(BaseModel):
@@ -64,14 +55,14 @@ def create_key(path: Path, user: str, role: Role) -> tuple[ApiKeyInfo, str]:
     """Store a new key for `user`; return its description and the key itself (shown once)."""
     _check_user_name(user)
     key_id, key = new_key()
-    now = utc_now()
-    db.migrate(path)
+    migrations.migrate(path)
     with db.connect(path) as conn, db.transaction(conn):
+        now = utc_now()
         conn.execute(
             "INSERT INTO api_keys (id, user, role, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)",
             (key_id, user, role.value, hash_key(key), format_timestamp(now)),
         )
-        audit.record(
+        record(
             conn,
             AuditEventType.API_KEY_CREATED,
             {"key_id": key_id, "user": user, "role": role.value},
@@ -83,7 +74,7 @@ def create_key(path: Path, user: str, role: Role) -> tuple[ApiKeyInfo, str]:
 
 def list_keys(path: Path) -> list[ApiKeyInfo]:
     """Every key, oldest first, without secrets."""
-    db.migrate(path)
+    migrations.migrate(path)
     with db.connect(path) as conn:
         rows = conn.execute(
             "SELECT id, user, role, created_at, revoked_at FROM api_keys ORDER BY created_at, id"
@@ -93,9 +84,9 @@ def list_keys(path: Path) -> list[ApiKeyInfo]:
 
 def revoke_key(path: Path, key_id: str) -> ApiKeyInfo:
     """Revoke a key at once; raises `KeyNotFound`. Revoking twice keeps the first time."""
-    now = utc_now()
-    db.migrate(path)
+    migrations.migrate(path)
     with db.connect(path) as conn, db.transaction(conn):
+        now = utc_now()
         row = conn.execute(
             "SELECT id, user, role, created_at, revoked_at FROM api_keys WHERE id = ?", (key_id,)
         ).fetchone()
@@ -105,7 +96,7 @@ def revoke_key(path: Path, key_id: str) -> ApiKeyInfo:
             conn.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ?", (format_timestamp(now), key_id)
             )
-            audit.record(
+            record(
                 conn,
                 AuditEventType.API_KEY_REVOKED,
                 {"key_id": key_id, "user": row["user"]},

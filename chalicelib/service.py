@@ -10,10 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from chalicelib import __version__, audit, db
-from chalicelib.audit import AuditEventType
+from chalicelib import __version__, db, migrations
+from chalicelib.audit.events import AuditEventType, record
 from chalicelib.errors import StorageUnavailable
-from chalicelib.ticket import utc_now
+from chalicelib.timestamps import utc_now
 
 SYSTEM_ACTOR = "system"
 
@@ -32,12 +32,12 @@ _attempted: set[Path] = set()
 
 def start(path: Path, *, create: bool = True) -> None:
     """Migrate the database (creating it if allowed) and record one `service_started` event."""
-    schema = db.migrate(path, create=create)
+    schema = migrations.migrate(path, create=create)
     with db.connect(path) as conn:
         # Refresh the planner's statistics where they are stale (cheap when they are not).
         conn.execute("PRAGMA optimize")
     with db.connect(path) as conn, db.transaction(conn):
-        audit.record(
+        record(
             conn,
             AuditEventType.SERVICE_STARTED,
             {"version": __version__, "schema_version": schema, "pid": os.getpid()},
@@ -84,4 +84,4 @@ def stop(path: Path) -> None:
 
 def _schema_is_current(path: Path) -> bool:
     with db.connect(path) as conn:
-        return db.schema_version(conn) == len(db.MIGRATIONS)
+        return migrations.schema_version(conn) == len(migrations.MIGRATIONS)

@@ -1,28 +1,38 @@
-"""Fixtures: a fresh SQLite file per test, and the stores over it."""
+"""Fixtures: a fresh SQLite file per test, and the storage a request would open on it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chalicelib import db
-from chalicelib.store import SqliteAuditLog, SqliteTicketStore
+from chalicelib import migrations
+from chalicelib.audit.log import SqliteAuditLog
+from chalicelib.storage import Storage, open_storage
+from chalicelib.tickets.store import SqliteTicketStore
 
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """A migrated, empty database file of this test's own."""
     path = tmp_path / "torrentino.db"
-    db.migrate(path)
+    migrations.migrate(path)
     return path
 
 
 @pytest.fixture
-def store(db_path: Path) -> SqliteTicketStore:
-    return SqliteTicketStore(db_path)
+def storage(db_path: Path) -> Iterator[Storage]:
+    """The storage a request opens (`open_storage`), open for the whole test."""
+    with open_storage(db_path) as opened:
+        yield opened
 
 
 @pytest.fixture
-def audit_log(db_path: Path) -> SqliteAuditLog:
-    return SqliteAuditLog(db_path)
+def store(storage: Storage) -> SqliteTicketStore:
+    return storage.tickets
+
+
+@pytest.fixture
+def audit_log(storage: Storage) -> SqliteAuditLog:
+    return storage.audit_log

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from chalicelib.storage import Storage, open_storage
+
+T = TypeVar("T")
 
 
 def example_ticket(**overrides: Any) -> dict[str, Any]:
@@ -27,3 +32,9 @@ def row_counts(db_path: Path) -> tuple[int, int]:
     finally:
         conn.close()
     return tickets, events
+
+
+def with_storage(path: Path, work: Callable[[Storage], T]) -> T:
+    """Run `work` on storage opened for it alone, as a request opens it (`open_storage`)."""
+    with open_storage(path) as storage:
+        return work(storage)

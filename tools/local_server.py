@@ -44,8 +44,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from chalicelib import settings  # noqa: E402
-from chalicelib.errors import BodyTooLarge, InvalidInput, RouteNotFound, TorrentinoError  # noqa: E402
-from chalicelib.parsing import MAX_BODY_BYTES  # noqa: E402
+from chalicelib.api.errors import BodyTooLarge, RouteNotFound  # noqa: E402
+from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
+from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
 from chalicelib.service import ensure_started  # noqa: E402
 
 

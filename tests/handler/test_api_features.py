@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.identity import Role
 from chalicelib.keys import create_key
-from chalicelib.ticket import format_timestamp
+from chalicelib.timestamps import format_timestamp
 from tests.handler.conftest import Api
 from tests.helpers import example_ticket, row_counts
 

@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 from app import app
 from chalicelib.identity import Role
 from chalicelib.keys import create_key
-from chalicelib.ticket import CreateTicketRequest, Ticket
+from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from tests.handler.conftest import Api
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import check, db
-from chalicelib.store import SqliteTicketStore
-from chalicelib.ticket import Completed, CreateTicketRequest, Failed, utc_now
+from chalicelib import check, migrations
+from chalicelib.storage import open_storage
+from chalicelib.tickets.model import CreateTicketRequest
+from chalicelib.tickets.states import Completed, Failed
+from chalicelib.tickets.store import SqliteTicketStore
+from chalicelib.timestamps import utc_now
 from tests.helpers import example_ticket
 from tools.server_process import PROJECT_DIR
 
@@ -129,10 +132,11 @@ def test_each_kind_of_damage_is_named(db_path: Path, populated: Tickets, name: s
 
 def test_a_damaged_page_fails_integrity_check(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    db.migrate(path)
-    store = SqliteTicketStore(path)
-    for n in range(300):
-        store.create(CreateTicketRequest.model_validate(example_ticket(priority=n)), created_by="a")
+    migrations.migrate(path)
+    with open_storage(path) as storage:
+        for n in range(300):
+            request = CreateTicketRequest.model_validate(example_ticket(priority=n))
+            storage.tickets.create(request, created_by="a")
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import check, db, service
-from chalicelib.audit import AuditFilter
+from chalicelib import check, db, migrations, service
+from chalicelib.audit.log import AuditFilter
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
-from chalicelib.store import SqliteAuditLog, SqliteTicketStore
-from chalicelib.ticket import CreateTicketRequest, TicketFilter
-from tests.helpers import example_ticket, row_counts
+from chalicelib.tickets.listing import TicketFilter
+from chalicelib.tickets.model import CreateTicketRequest
+from tests.helpers import example_ticket, row_counts, with_storage
 
 REQUEST = CreateTicketRequest.model_validate(example_ticket())
 
@@ -50,27 +50,28 @@ def test_a_lock_held_past_the_busy_timeout_is_storage_unavailable_with_retry_aft
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        store = SqliteTicketStore(db_path)
         with pytest.raises(StorageUnavailable) as caught:
-            store.create(REQUEST, created_by="a")
+            with_storage(db_path, lambda s: s.tickets.create(REQUEST, created_by="a"))
         assert caught.value.retry_after == db.RETRY_AFTER_SECONDS
-        assert store.page(TicketFilter()).total == 0  # WAL: readers are not blocked
+        # WAL: readers are not blocked.
+        assert with_storage(db_path, lambda s: s.tickets.page(TicketFilter())).total == 0
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert store.create(REQUEST, created_by="a").priority == 100
+    assert (
+        with_storage(db_path, lambda s: s.tickets.create(REQUEST, created_by="a")).priority == 100
+    )
 
 
 def test_a_missing_file_is_unavailable_and_never_recreated_by_a_request(tmp_path: Path) -> None:
     path = tmp_path / "gone.db"
-    store = SqliteTicketStore(path)
     with pytest.raises(StorageUnavailable, match="missing"):
-        store.create(REQUEST, created_by="a")
+        with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
     with pytest.raises(StorageUnavailable, match="missing"):
-        store.get("00000000-0000-4000-8000-000000000000")
+        with_storage(path, lambda s: s.tickets.get("00000000-0000-4000-8000-000000000000"))
     assert not path.exists()
-    db.migrate(path)  # what a restart does
-    assert store.create(REQUEST, created_by="a").priority == 100
+    migrations.migrate(path)  # what a restart does
+    assert with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a")).priority == 100
 
 
 @pytest.mark.parametrize(
@@ -79,11 +80,10 @@ def test_a_missing_file_is_unavailable_and_never_recreated_by_a_request(tmp_path
 def test_a_file_that_is_not_a_database_is_storage_corrupt(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(content)
-    store = SqliteTicketStore(path)
     with pytest.raises(StorageCorrupt):
-        store.create(REQUEST, created_by="a")
+        with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
     with pytest.raises(StorageCorrupt):
-        store.page(TicketFilter())
+        with_storage(path, lambda s: s.tickets.page(TicketFilter()))
     assert path.read_bytes() == content
 
 
@@ -91,7 +91,7 @@ def test_a_database_without_our_schema_is_storage_corrupt(tmp_path: Path) -> Non
     path = tmp_path / "foreign.db"
     sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.close()
     with pytest.raises(StorageCorrupt):
-        SqliteTicketStore(path).create(REQUEST, created_by="a")
+        with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
     assert "tickets" not in {
         r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")
     }
@@ -105,7 +105,7 @@ def test_a_refused_write_leaves_nothing_behind(db_path: Path) -> None:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "10")
             with pytest.raises(StorageUnavailable):
-                SqliteTicketStore(db_path).create(REQUEST, created_by="a")
+                with_storage(db_path, lambda s: s.tickets.create(REQUEST, created_by="a"))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -121,13 +121,18 @@ def test_a_service_starting_on_a_locked_database_still_serves_reads(
     try:
         service.ensure_started(db_path)  # cannot record service_started: goes ahead anyway
         assert db_path not in service._started
-        assert SqliteTicketStore(db_path).page(TicketFilter()).total == 0
+        assert with_storage(db_path, lambda s: s.tickets.page(TicketFilter())).total == 0
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     service.ensure_started(db_path)
     assert db_path in service._started
-    assert SqliteAuditLog(db_path).page(AuditFilter(event_type="service_started")).total == 1
+    assert (
+        with_storage(
+            db_path, lambda s: s.audit_log.page(AuditFilter(event_type="service_started"))
+        ).total
+        == 1
+    )
     service.stop(db_path)
     assert db_path not in service._started
 
@@ -167,7 +172,7 @@ def test_a_service_starting_on_a_database_without_our_schema_refuses(tmp_path: P
 def test_a_started_service_keeps_the_wal_between_requests(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     service.ensure_started(path)
-    SqliteTicketStore(path).create(REQUEST, created_by="a")
+    with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
     # The request's connection is closed, but SQLite's WAL index is still there.
     assert path.with_name("t.db-shm").exists()
     assert path.with_name("t.db-wal").exists()
@@ -180,8 +185,8 @@ def test_odd_database_file_names_work(tmp_path: Path, name: str) -> None:
     path = tmp_path / "dir with space" / name
     service.ensure_started(path)
     try:
-        ticket = SqliteTicketStore(path).create(REQUEST, created_by="a")
-        assert SqliteTicketStore(path).get(ticket.id) == ticket
+        ticket = with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
+        assert with_storage(path, lambda s: s.tickets.get(ticket.id)) == ticket
         assert check.check_database(path).ok
         assert sorted(p.name for p in path.parent.iterdir())[0] == name
     finally:
@@ -205,15 +210,19 @@ def test_writers_in_one_process_queue_and_time_out_as_busy(
         assert inside.wait(timeout=30)
         monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "50")
         with pytest.raises(StorageUnavailable) as caught:
-            SqliteTicketStore(db_path).create(REQUEST, created_by="a")
+            with_storage(db_path, lambda s: s.tickets.create(REQUEST, created_by="a"))
         assert caught.value.retry_after == db.RETRY_AFTER_SECONDS
         monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "30000")
         waiting = threading.Thread(
-            target=lambda: SqliteTicketStore(db_path).create(REQUEST, created_by="b")
+            target=lambda: with_storage(
+                db_path, lambda s: s.tickets.create(REQUEST, created_by="b")
+            )
         )
         waiting.start()
     finally:
         release.set()
         first.join(timeout=30)
     waiting.join(timeout=30)
-    assert [t.created_by for t in SqliteTicketStore(db_path).list(TicketFilter())] == ["b"]
+    assert [
+        t.created_by for t in with_storage(db_path, lambda s: s.tickets.list(TicketFilter()))
+    ] == ["b"]

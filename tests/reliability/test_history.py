@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.audit import AuditEvent, AuditEventType, AuditFilter
-from chalicelib.history import HistoryError, replay
-from chalicelib.store import SqliteAuditLog, SqliteTicketStore
-from chalicelib.ticket import Completed, CreateTicketRequest, Failed
+from chalicelib.audit.events import AuditEvent, AuditEventType
+from chalicelib.audit.log import AuditFilter, SqliteAuditLog
+from chalicelib.audit.ticket_events import HistoryError, replay
+from chalicelib.tickets.model import CreateTicketRequest
+from chalicelib.tickets.states import Completed, Failed
+from chalicelib.tickets.store import SqliteTicketStore
 from tests.helpers import example_ticket
 
 

@@ -17,13 +17,14 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from app import app
 from chalicelib import service
-from chalicelib.audit import AuditEvent
+from chalicelib.audit.events import AuditEvent
+from chalicelib.audit.ticket_events import replay
 from chalicelib.check import check_database
 from chalicelib.errors import InvalidTransition
-from chalicelib.history import replay
 from chalicelib.settings import DB_PATH_VARIABLE
-from chalicelib.store import SqliteTicketStore
-from chalicelib.ticket import Completed, Failed, utc_now
+from chalicelib.tickets.states import Completed, Failed
+from chalicelib.timestamps import utc_now
+from tests.helpers import with_storage
 from tools.server_process import PROJECT_DIR
 
 # Text as people type it: anything but lone surrogates; no control characters where the
@@ -68,7 +69,6 @@ class TicketLifecycle(RuleBasedStateMachine):
         self.saved_env = os.environ.get(DB_PATH_VARIABLE)
         os.environ[DB_PATH_VARIABLE] = str(self.db_path)
         self.client = Client(app, project_dir=str(PROJECT_DIR))
-        self.store = SqliteTicketStore(self.db_path)
         self.model: dict[str, dict[str, Any]] = {}  # id -> the ticket as the API shows it
         self.events: dict[str, list[str]] = {}  # id -> its event types, oldest first
 
@@ -172,7 +172,9 @@ class TicketLifecycle(RuleBasedStateMachine):
             else Failed(error="no seeders", failed_at=now)
         )
         try:
-            ticket = self.store.update_state(ticket_id, state, actor="worker")
+            ticket = with_storage(
+                self.db_path, lambda s: s.tickets.update_state(ticket_id, state, actor="worker")
+            )
         except InvalidTransition:
             assert self.model[ticket_id]["state"] != "pending"
             return

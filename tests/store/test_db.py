@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import __version__, db, service, settings
+from chalicelib import __version__, db, migrations, service, settings
 from chalicelib.errors import StorageCorrupt
 
 
@@ -24,10 +24,10 @@ def table_names(path: Path) -> set[str]:
 
 def test_migrate_creates_the_schema_and_counts_steps(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "dir" / "t.db"
-    assert db.migrate(path) == len(db.MIGRATIONS)
+    assert migrations.migrate(path) == len(migrations.MIGRATIONS)
     assert {"tickets", "audit_events"} <= table_names(path)
     with db.connect(path) as conn:
-        assert db.schema_version(conn) == len(db.MIGRATIONS)
+        assert migrations.schema_version(conn) == len(migrations.MIGRATIONS)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == settings.busy_timeout_ms()
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
@@ -36,33 +36,33 @@ def test_migrate_creates_the_schema_and_counts_steps(tmp_path: Path) -> None:
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    db.migrate(path)
-    assert db.migrate(path) == len(db.MIGRATIONS)
+    migrations.migrate(path)
+    assert migrations.migrate(path) == len(migrations.MIGRATIONS)
 
 
 def test_migrate_applies_only_the_missing_steps(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     conn = sqlite3.connect(path)
-    db.MIGRATIONS[0](conn)
+    migrations.MIGRATIONS[0](conn)
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
-    assert db.migrate(path) == len(db.MIGRATIONS)
+    assert migrations.migrate(path) == len(migrations.MIGRATIONS)
     assert "audit_events" in table_names(path)
 
 
 def test_a_database_from_a_newer_torrentino_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    db.migrate(path)
+    migrations.migrate(path)
     conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {len(db.MIGRATIONS) + 1}")
+    conn.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) + 1}")
     conn.close()
     with pytest.raises(StorageCorrupt):
-        db.migrate(path)
+        migrations.migrate(path)
 
 
 def _migrate_in_child(path: str) -> int:
-    return db.migrate(Path(path))
+    return migrations.migrate(Path(path))
 
 
 def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path) -> None:
@@ -70,14 +70,14 @@ def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     with context.Pool(4) as pool:
         versions = pool.map(_migrate_in_child, [str(path)] * 4)
-    assert versions == [len(db.MIGRATIONS)] * 4
+    assert versions == [len(migrations.MIGRATIONS)] * 4
     with db.connect(path) as conn:
-        assert db.schema_version(conn) == len(db.MIGRATIONS)
+        assert migrations.schema_version(conn) == len(migrations.MIGRATIONS)
 
 
 def test_connect_always_closes(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    db.migrate(path)
+    migrations.migrate(path)
     with db.connect(path) as conn:
         pass
     with pytest.raises(sqlite3.ProgrammingError):
@@ -90,7 +90,7 @@ def test_connect_always_closes(tmp_path: Path) -> None:
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    db.migrate(path)
+    migrations.migrate(path)
     with db.connect(path) as conn:
         with pytest.raises(RuntimeError), db.transaction(conn):
             conn.execute(
@@ -129,8 +129,8 @@ def test_ensure_started_runs_once_per_process_and_file(tmp_path: Path) -> None:
 def test_the_counts_migration_counts_the_tickets_already_there(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     conn = sqlite3.connect(path)
-    db.MIGRATIONS[0](conn)
-    db.MIGRATIONS[1](conn)
+    migrations.MIGRATIONS[0](conn)
+    migrations.MIGRATIONS[1](conn)
     for n, state in enumerate(["pending", "pending", "failed"]):
         conn.execute(
             "INSERT INTO tickets VALUES (?, 't', 'a', ?, 0, '{}', '/x', 't')",
@@ -139,7 +139,7 @@ def test_the_counts_migration_counts_the_tickets_already_there(tmp_path: Path) -
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
-    db.migrate(path)
+    migrations.migrate(path)
     with db.connect(path) as conn:
         counts = dict(conn.execute("SELECT state, tickets FROM ticket_counts").fetchall())
     assert counts == {"pending": 2, "failed": 1}
@@ -167,7 +167,7 @@ def test_the_idle_connection_keeps_the_wal_between_connections(tmp_path: Path) -
 
 def test_writers_of_one_process_queue_and_always_release_the_lock(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    db.migrate(path)
+    migrations.migrate(path)
 
     def free_for_another_thread() -> bool:
         result: list[bool] = []

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from chalicelib import db
-from chalicelib.errors import InvalidInput, Unauthenticated
+from chalicelib.errors import InvalidInput, KeyNotFound, Unauthenticated
 from chalicelib.identity import ANONYMOUS, Identity, Role, presented_key, resolve_identity
-from chalicelib.keys import KeyNotFound, create_key, list_keys, revoke_key
+from chalicelib.keys import create_key, list_keys, revoke_key
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

@@ -10,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import audit, db, store
-from chalicelib.audit import AuditFilter
-from chalicelib.ticket import CreateTicketRequest, TicketFilter
+from chalicelib import migrations
+from chalicelib.audit import log as audit_log
+from chalicelib.audit.log import AuditFilter
+from chalicelib.storage import open_storage
+from chalicelib.tickets import listing
+from chalicelib.tickets.listing import TicketFilter
+from chalicelib.tickets.model import CreateTicketRequest
+from chalicelib.tickets.store import SqliteTicketStore
 from tests.helpers import example_ticket
 
 TICKET_FILTERS = {
@@ -51,11 +56,7 @@ AUDIT_FILTERS = {
 MAY_SORT = {"several states", "one tag", "two tags", "a user's view"}
 
 
-@pytest.fixture(scope="module")
-def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("plans") / "plans.db"
-    db.migrate(path)
-    tickets = store.SqliteTicketStore(path)
+def create_and_cancel(tickets: SqliteTicketStore) -> None:
     for n in range(400):
         request = CreateTicketRequest.model_validate(
             example_ticket(
@@ -66,6 +67,14 @@ def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
         created = tickets.create(request, created_by=f"user{n % 10}")
         if n % 3 == 0:
             tickets.cancel(created.id, cancelled_by="a", reason=None)
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("plans") / "plans.db"
+    migrations.migrate(path)
+    with open_storage(path) as storage:
+        create_and_cancel(storage.tickets)
     conn = sqlite3.connect(path)
     conn.execute("ANALYZE")
     conn.close()
@@ -92,14 +101,14 @@ def assert_indexed(name: str, steps: list[str]) -> None:
 
 @pytest.mark.parametrize("name", TICKET_FILTERS)
 def test_ticket_list_plans(populated: Path, name: str) -> None:
-    sql, params = store.list_query(TICKET_FILTERS[name])
+    sql, params = listing.list_query(TICKET_FILTERS[name])
     assert_indexed(name, plan(populated, sql, params))
 
 
 @pytest.mark.parametrize("name", AUDIT_FILTERS)
 def test_audit_list_plans(populated: Path, name: str) -> None:
     flt, visible_to = AUDIT_FILTERS[name]
-    sql, params = audit.list_query(flt, visible_to)
+    sql, params = audit_log.list_query(flt, visible_to)
     assert_indexed(name, plan(populated, sql, params))
 
 
@@ -113,7 +122,7 @@ CURSOR_FILTERS = {
 
 @pytest.mark.parametrize("name", CURSOR_FILTERS)
 def test_keyset_pages_seek_instead_of_stepping_over_an_offset(populated: Path, name: str) -> None:
-    sql, params = store.list_query(CURSOR_FILTERS[name], CURSOR)
+    sql, params = listing.list_query(CURSOR_FILTERS[name], CURSOR)
     steps = plan(populated, sql, params)
     print(f"{name}: {steps}")
     searches = [step for step in steps if step.startswith(("SCAN", "SEARCH"))]
@@ -124,7 +133,7 @@ def test_keyset_pages_seek_instead_of_stepping_over_an_offset(populated: Path, n
 
 
 def test_audit_keyset_page_seeks(populated: Path) -> None:
-    sql, params = audit.list_query(AuditFilter(), None, ("2026-01-01T00:00:00.000000Z", 10))
+    sql, params = audit_log.list_query(AuditFilter(), None, ("2026-01-01T00:00:00.000000Z", 10))
     steps = plan(populated, sql, params)
     print(f"audit after: {steps}")
     (step,) = steps

@@ -15,9 +15,8 @@ import pytest
 
 from chalicelib import db
 from chalicelib.errors import StorageUnavailable
-from chalicelib.store import SqliteTicketStore
-from chalicelib.ticket import CreateTicketRequest
-from tests.helpers import example_ticket
+from chalicelib.tickets.model import CreateTicketRequest
+from tests.helpers import example_ticket, with_storage
 
 
 def shared(path: Path) -> sqlite3.Connection:
@@ -59,7 +58,7 @@ def test_a_shared_cache_keeps_writing_to_a_deleted_database_file(db_path: Path) 
         # A request's own connection finds the file gone and refuses.
         with pytest.raises(StorageUnavailable, match="missing"):
             request = CreateTicketRequest.model_validate(example_ticket())
-            SqliteTicketStore(db_path).create(request, created_by="anonymous")
+            with_storage(db_path, lambda s: s.tickets.create(request, created_by="anonymous"))
     finally:
         anchor.close()
         service_anchor.close()

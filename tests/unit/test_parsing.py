@@ -6,10 +6,13 @@ import json
 
 import pytest
 
-from chalicelib.audit import AuditEventType, AuditFilter
-from chalicelib.errors import BodyTooLarge, InvalidInput, UnsupportedMediaType
-from chalicelib.parsing import MAX_BODY_BYTES, parse_body, parse_optional_body, parse_query
-from chalicelib.ticket import CancelTicketRequest, CreateTicketRequest, TicketFilter
+from chalicelib.api.errors import BodyTooLarge, UnsupportedMediaType
+from chalicelib.api.parsing import MAX_BODY_BYTES, parse_body, parse_optional_body, parse_query
+from chalicelib.audit.events import AuditEventType
+from chalicelib.audit.log import AuditFilter
+from chalicelib.errors import InvalidInput
+from chalicelib.tickets.listing import TicketFilter
+from chalicelib.tickets.model import CancelTicketRequest, CreateTicketRequest
 from tests.helpers import example_ticket
 
 JSON = "application/json"

@@ -12,29 +12,29 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chalicelib.errors import InvalidTransition
-from chalicelib.ticket import (
+from chalicelib.tickets.listing import TicketFilter
+from chalicelib.tickets.model import (
+    CancelTicketRequest,
+    CreateTicketRequest,
+    QueryContext,
+    Ticket,
+    canonical_ticket_id,
+    new_ticket_id,
+)
+from chalicelib.tickets.states import (
     ALLOWED_TRANSITIONS,
     STATE_NAMES,
     Cancelled,
-    CancelTicketRequest,
     Completed,
-    CreateTicketRequest,
     Failed,
     Pending,
-    QueryContext,
-    Ticket,
-    TicketFilter,
     TicketState,
-    canonical_ticket_id,
     check_transition,
     decode_state,
     encode_state,
-    format_timestamp,
-    new_ticket_id,
-    next_timestamp,
-    parse_timestamp,
     state_from_wire,
 )
+from chalicelib.timestamps import format_timestamp, next_timestamp, parse_timestamp
 from tests.helpers import example_ticket
 
 MOMENT = datetime(2024, 12, 25, 10, 0, 0, tzinfo=UTC)

@@ -12,12 +12,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chalicelib.errors import BodyTooLarge, InvalidInput, UnsupportedMediaType
+from chalicelib.api.errors import BodyTooLarge, UnsupportedMediaType
+from chalicelib.errors import InvalidInput
+from chalicelib.paging import MAX_QUERY_INTEGER
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_DETAILS = 20
-# Digits only: no sign, no spaces, no "1_000" or "1e3"; 18 digits always fit in SQLite's int64.
-_DECIMAL = re.compile(r"[0-9]{1,18}")
+# Digits only: no sign, no spaces, no "1_000" or "1e3"; at most as many as the document allows.
+_DECIMAL = re.compile(rf"[0-9]{{1,{len(str(MAX_QUERY_INTEGER))}}}")
 _DIGITS = re.compile(r"[0-9]+")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -1,28 +1,84 @@
-"""Rebuilding a ticket from its audit events: the log is the ticket's full history.
+"""A ticket's events: what each one records, written and read back here, in one place.
 
-Every change to a ticket commits together with an event that carries everything
-needed to redo it, so folding a ticket's events, oldest first, gives back the
-ticket exactly as the `tickets` table holds it.
+Every change to a ticket commits together with an event that carries everything needed
+to redo it, so folding a ticket's events, oldest first, gives back the ticket exactly as
+the `tickets` table holds it: its history, and the consistency check's replay.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chalicelib.audit import AuditEvent, AuditEventType
+from chalicelib.audit.events import AuditEvent, AuditEventType, record
 from chalicelib.errors import InvalidTransition
-from chalicelib.ticket import (
+from chalicelib.tickets.model import QueryContext, Ticket
+from chalicelib.tickets.states import (
     Cancelled,
-    QueryContext,
-    Ticket,
+    Pending,
     TicketState,
     WireState,
     check_transition,
     state_from_wire,
 )
+
+TICKET_EVENTS = frozenset(
+    {
+        AuditEventType.TICKET_CREATED,
+        AuditEventType.TICKET_CANCELLED,
+        AuditEventType.TICKET_STATE_CHANGED,
+    }
+)
+
+
+def record_created(conn: sqlite3.Connection, ticket: Ticket) -> None:
+    """Record `ticket_created` for a new ticket; its time is the ticket's `created_at`."""
+    record(
+        conn,
+        AuditEventType.TICKET_CREATED,
+        {
+            "ticket_id": ticket.id,
+            "created_by": ticket.created_by,
+            "priority": ticket.priority,
+            "query_context": ticket.query_context.model_dump(mode="json"),
+            "dest_path": ticket.dest_path,
+        },
+        actor=ticket.created_by,
+        at=ticket.created_at,
+    )
+
+
+def record_transition(
+    conn: sqlite3.Connection,
+    ticket_id: str,
+    previous: TicketState,
+    new: TicketState,
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Record a ticket's move to `new`: `ticket_cancelled`, or `ticket_state_changed`."""
+    if isinstance(new, Cancelled):
+        data: dict[str, Any] = {
+            "ticket_id": ticket_id,
+            "cancelled_by": new.cancelled_by,
+            "reason": new.reason,
+            "previous_state": previous.kind,
+        }
+        record(conn, AuditEventType.TICKET_CANCELLED, data, actor=actor, at=at)
+        return
+    data = {
+        "ticket_id": ticket_id,
+        "from": previous.kind,
+        "to": new.kind,
+        "actor": actor,
+        "state": new.model_dump(mode="json"),
+    }
+    record(conn, AuditEventType.TICKET_STATE_CHANGED, data, actor=actor, at=at)
 
 
 class HistoryEntry(BaseModel):
@@ -59,7 +115,7 @@ def ticket_from_created(event: AuditEvent) -> Ticket:
             id=data["ticket_id"],
             created_at=event.timestamp,
             created_by=data["created_by"],
-            state="pending",
+            state=Pending(),
             priority=data["priority"],
             query_context=QueryContext.model_validate(data["query_context"]),
             dest_path=data["dest_path"],
@@ -93,6 +149,7 @@ def _state_after(event: AuditEvent, data: dict[str, Any]) -> TicketState:
         raise HistoryError(f"event {event.id}: {kind.value} is not a change to a ticket")
     try:
         if kind is AuditEventType.TICKET_CANCELLED:
+            # The seed's cancel event has no time of its own: the cancel is the event's.
             return Cancelled(
                 cancelled_by=data["cancelled_by"],
                 reason=data["reason"],

@@ -1,6 +1,6 @@
 """The API's OpenAPI 3.1 document, generated from the routes' own pydantic models.
 
-Each route in `app.py` declares an `Operation` (its models, statuses and headers);
+Each route in `app.py` declares an `Operation` (its models, errors and headers);
 `build_document` turns the list into the document served at `/api/v1/openapi.json`.
 Nothing here knows about Chalice: the operations are plain data.
 """
@@ -13,26 +13,38 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.errors import ErrorResponse
-from chalicelib.parsing import IF_MATCH_PATTERN
+from chalicelib.api.errors import (
+    BodyTooLarge,
+    ErrorResponse,
+    InternalError,
+    UnsupportedMediaType,
+    status_of,
+)
+from chalicelib.api.parsing import IF_MATCH_PATTERN
+from chalicelib.errors import (
+    InvalidInput,
+    StorageCorrupt,
+    StorageUnavailable,
+    TorrentinoError,
+    Unauthenticated,
+)
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
-ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "Invalid input: the message names the offending field or parameter.",
-    401: "API keys exist and the request has no valid one.",
-    403: "The caller's role does not allow this.",
-    404: "No such ticket (a malformed id too); for a list, no ticket named by `after`.",
-    409: "The state machine does not allow this transition (the ticket is terminal).",
-    412: "If-Match names a version the ticket no longer has.",
-    413: "The body is larger than 1 MiB.",
-    415: "A body that is not declared as application/json.",
-    422: "The Idempotency-Key was already used for a different request.",
-    500: "The database is damaged, or an unexpected error (details only in the server log).",
-    503: "The database is busy (see Retry-After), read-only or full.",
+ErrorClass = type[TorrentinoError]
+# Every route may answer these; a route with a body, these too.
+COMMON_ERRORS: tuple[ErrorClass, ...] = (
+    Unauthenticated,
+    StorageCorrupt,
+    InternalError,
+    StorageUnavailable,
+)
+BODY_ERRORS: tuple[ErrorClass, ...] = (InvalidInput, BodyTooLarge, UnsupportedMediaType)
+# The headers an error's answer carries, as `api.errors.error_headers` sets them.
+ERROR_RESPONSE_HEADERS: dict[ErrorClass, str] = {
+    StorageUnavailable: "Retry-After",
+    Unauthenticated: "WWW-Authenticate",
 }
-# Every route may answer these.
-COMMON_ERRORS = (401, 500, 503)
 
 HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {
@@ -93,7 +105,7 @@ class Operation:
     body: type[BaseModel] | None = None
     body_required: bool = True
     query: type[BaseModel] | None = None
-    errors: tuple[int, ...] = ()
+    errors: tuple[ErrorClass, ...] = ()
     request_headers: tuple[str, ...] = ()
     response_headers: tuple[str, ...] = ()
     tag: str = "tickets"
@@ -153,15 +165,15 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_response(errors: list[ErrorClass]) -> dict[str, Any]:
+    """The response for one status: each error that answers with it, described by its class."""
     response: dict[str, Any] = {
-        "description": ERROR_DESCRIPTIONS[status],
+        "description": " ".join(dict.fromkeys(str(error.__doc__) for error in errors)),
         "content": _json_content(_ref(ErrorResponse)),
     }
-    if status == 503:
-        response["headers"] = {"Retry-After": HEADERS["Retry-After"]}
-    if status == 401:
-        response["headers"] = {"WWW-Authenticate": HEADERS["WWW-Authenticate"]}
+    headers = [ERROR_RESPONSE_HEADERS[e] for e in errors if e in ERROR_RESPONSE_HEADERS]
+    if headers:
+        response["headers"] = {name: HEADERS[name] for name in headers}
     return response
 
 
@@ -197,11 +209,12 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.response_headers:
         success["headers"] = {name: HEADERS[name] for name in op.response_headers}
     responses: dict[str, Any] = {str(op.status): success}
-    statuses = sorted(set(op.errors) | set(COMMON_ERRORS))
-    if op.body is not None:
-        statuses = sorted(set(statuses) | {400, 413, 415})
-    for status in statuses:
-        responses[str(status)] = _error_response(status)
+    errors = [*op.errors, *COMMON_ERRORS, *(BODY_ERRORS if op.body is not None else ())]
+    by_status: dict[int, list[ErrorClass]] = {}
+    for error in errors:
+        by_status.setdefault(status_of(error), []).append(error)
+    for status in sorted(by_status):
+        responses[str(status)] = _error_response(by_status[status])
     document["responses"] = responses
     return document
 

@@ -1,0 +1,83 @@
+"""Audit events: their types, how one is written (inside the caller's transaction, so a
+change and its event commit together or not at all), and how its data is stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from chalicelib.timestamps import Timestamp, format_timestamp
+
+
+class AuditEventType(StrEnum):
+    """Every kind of event the log records."""
+
+    SERVICE_STARTED = "service_started"
+    TICKET_CREATED = "ticket_created"
+    TICKET_CANCELLED = "ticket_cancelled"
+    TICKET_STATE_CHANGED = "ticket_state_changed"
+    API_KEY_CREATED = "api_key_created"
+    API_KEY_REVOKED = "api_key_revoked"
+
+
+class AuditEvent(BaseModel):
+    """One entry of the audit log, as the API returns it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    event_type: AuditEventType
+    timestamp: Timestamp
+    data: dict[str, Any]
+
+
+def encode_data(data: dict[str, Any]) -> str:
+    """The event data as stored in `audit_events.data`."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_data(text: str) -> dict[str, Any]:
+    """Read an `audit_events.data` value; raises `ValueError` if it is not a JSON object."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("event data is not a JSON object")
+    return data
+
+
+def record(
+    conn: sqlite3.Connection,
+    event_type: AuditEventType,
+    data: dict[str, Any],
+    *,
+    actor: str,
+    at: datetime,
+) -> int:
+    """Append one event inside the caller's transaction; return its id.
+
+    `at` should be read inside the write transaction, so that events are stamped in the
+    order they commit and a reader polling for new events cannot skip one.
+    """
+    ticket_id = data.get("ticket_id")
+    cursor = conn.execute(
+        "INSERT INTO audit_events (event_type, timestamp, ticket_id, actor, data)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (event_type.value, format_timestamp(at), ticket_id, actor, encode_data(data)),
+    )
+    event_id = cursor.lastrowid
+    assert event_id is not None  # an INSERT into a rowid table always sets it
+    return event_id
+
+
+def row_to_event(row: sqlite3.Row) -> AuditEvent:
+    """An event read from an `audit_events` row (id, event_type, timestamp, data)."""
+    return AuditEvent(
+        id=row["id"],
+        event_type=AuditEventType(row["event_type"]),
+        timestamp=row["timestamp"],
+        data=decode_data(row["data"]),
+    )

@@ -1,0 +1,184 @@
+"""Reading the audit log: the filter a caller gives, the SQL that serves it from the
+indexes, the page it gives back, and a ticket's history."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from chalicelib import db
+from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
+from chalicelib.audit.ticket_events import HistoryError, TicketHistory, history
+from chalicelib.errors import Forbidden, StorageCorrupt
+from chalicelib.paging import MAX_QUERY_INTEGER, cut_page, one_or_many
+from chalicelib.tickets.store import SqliteTicketStore
+from chalicelib.timestamps import QueryTimestamp, format_timestamp
+
+# Oldest first; the id breaks ties between events of the same microsecond.
+ORDER = "timestamp, id"
+
+
+class AuditFilter(BaseModel):
+    """Which audit events to list or count, and which page: one of the `event_type`s,
+    about `ticket_id`, with `since <= timestamp < until`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: (
+        Annotated[list[AuditEventType], BeforeValidator(one_or_many), Field(max_length=16)] | None
+    ) = None
+    ticket_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    since: QueryTimestamp | None = None
+    until: QueryTimestamp | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    offset: Annotated[int, Field(ge=0, le=MAX_QUERY_INTEGER)] = 0
+    after: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_QUERY_INTEGER,
+        description=(
+            "Start right after this event (the `next` links use it): fast at any depth. An id "
+            "that names no event starts at the next one that exists. With `offset`, skip "
+            "that many more."
+        ),
+    )
+
+
+class AuditPage(BaseModel):
+    """One page of audit events plus the total that matches the filter."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: list[AuditEvent]
+    total: int
+    limit: int
+    offset: int
+    next: str | None = None  # the URL of the next page, set by the API layer
+    # The event id to continue after (`after=`) when there are more events; not in the JSON.
+    next_after: Annotated[int | None, Field(exclude=True)] = None
+
+
+# A page's position: the (timestamp, id) it continues after.
+Cursor = tuple[str, int]
+
+
+def _where(audit_filter: AuditFilter, visible_to: str | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if visible_to is not None:
+        clauses.append("ticket_id IN (SELECT id FROM tickets WHERE created_by = ?)")
+        params.append(visible_to)
+    if audit_filter.event_type:
+        types = sorted({t.value for t in audit_filter.event_type})
+        clauses.append(f"event_type IN ({', '.join('?' * len(types))})")
+        params.extend(types)
+    if audit_filter.ticket_id is not None:
+        clauses.append("ticket_id = ?")
+        params.append(audit_filter.ticket_id)
+    if audit_filter.since is not None:
+        clauses.append("timestamp >= ?")
+        params.append(format_timestamp(audit_filter.since))
+    if audit_filter.until is not None:
+        clauses.append("timestamp < ?")
+        params.append(format_timestamp(audit_filter.until))
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def list_query(
+    audit_filter: AuditFilter, visible_to: str | None = None, cursor: Cursor | None = None
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters that list a page of events (also used to show query plans).
+
+    With a `cursor` the page starts right after it, with an index seek however deep it is.
+    """
+    where, params = _where(audit_filter, visible_to)
+    if cursor is not None:
+        where = f"{where} AND " if where else " WHERE "
+        where += "(timestamp, id) > (?, ?)"
+        params = [*params, *cursor]
+    sql = f"SELECT id, event_type, timestamp, data FROM audit_events{where} ORDER BY {ORDER}"
+    return f"{sql} LIMIT ? OFFSET ?", [*params, audit_filter.limit, audit_filter.offset]
+
+
+def count_query(audit_filter: AuditFilter, visible_to: str | None = None) -> tuple[str, list[Any]]:
+    """The SQL and parameters that count every event the filter matches, whatever the page.
+
+    Filtered by event type at most, the count is one lookup per type in `audit_counts`,
+    which a trigger keeps in step with the log, so it costs the same however long it grows.
+    """
+    narrowed = audit_filter.model_dump(
+        exclude={"event_type", "limit", "offset", "after"}, exclude_defaults=True
+    )
+    if visible_to is None and not narrowed:
+        types = sorted({t.value for t in audit_filter.event_type or ()})
+        where = f" WHERE event_type IN ({', '.join('?' * len(types))})" if types else ""
+        return f"SELECT coalesce(sum(events), 0) FROM audit_counts{where}", types
+    where, params = _where(audit_filter, visible_to)
+    return f"SELECT count(*) FROM audit_events{where}", params
+
+
+def _cursor(conn: sqlite3.Connection, after: int) -> Cursor | None:
+    # The position of the first event at or above `after`, so an id that names no event
+    # (0, or one beyond the last) is a cursor too; None when no event is that late.
+    found = conn.execute(
+        "SELECT timestamp FROM audit_events WHERE id >= ? ORDER BY id LIMIT 1", (after,)
+    ).fetchone()
+    return None if found is None else (found[0], after)
+
+
+def events_of_ticket(conn: sqlite3.Connection, ticket_id: str) -> list[AuditEvent]:
+    """Every event about one ticket, in the order they were committed (the replay order)."""
+    rows = conn.execute(
+        "SELECT id, event_type, timestamp, data FROM audit_events WHERE ticket_id = ? ORDER BY id",
+        (ticket_id,),
+    ).fetchall()
+    return [row_to_event(row) for row in rows]
+
+
+class SqliteAuditLog:
+    """Reads the audit log on the connection it is given (the request's unit of work)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def page(self, audit_filter: AuditFilter, *, visible_to: str | None = None) -> AuditPage:
+        """A page of events, oldest first, and the total that matches, from one snapshot.
+
+        With `visible_to`, only events about tickets that user created are included.
+        """
+        with db.transaction(self.conn, write=False):
+            events: list[AuditEvent] = []
+            cursor = None if audit_filter.after is None else _cursor(self.conn, audit_filter.after)
+            if audit_filter.after is None or cursor is not None:
+                more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
+                sql, params = list_query(more, visible_to, cursor)
+                events = [row_to_event(row) for row in self.conn.execute(sql, params)]
+            sql, params = count_query(audit_filter, visible_to)
+            total: int = self.conn.execute(sql, params).fetchone()[0]
+        shown, last = cut_page(events, audit_filter.limit)
+        return AuditPage(
+            events=shown,
+            total=total,
+            limit=audit_filter.limit,
+            offset=audit_filter.offset,
+            next_after=None if last is None else last.id,
+        )
+
+    def history(self, ticket_id: str, *, visible_to: str | None = None) -> TicketHistory:
+        """A ticket's events, oldest first, each with the state after it.
+
+        With `visible_to`, only that user's tickets. Raises `TicketNotFound`,
+        `Forbidden`, and `StorageCorrupt` if the log does not describe a possible history.
+        """
+        with db.transaction(self.conn, write=False):
+            ticket = SqliteTicketStore(self.conn).get(ticket_id)
+            if visible_to is not None and ticket.created_by != visible_to:
+                raise Forbidden(f"ticket {ticket.id!r} was created by someone else")
+            events = events_of_ticket(self.conn, ticket.id)
+        try:
+            return history(ticket.id, events)
+        except HistoryError as error:
+            message = f"the audit log of ticket {ticket.id!r} is inconsistent: {error}"
+            raise StorageCorrupt(message) from error

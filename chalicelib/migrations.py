@@ -1,0 +1,217 @@
+"""The schema's forward-only migrations: an ordered list of small steps, each applied in one
+transaction together with the `PRAGMA user_version` that counts them."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from chalicelib import db
+from chalicelib.errors import StorageCorrupt
+
+
+def _m001_tickets(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE tickets (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,           -- RFC 3339 UTC
+            created_by TEXT NOT NULL,
+            state TEXT NOT NULL,                -- JSON-encoded TicketState, with "type"
+            priority INTEGER NOT NULL DEFAULT 0,
+            query_context TEXT NOT NULL,        -- JSON-encoded QueryContext
+            dest_path TEXT NOT NULL,
+            updated_at TEXT NOT NULL            -- RFC 3339 UTC, for optimistic locking
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_tickets_state ON tickets(json_extract(state, '$.type'))")
+    conn.execute("CREATE INDEX idx_tickets_created_by ON tickets(created_by)")
+    conn.execute("CREATE INDEX idx_tickets_priority ON tickets(priority DESC)")
+    # Queue order (priority high first, oldest first, id) with and without a state
+    # filter, so every page is read in index order with no sort step.
+    conn.execute("CREATE INDEX idx_tickets_queue ON tickets(priority DESC, created_at, id)")
+    conn.execute(
+        "CREATE INDEX idx_tickets_state_queue ON tickets("
+        "json_extract(state, '$.type'), priority DESC, created_at, id)"
+    )
+
+
+def _m002_audit_events(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_type TEXT NOT NULL,
+            timestamp TEXT NOT NULL,            -- RFC 3339 UTC
+            ticket_id TEXT,                     -- copied out of data, for filtering
+            actor TEXT NOT NULL,
+            data TEXT NOT NULL                  -- JSON object
+        )
+        """
+    )
+    # The log is read oldest first (timestamp, id), whole or by type or ticket.
+    conn.execute("CREATE INDEX idx_audit_time ON audit_events(timestamp, id)")
+    conn.execute("CREATE INDEX idx_audit_event_type ON audit_events(event_type, timestamp, id)")
+    conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, timestamp, id)")
+
+
+def _m003_api_keys(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,                -- public key id, part of the key itself
+            user TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
+            secret_hash TEXT NOT NULL,          -- SHA-256 of the whole key; never the key
+            created_at TEXT NOT NULL,
+            revoked_at TEXT
+        )
+        """
+    )
+
+
+def _m004_creator_queue_index(conn: sqlite3.Connection) -> None:
+    # Listing one creator's tickets in queue order, with no sort step.
+    conn.execute(
+        "CREATE INDEX idx_tickets_creator_queue"
+        " ON tickets(created_by, priority DESC, created_at, id)"
+    )
+
+
+def _m005_ticket_tags_and_created_indexes(conn: sqlite3.Connection) -> None:
+    # Tags get a table of their own so "tickets having every given tag" is an index lookup.
+    conn.execute(
+        """
+        CREATE TABLE ticket_tags (
+            tag TEXT NOT NULL,
+            ticket_id TEXT NOT NULL REFERENCES tickets(id),
+            PRIMARY KEY (tag, ticket_id)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id)"
+        " SELECT DISTINCT json_each.value, tickets.id"
+        " FROM tickets, json_each(tickets.query_context, '$.tags')"
+    )
+    # Newest-first listing and created_after/created_before ranges, with and without a state.
+    conn.execute("CREATE INDEX idx_tickets_created ON tickets(created_at, id)")
+    conn.execute(
+        "CREATE INDEX idx_tickets_state_created ON tickets("
+        "json_extract(state, '$.type'), created_at, id)"
+    )
+
+
+def _m006_idempotency_keys(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE idempotency_keys (
+            owner TEXT NOT NULL,                -- who sent it: keys are per caller
+            key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,          -- SHA-256 of the validated request
+            ticket_id TEXT NOT NULL,
+            response TEXT NOT NULL,             -- the ticket as first returned
+            version TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (owner, key)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at)")
+
+
+def _m007_ticket_counts(conn: sqlite3.Connection) -> None:
+    # One row per state, kept by triggers in the same transaction as the change, so a
+    # total by state is one lookup at any table size (counting index entries grows with it).
+    conn.execute(
+        "CREATE TABLE ticket_counts (state TEXT PRIMARY KEY, tickets INTEGER NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO ticket_counts (state, tickets)"
+        " SELECT json_extract(state, '$.type'), count(*) FROM tickets GROUP BY 1"
+    )
+    add_new = (
+        "INSERT INTO ticket_counts (state, tickets) VALUES (json_extract(NEW.state, '$.type'), 1)"
+        " ON CONFLICT (state) DO UPDATE SET tickets = tickets + 1;"
+    )
+    remove_old = (
+        "UPDATE ticket_counts SET tickets = tickets - 1"
+        " WHERE state = json_extract(OLD.state, '$.type');"
+    )
+    conn.execute(f"CREATE TRIGGER ticket_counts_insert AFTER INSERT ON tickets BEGIN {add_new} END")
+    conn.execute(
+        "CREATE TRIGGER ticket_counts_update AFTER UPDATE OF state ON tickets"
+        " WHEN json_extract(OLD.state, '$.type') IS NOT json_extract(NEW.state, '$.type')"
+        f" BEGIN {remove_old} {add_new} END"
+    )
+    conn.execute(
+        f"CREATE TRIGGER ticket_counts_delete AFTER DELETE ON tickets BEGIN {remove_old} END"
+    )
+
+
+def _m008_audit_counts(conn: sqlite3.Connection) -> None:
+    # One row per event type, kept by a trigger: a total by type is one lookup however
+    # long the log grows.
+    conn.execute(
+        "CREATE TABLE audit_counts (event_type TEXT PRIMARY KEY, events INTEGER NOT NULL)"
+        " WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO audit_counts (event_type, events)"
+        " SELECT event_type, count(*) FROM audit_events GROUP BY 1"
+    )
+    conn.execute(
+        "CREATE TRIGGER audit_counts_insert AFTER INSERT ON audit_events BEGIN"
+        " INSERT INTO audit_counts (event_type, events) VALUES (NEW.event_type, 1)"
+        " ON CONFLICT (event_type) DO UPDATE SET events = events + 1; END"
+    )
+    conn.execute(
+        "CREATE TRIGGER audit_counts_delete AFTER DELETE ON audit_events BEGIN"
+        " UPDATE audit_counts SET events = events - 1 WHERE event_type = OLD.event_type; END"
+    )
+
+
+# Shipped steps are never edited: add a new one at the end instead.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _m001_tickets,
+    _m002_audit_events,
+    _m003_api_keys,
+    _m004_creator_queue_index,
+    _m005_ticket_tags_and_created_indexes,
+    _m006_idempotency_keys,
+    _m007_ticket_counts,
+    _m008_audit_counts,
+)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """How many migration steps the database has applied."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def migrate(path: Path, *, create: bool = True) -> int:
+    """Create the file if needed (and allowed) and apply pending migrations; return the version.
+
+    Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
+    serialises two processes starting at once: the second sees the first's work.
+    """
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with db.connect(path, create=create) as conn:
+        # WAL is a property of the file: set once here, kept by every later connection.
+        conn.execute("PRAGMA journal_mode = WAL")
+        with db.transaction(conn):
+            version = schema_version(conn)
+            if version > len(MIGRATIONS):
+                raise StorageCorrupt(
+                    f"database schema version {version} is newer than this torrentino "
+                    f"({len(MIGRATIONS)}); upgrade torrentino"
+                )
+            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                step(conn)
+                conn.execute(f"PRAGMA user_version = {number}")
+            return schema_version(conn)

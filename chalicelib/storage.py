@@ -1,0 +1,36 @@
+"""The storage one unit of work uses: a connection, and the ticket store and audit log on it.
+
+A request opens one with `open_storage`, and so do the tests and benchmarks, so they all
+work on storage exactly as the service does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from chalicelib import db
+from chalicelib.audit.log import SqliteAuditLog
+from chalicelib.tickets.store import SqliteTicketStore
+
+
+@dataclass(frozen=True)
+class Storage:
+    """One open connection and the stores that work on it."""
+
+    connection: sqlite3.Connection
+    tickets: SqliteTicketStore
+    audit_log: SqliteAuditLog
+
+
+@contextmanager
+def open_storage(path: Path) -> Iterator[Storage]:
+    """Open the database at `path` for one unit of work, and always close it.
+
+    Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
+    """
+    with db.connect(path) as conn:
+        yield Storage(conn, SqliteTicketStore(conn), SqliteAuditLog(conn))

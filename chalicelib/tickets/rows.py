@@ -1,0 +1,103 @@
+"""A ticket's rows: how a new ticket is written (its row, its tags, its `ticket_created`
+event) and how a stored one is read back."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from chalicelib.audit import ticket_events
+from chalicelib.errors import TicketNotFound
+from chalicelib.tickets.listing import TICKET_COLUMNS, Cursor
+from chalicelib.tickets.model import (
+    CreateTicketRequest,
+    QueryContext,
+    Ticket,
+    canonical_ticket_id,
+    new_ticket_id,
+)
+from chalicelib.tickets.states import Pending, decode_state, encode_state
+from chalicelib.timestamps import format_timestamp, parse_timestamp, utc_now
+
+
+def insert_ticket(
+    conn: sqlite3.Connection, request: CreateTicketRequest, *, created_by: str
+) -> Ticket:
+    """Write a new pending ticket: its row, its tags and its `ticket_created` event (inside
+    the caller's transaction)."""
+    now = utc_now()
+    stamp = format_timestamp(now)
+    ticket = Ticket(
+        id=new_ticket_id(),
+        created_at=now,
+        created_by=created_by,
+        state=Pending(),
+        priority=request.priority,
+        query_context=request.query_context,
+        dest_path=request.dest_path,
+        version=stamp,
+    )
+    conn.execute(
+        f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            ticket.id,
+            stamp,
+            created_by,
+            encode_state(ticket.state),
+            ticket.priority,
+            json.dumps(request.query_context.model_dump(mode="json"), ensure_ascii=False),
+            ticket.dest_path,
+            stamp,
+        ),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
+        [(tag, ticket.id) for tag in request.query_context.tags],
+    )
+    ticket_events.record_created(conn, ticket)
+    return ticket
+
+
+def read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
+    """The row of the ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
+    canonical = canonical_ticket_id(ticket_id)
+    row: sqlite3.Row | None = None
+    if canonical is not None:
+        row = conn.execute(
+            f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?", (canonical,)
+        ).fetchone()
+    if row is None:
+        raise TicketNotFound(ticket_id)
+    return row
+
+
+def row_to_ticket(row: sqlite3.Row) -> Ticket:
+    """The ticket a `tickets` row holds."""
+    # Rows were validated on the way in. The query context is built unvalidated, so a row
+    # written under older, looser rules for tags and descriptions still reads back. The
+    # ticket around it is validated (types, the priority's range, an aware time): pydantic
+    # does that in Rust, faster than `model_construct` assembles a model in Python.
+    context = json.loads(row["query_context"])
+    return Ticket.model_validate(
+        {
+            "id": row["id"],
+            "created_at": parse_timestamp(row["created_at"]),
+            "created_by": row["created_by"],
+            "state": decode_state(row["state"]),
+            "priority": row["priority"],
+            "query_context": QueryContext.model_construct(
+                tags=context["tags"], description=context["description"]
+            ),
+            "dest_path": row["dest_path"],
+            "version": row["updated_at"],
+        }
+    )
+
+
+def read_cursor(conn: sqlite3.Connection, after: str) -> Cursor:
+    """The position of the ticket a page continues `after`; raises `TicketNotFound`."""
+    try:
+        row = read_row(conn, after)
+    except TicketNotFound:
+        raise TicketNotFound(after, parameter="after") from None
+    return row["priority"], row["created_at"], row["id"]

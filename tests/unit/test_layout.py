@@ -1,0 +1,77 @@
+"""The code's shape: small modules and classes, and imports that run one way.
+
+`app.py` sits over `chalicelib`, which never imports Chalice; inside `chalicelib` no module
+imports one that (directly or through others) imports it back.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+PACKAGE = PROJECT / "chalicelib"
+MAX_MODULE_LINES = 350
+MAX_CLASS_LINES = 120
+
+
+def modules() -> dict[str, Path]:
+    """Every module of chalicelib by dotted name."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PROJECT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imported(path: Path) -> Iterator[str]:
+    """The modules a file imports, by dotted name (`from a import b` counts `a` and `a.b`)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_modules_and_classes_stay_small(name: str) -> None:
+    source = modules()[name].read_text()
+    assert len(source.splitlines()) <= MAX_MODULE_LINES
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            assert node.end_lineno is not None
+            assert node.end_lineno - node.lineno + 1 <= MAX_CLASS_LINES, node.name
+
+
+def test_chalicelib_never_imports_chalice_or_the_app() -> None:
+    for name, path in modules().items():
+        outside = {m for m in imported(path) if m.split(".")[0] in ("chalice", "app")}
+        assert not outside, (name, outside)
+
+
+def test_chalicelib_has_no_import_cycles() -> None:
+    known = modules()
+    graph = {
+        name: {m for m in imported(path) if m in known and m != name}
+        for name, path in known.items()
+    }
+    # A package's __init__ imports nothing of its own, so an edge to a package is no cycle.
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                raise AssertionError(" -> ".join([*trail, name, target]))
+            if target not in state:
+                visit(target, [*trail, name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
