@@ -7,6 +7,7 @@ Usage: python tests/docs/sandbox.py SCRIPT WORKDIR
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -59,7 +60,8 @@ def main(script: Path, workdir: Path) -> int:
         wait_for_server(server)
         return subprocess.run(["bash", str(script)], cwd=PROJECT_DIR, check=False).returncode
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
+            os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
 
