@@ -40,16 +40,16 @@ test: lint typecheck
 check-db: $(STAMP)
 	$(BIN)/python -m chalicelib.check
 
-# The full benchmark (about ten minutes): installs wrk from Debian's packages if it is
-# missing (falling back to bench/'s Python load generator if that is not possible),
-# prints one table and keeps it in bench/results/latest.md.
+# The full benchmark (4 to 6 minutes on two cores): installs wrk from Debian's packages if
+# it is missing (falling back to bench/'s Python load generator if that is not possible),
+# prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md.
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; } >/dev/null 2>&1 || \
 		echo "wrk could not be installed: using the Python load generator"; }
-	$(BIN)/python -m bench --out bench/results/latest.md
+	$(BIN)/python -m bench --out bench/results/latest.md --doc docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

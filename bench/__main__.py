@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import connection_bench, http_bench, scale_bench, store_bench
+from bench import connection_bench, doc, http_bench, scale_bench, store_bench
 from bench.common import Table, machine
 
 FULL: dict[str, dict[str, Any]] = {
@@ -84,8 +84,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny configuration, for tests")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--doc", type=Path, help="also put the table between the markers of this document"
+    )
     parser.add_argument("--workdir", type=Path, help="where the databases go (default: a temp dir)")
     args = parser.parse_args(argv)
+    if args.doc:
+        doc.latest_results(args.doc.read_text())  # fail now, not after the run
     config = SMOKE if args.smoke else FULL
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="torrentino-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -113,6 +118,8 @@ def main(argv: list[str]) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
+    if args.doc:
+        doc.embed(args.doc, text)
     return 0
 
 

@@ -27,7 +27,7 @@ class Table:
         self.rows.append([cell if isinstance(cell, str) else fmt(cell) for cell in cells])
 
     def render(self) -> str:
-        """The section as a Markdown table, so it pastes into the README as is."""
+        """The section as a Markdown table, as docs/benchmarks.md shows it."""
         widths = [
             max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
             for i, c in enumerate(self.columns)

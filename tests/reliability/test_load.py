@@ -1,7 +1,7 @@
 """Bounded load on loopback: 16 clients for 30 s; no 5xx, no lost write, a consistent database.
 
 The throughput and latency it measured are printed at the end of the pytest run (and
-quoted in the README as a reliability figure); nothing here asserts on time.
+summarised in docs/reliability.md as a reliability figure); nothing here asserts on time.
 Set TORRENTINO_LOAD_SECONDS to run it longer or shorter.
 """
 
