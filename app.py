@@ -52,6 +52,7 @@ from chalicelib.ticket import (
     Ticket,
     TicketFilter,
 )
+from chalicelib.whoami import WhoAmI, who_am_i
 
 app = Chalice(app_name="torrentino")
 
@@ -407,6 +408,19 @@ def ticket_history(caller: Caller, ticket_id: str) -> Response:
 
 @api_route(
     "GET",
+    "/api/v1/me",
+    summary="Who the caller is: name, role, and whether the service is open (no key yet)",
+    response=WhoAmI,
+    errors=(),
+    tag="meta",
+)
+def me(caller: Caller) -> Response:
+    """The caller's name and role, for clients that offer only what the role allows."""
+    return json_response(who_am_i(caller.identity))
+
+
+@api_route(
+    "GET",
     "/api/v1/health",
     public=True,
     summary="Liveness: the server is up and answering (it does not touch the database)",
@@ -437,3 +451,4 @@ def openapi_document() -> Response:
 def openapi_json() -> str:
     """The OpenAPI document as JSON text."""
     return json.dumps(build_document(OPERATIONS, version=__version__), ensure_ascii=False)
+
