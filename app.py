@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from chalice.app import Chalice, MultiDict, Request, Response
 from pydantic import BaseModel
 
-from chalicelib import __version__, db, settings
+from chalicelib import __version__, db, settings, webpage
 from chalicelib.audit import AuditFilter
 from chalicelib.errors import (
     BodyTooLarge,
@@ -452,3 +452,24 @@ def openapi_json() -> str:
     """The OpenAPI document as JSON text."""
     return json.dumps(build_document(OPERATIONS, version=__version__), ensure_ascii=False)
 
+
+# The web page for people (chalicelib/ui/): not part of the JSON API, so not in its document.
+@app.route("/", methods=["GET"])
+def web_page() -> Response:
+    """The page itself."""
+    return page_file_response(webpage.PAGE)
+
+
+@app.route("/ui/{name}", methods=["GET"])
+def web_page_file(name: str) -> Response:
+    """One of the page's scripts, styles or images."""
+    return page_file_response(name)
+
+
+def page_file_response(name: str) -> Response:
+    """A file of the page with its security headers, or the API's JSON 404."""
+    try:
+        served = webpage.serve(name, request().headers.get("if-none-match"))
+    except TorrentinoError as error:
+        return error_response(error)
+    return Response(body=served.body, status_code=served.status, headers=dict(served.headers))
