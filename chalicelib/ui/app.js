@@ -189,7 +189,7 @@
     askForKey(false);
   }
 
-  function askForKey(refused) {
+  function askForKey(refused = Boolean(keys.get())) {
     watch.stop();
     session.me = null;
     session.generation += 1;
@@ -275,39 +275,51 @@
   const watch = {
     timer: 0,
     busy: false,
+    again: false,
     cursor: null,
     signature: null,
     start() {
       this.stop();
       this.cursor = null;
       this.signature = null;
-      this.poll();
+      this.tick();
     },
     stop() {
       clearTimeout(this.timer);
       this.timer = 0;
+      this.again = false;
+      byId('live').hidden = true;
     },
     schedule() {
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.poll(), document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+      this.timer = setTimeout(() => this.tick(), document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+    },
+    // A fixed cadence: one poll per tick. A tick that comes while a poll is still out is
+    // not lost, nor stacked: it runs once that poll is done.
+    tick() {
+      this.schedule();
+      if (this.busy) this.again = true;
+      else this.poll();
     },
     async poll() {
-      if (!session.me || this.busy) return;
+      if (!session.me) return;
       this.busy = true;
-      const generation = session.generation;
       try {
         const moved = isAdmin() ? await this.auditMoved() : await this.countsMoved();
         byId('connection').textContent = '';
-        if (moved && session.refresh && generation === session.generation) await session.refresh();
+        byId('live').hidden = false;
+        if (moved && session.refresh) await session.refresh();
       } catch (error) {
-        if (error.status === 401) {
-          this.busy = false;
-          return askForKey(true);
-        }
+        this.busy = false;
+        if (error.status === 401) return askForKey();
+        byId('live').hidden = true;
         byId('connection').textContent = 'Connection lost: retrying…';
       }
       this.busy = false;
-      if (session.me) this.schedule();
+      if (this.again) {
+        this.again = false;
+        this.poll();
+      }
     },
     async auditMoved() {
       if (this.cursor === null) {
@@ -336,7 +348,7 @@
   document.addEventListener('visibilitychange', () => {
     if (!session.me) return;
     if (document.hidden) watch.schedule();
-    else watch.poll();
+    else watch.tick();
   });
 
   // ---- routing ------------------------------------------------------------------------------
@@ -389,7 +401,7 @@
   }
 
   function showError(error) {
-    if (error.status === 401) return askForKey(Boolean(keys.get()));
+    if (error.status === 401) return askForKey();
     put(main(),
       h('h1', { tabindex: '-1' }, error.status === 0 ? 'Cannot reach torrentino' : 'Something went wrong'),
       h('div', { class: 'notice error', role: 'alert' }, h('p', {}, error.message)),
@@ -552,7 +564,7 @@
           await api(`${API}tickets/${encodeURIComponent(t.id)}`, { method: 'DELETE' });
           toast('Ticket cancelled.');
         } catch (error) {
-          if (error.status === 401) return askForKey(true);
+          if (error.status === 401) return askForKey();
           const now = await getTicket(t.id).catch(() => null);
           put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p', {},
             error.status === 409 && now
@@ -635,7 +647,7 @@
       } catch (error) {
         button.disabled = false;
         button.textContent = 'File request';
-        if (error.status === 401) return askForKey(true);
+        if (error.status === 401) return askForKey();
         showFormErrors(error);
       }
     }
@@ -706,7 +718,10 @@
 
     async function render() {
       const t = current.data;
-      const history = await api(`${API}tickets/${encodeURIComponent(t.id)}/history`).then((r) => r.data, (error) => error);
+      // A user may read the history of its own tickets only (the API answers 403 otherwise).
+      const history = isAdmin() || t.created_by === session.me.name
+        ? await api(`${API}tickets/${encodeURIComponent(t.id)}/history`).then((r) => r.data, (error) => error)
+        : new ApiError(403, 'forbidden', '');
       if (!view.current()) return;
       put(body,
         h('div', { class: 'title-row' }, h('h1', {}, ticketTitle(t)), badge(t.state)),
@@ -750,6 +765,7 @@
           h('span', { class: 'hint', id: 'fail-error-hint' }, 'Required to mark it failed; up to 10,000 characters.'), errorText);
         forms.push(h('form', { novalidate: true, onsubmit: (e) => {
           e.preventDefault();
+          if (!errorText.value.trim()) return fieldError(field, errorText, 'Say what went wrong: it is required.');
           act(e.submitter || e.target.querySelector('button'), 'POST', '/fail', { error: errorText.value.trim() }, field, errorText, 'failed');
         } }, field, h('div', { class: 'actions' },
           h('button', { type: 'submit', class: 'secondary' }, 'Mark failed'),
@@ -768,7 +784,7 @@
         await render();
         focusHeading();
       } catch (error) {
-        if (error.status === 401) return askForKey(true);
+        if (error.status === 401) return askForKey();
         if (error.status === 409 || error.status === 412) {
           current = await getTicket(id);
           const now = stateName(current.data.state);
@@ -834,7 +850,7 @@
     let types = view.params.getAll('event_type').filter((t) => t in EVENT_LABELS);
     let offset = view.params.has('offset') ? Number(view.params.get('offset')) || 0 : null; // null: the latest page
     const list = h('ol', { class: 'events', 'aria-label': 'Audit events, newest first' });
-    const caption = h('p', { class: 'summary', role: 'status' });
+    const caption = h('p', { class: 'summary', role: 'status', tabindex: '-1' });
     const pager = h('nav', { class: 'pager', 'aria-label': 'Audit log pages' });
     const boxes = Object.keys(EVENT_LABELS).map((type) => {
       const box = h('input', { type: 'checkbox', name: 'event_type', value: type, onchange: () => { offset = null; apply(); } });
@@ -850,24 +866,32 @@
 
     function apply() {
       types = boxes.map((b) => b.querySelector('input')).filter((b) => b.checked).map((b) => b.value);
-      window.history.replaceState(null, '', `#/audit${types.length || offset !== null ? '?' : ''}${query({ event_type: types, offset: offset === null ? undefined : offset })}`);
-      load().catch(showError);
+      const q = query({ event_type: types, offset: offset === null ? undefined : offset });
+      window.history.replaceState(null, '', `#/audit${q ? `?${q}` : ''}`);
+      return load().catch(showError);
     }
 
     async function load() {
       const wanted = types;
+      // Pages are aligned on PAGE_SIZE from the oldest event; the newest is the last page.
+      const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
       let at = offset;
-      if (at === null) {
-        const { data } = await api(`${API}audit?${query({ event_type: types, limit: 1 })}`);
-        at = Math.max(0, data.total - PAGE_SIZE);
-      }
+      if (at === null) at = lastPage((await api(`${API}audit?${query({ event_type: types, limit: 1 })}`)).data.total);
       const { data } = await api(`${API}audit?${query({ event_type: types, limit: PAGE_SIZE, offset: at })}`);
       if (!view.current() || wanted !== types) return;
       put(list, ...data.events.slice().reverse().map(eventRow));
       caption.textContent = data.total === 0 ? 'No events match.'
         : `Events ${count(at + 1)}–${count(at + data.events.length)} of ${count(data.total)}, newest first.`;
-      const go = (to) => () => { offset = to; apply(); };
-      const last = Math.max(0, data.total - PAGE_SIZE);
+      // After a page change, keep focus on the button pressed (or the caption, at either end).
+      const go = (to) => (event) => {
+        const key = event.target.dataset.key;
+        offset = to;
+        apply().then(() => {
+          const again = pager.querySelector(`[data-key="${key}"]`);
+          (again && !again.disabled ? again : caption).focus();
+        });
+      };
+      const last = lastPage(data.total);
       put(pager,
         h('div', { class: 'actions' },
           h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newest', onclick: go(null) }, 'Newest'),
