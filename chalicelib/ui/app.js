@@ -460,19 +460,22 @@
       box.checked = filter.state.includes(s);
       return h('label', { class: 'chip' }, box, STATE_LABELS[s], counts[s]);
     });
-    const tagInput = h('input', { id: 'filter-tag', name: 'tag', value: filter.tag.join(', '), 'aria-describedby': 'filter-tag-hint', autocomplete: 'off' });
+    const tagInput = h('input', { id: 'filter-tag', name: 'tag', value: filter.tag.join(', '), placeholder: 'e.g. music, flac', autocomplete: 'off' });
     const creatorInput = h('input', { id: 'filter-creator', name: 'created_by', value: filter.created_by, autocomplete: 'off' });
     const sortSelect = h('select', { id: 'filter-sort', name: 'sort', onchange: apply },
       h('option', { value: 'queue' }, 'Queue order'),
       h('option', { value: 'newest' }, 'Newest first'));
     sortSelect.value = filter.sort;
+    // Tags, creator and order fold away on a phone, unless one of them is in use.
+    const others = h('details', { class: 'more-filters' }, h('summary', {}, 'Tags, creator and order'),
+      h('div', { class: 'filter-fields' },
+        h('div', { class: 'field' }, h('label', { for: 'filter-tag' }, 'Tags (all must match)'), tagInput),
+        h('div', { class: 'field' }, h('label', { for: 'filter-creator' }, 'Created by'), creatorInput),
+        h('div', { class: 'field' }, h('label', { for: 'filter-sort' }, 'Order'), sortSelect),
+        h('div', { class: 'field' }, h('button', { type: 'submit', class: 'secondary' }, 'Apply filters'))));
+    others.open = matchMedia('(min-width: 40rem)').matches || filter.tag.length > 0 || Boolean(filter.created_by) || filter.sort !== 'queue';
     const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter tickets', onsubmit: apply },
-      h('fieldset', { class: 'states' }, h('legend', {}, 'State'), h('div', { class: 'chips' }, chips)),
-      h('div', { class: 'field' }, h('label', { for: 'filter-tag' }, 'Tags'),
-        h('span', { class: 'hint', id: 'filter-tag-hint' }, 'Comma-separated; all must match'), tagInput),
-      h('div', { class: 'field' }, h('label', { for: 'filter-creator' }, 'Created by'), creatorInput),
-      h('div', { class: 'field' }, h('label', { for: 'filter-sort' }, 'Order'), sortSelect),
-      h('div', { class: 'field' }, h('button', { type: 'submit', class: 'secondary' }, 'Apply filters')));
+      h('fieldset', { class: 'states' }, h('legend', {}, 'State'), h('div', { class: 'chips' }, chips)), others);
 
     function apply(event) {
       if (event) event.preventDefault();
@@ -708,8 +711,8 @@
       const before = stateName(current.data.state);
       current = latest;
       const after = stateName(latest.data.state);
-      if (before !== after) say(`This ticket was just ${after}.`, 'notice');
       await render();
+      if (before !== after) say(`This ticket was just ${after}.`, 'notice');
     });
 
     function say(text, kind) {
@@ -780,18 +783,18 @@
         current = await api(`${API}tickets/${encodeURIComponent(id)}${suffix}`, {
           method, body: payload, headers: { 'If-Match': current.etag },
         });
-        say(`Ticket ${done}.`, 'notice ok');
         await render();
+        say(`Ticket ${done}.`, 'notice ok');
         focusHeading();
       } catch (error) {
         if (error.status === 401) return askForKey();
         if (error.status === 409 || error.status === 412) {
           current = await getTicket(id);
           const now = stateName(current.data.state);
+          await render();
           say(error.status === 412
             ? `Someone else changed this ticket after you opened it: it is now ${now}. Nothing was changed; here it is as it is now.`
             : `Someone else acted first: this ticket is already ${now}. Nothing was changed; here it is as it is now.`, 'notice error');
-          await render();
           focusHeading();
           return;
         }

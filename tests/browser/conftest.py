@@ -125,7 +125,11 @@ class BrowserLog:
 
     def allow_failure(self, reason: str) -> None:
         """Let Chromium report a resource that failed for this reason (e.g. net::ERR_...)."""
-        self.allowed.add(f"Failed to load resource: {reason}")
+        self.allow_message(f"Failed to load resource: {reason}")
+
+    def allow_message(self, start: str) -> None:
+        """Let the console say something starting with `start`, which the test provokes."""
+        self.allowed.add(start)
 
     def unexpected(self) -> list[str]:
         return [

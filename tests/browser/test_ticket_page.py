@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import BrowserLog, Site, unique_tag
 
 
-def field(page: Page, name: str) -> str:
-    return page.locator(f'dt:text-is("{name}") + dd').inner_text()
+def field(page: Page, name: str) -> Locator:
+    return page.locator(f'dt:text-is("{name}") + dd')
 
 
 def test_every_field_the_history_and_cancelling_with_a_reason(
@@ -26,14 +26,14 @@ def test_every_field_the_history_and_cancelling_with_a_reason(
     )
     page = open_page(site, "bob", f"#/tickets/{ticket['id']}")
     expect(page.locator("main h1")).to_have_text("Abbey Road")
-    assert field(page, "Description") == "Abbey Road\nthe 2019 remaster"
-    assert field(page, "State").startswith("Pending")
-    assert field(page, "Priority") == "321"
-    assert field(page, "Tags").split() == [tag, "flac"]
-    assert field(page, "Destination") == "/media/music/beatles"
-    assert field(page, "Created by") == "bob"
-    assert "just now" in field(page, "Created")
-    assert field(page, "Ticket id") == ticket["id"]
+    expect(field(page, "Description")).to_have_text("Abbey Road\nthe 2019 remaster")
+    expect(field(page, "State")).to_contain_text("Pending")
+    expect(field(page, "Priority")).to_have_text("321")
+    expect(field(page, "Tags").locator("li")).to_have_text([tag, "flac"])
+    expect(field(page, "Destination")).to_have_text("/media/music/beatles")
+    expect(field(page, "Created by")).to_have_text("bob")
+    expect(field(page, "Created")).to_contain_text("just now")
+    expect(field(page, "Ticket id")).to_have_text(ticket["id"])
     timeline = page.locator(".timeline li")
     expect(timeline).to_have_count(1)
     expect(timeline).to_contain_text("Filed by bob")
@@ -44,7 +44,8 @@ def test_every_field_the_history_and_cancelling_with_a_reason(
     page.get_by_role("button", name="Cancel ticket").click()
     expect(page.get_by_role("alert")).to_have_text("Ticket cancelled.")
     expect(page.locator("main h1 + .badge")).to_have_text("Cancelled")
-    assert "by bob" in field(page, "State") and "Reason: Found it on vinyl" in field(page, "State")
+    expect(field(page, "State")).to_contain_text("by bob")
+    expect(field(page, "State")).to_contain_text("Reason: Found it on vinyl")
     expect(timeline).to_have_count(2)
     expect(timeline.nth(1)).to_contain_text('Cancelled by bob: "Found it on vinyl"')
     expect(page.get_by_role("button", name="Cancel ticket")).to_have_count(0)
@@ -70,7 +71,7 @@ def test_an_admin_completes_and_fails_tickets(site: Site, open_page: Callable[..
     page.get_by_label("What went wrong").fill("no seeders")
     page.get_by_role("button", name="Mark failed").click()
     expect(page.get_by_role("alert")).to_have_text("Ticket failed.")
-    assert "Error: no seeders" in field(page, "State")
+    expect(field(page, "State")).to_contain_text("Error: no seeders")
     expect(page.locator(".timeline li").nth(1)).to_contain_text('Failed by alice: "no seeders"')
 
 
@@ -89,7 +90,7 @@ def test_a_412_is_explained_and_the_ticket_shown_as_it_now_is(
     expect(alert).to_contain_text("Someone else changed this ticket after you opened it")
     expect(alert).to_contain_text("it is now cancelled. Nothing was changed")
     expect(page.locator("main h1 + .badge")).to_have_text("Cancelled")
-    assert "Reason: changed my mind" in field(page, "State")
+    expect(field(page, "State")).to_contain_text("Reason: changed my mind")
     expect(page.get_by_role("button", name="Mark completed")).to_have_count(0)
     state = site.call("GET", f"tickets/{ticket['id']}", "alice")["state"]
     assert state["cancelled"]["cancelled_by"] == "bob"
