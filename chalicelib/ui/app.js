@@ -729,7 +729,7 @@
       put(body,
         h('div', { class: 'title-row' }, h('h1', {}, ticketTitle(t)), badge(t.state)),
         notice,
-        h('dl', { class: 'fields' },
+        h('dl', { class: 'fields panel' },
           h('dt', {}, 'Description'), h('dd', {}, h('p', { class: 'description' }, t.query_context.description || '(none)')),
           h('dt', {}, 'State'), h('dd', {}, stateLine(t.state)),
           h('dt', {}, 'Priority'), h('dd', {}, String(t.priority)),
@@ -756,7 +756,7 @@
         const reason = h('textarea', { id: 'cancel-reason', rows: '2', maxlength: '10000', 'aria-describedby': 'cancel-reason-hint' });
         const field = h('div', { class: 'field' }, h('label', { for: 'cancel-reason' }, 'Reason for cancelling (optional)'),
           h('span', { class: 'hint', id: 'cancel-reason-hint' }, 'Up to 10,000 characters.'), reason);
-        forms.push(h('form', { novalidate: true, onsubmit: (e) => {
+        forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (e) => {
           e.preventDefault();
           const text = reason.value.trim();
           act(e.submitter || e.target.querySelector('button'), 'DELETE', '', text ? { reason: text } : undefined, field, reason, 'cancelled');
@@ -766,7 +766,7 @@
         const errorText = h('input', { id: 'fail-error', autocomplete: 'off', 'aria-describedby': 'fail-error-hint' });
         const field = h('div', { class: 'field' }, h('label', { for: 'fail-error' }, 'What went wrong'),
           h('span', { class: 'hint', id: 'fail-error-hint' }, 'Required to mark it failed; up to 10,000 characters.'), errorText);
-        forms.push(h('form', { novalidate: true, onsubmit: (e) => {
+        forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (e) => {
           e.preventDefault();
           if (!errorText.value.trim()) return fieldError(field, errorText, 'Say what went wrong: it is required.');
           act(e.submitter || e.target.querySelector('button'), 'POST', '/fail', { error: errorText.value.trim() }, field, errorText, 'failed');
