@@ -212,6 +212,7 @@
       h('p', { class: 'hint' }, 'Otherwise the key is kept only until this tab is closed.'),
       h('div', { class: 'actions' }, button));
     put(main(), h('h1', { tabindex: '-1' }, 'Sign in'), form);
+    document.title = 'Sign in · torrentino';
     input.focus();
 
     async function submit(event) {
@@ -392,9 +393,11 @@
     }
   }
 
+  /** After a view change: name the tab after the view, and move focus to its heading. */
   function focusHeading() {
     const heading = main().querySelector('h1');
     if (heading) {
+      document.title = `${heading.textContent} · torrentino`;
       heading.setAttribute('tabindex', '-1');
       heading.focus({ preventScroll: true });
     }

@@ -201,3 +201,19 @@ def test_the_whole_flow_works_from_the_keyboard(
     tab_to(page, page.locator("[data-ticket-row] a"))
     page.keyboard.press("Enter")
     expect(page.locator("main h1")).to_have_text("Rubber Soul, mono")
+
+
+def test_each_view_names_the_tab(
+    views: Views, open_context: OpenContext, console: BrowserLog
+) -> None:
+    console.allow(400)  # the form with errors
+    page = open_context(views.site, "bob").new_page()
+    titles = [page.title() for name in each_view(page, views) if name != "new request with errors"]
+    assert titles == [
+        "Queue · torrentino",
+        "New request · torrentino",
+        "Abbey Road, remastered · torrentino",
+        "Help! · torrentino",
+        "Audit log · torrentino",
+        "Page not found · torrentino",
+    ]
