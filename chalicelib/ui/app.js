@@ -663,11 +663,12 @@
       const items = [];
       for (const detail of error.details.length ? error.details : [{ field: '', message: error.message }]) {
         const known = FORM_FIELDS.find(([, field]) => detail.field === field || detail.field.startsWith(`${field}.`));
-        const message = friendly(detail, known);
+        const message = friendly(detail);
         if (known) {
-          const [id] = known;
+          // Next to the field, the message alone; in the summary, which field it is about.
+          const [id, , label] = known;
           if (!fields[id].classList.contains('has-error')) fieldError(fields[id], inputs[id], message);
-          items.push(h('li', {}, h('a', { href: `#${id}`, onclick: (e) => { e.preventDefault(); inputs[id].focus(); } }, message)));
+          items.push(h('li', {}, h('a', { href: `#${id}`, onclick: (e) => { e.preventDefault(); inputs[id].focus(); } }, `${label}: ${message}`)));
         } else {
           items.push(h('li', {}, message));
         }
@@ -682,12 +683,10 @@
   }
 
   /** The API's message for one field, without the "field 'x': " it starts with. */
-  function friendly(detail, known) {
+  function friendly(detail) {
     const message = detail.message.replace(/^field '[^']*': /, '');
     const index = /^query_context\.tags\.(\d+)/.exec(detail.field);
-    const label = known ? known[2] : '';
-    if (index) return `Tag ${Number(index[1]) + 1}: ${message}`;
-    return label ? `${label}: ${message}` : message;
+    return index ? `Tag ${Number(index[1]) + 1}: ${message}` : message;
   }
 
   // ---- a ticket's page ----------------------------------------------------------------------
