@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from chalicelib.identity import Role
 from chalicelib.keys import create_key
@@ -27,6 +34,7 @@ from tools.server_process import Server
 
 KEY_ITEM = "torrentino.apiKey"
 EXPECT_MS = 10_000  # how long to wait for the page to show something (not a timing check)
+expect.set_options(timeout=EXPECT_MS)
 
 
 @pytest.fixture(scope="session")
