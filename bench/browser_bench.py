@@ -80,8 +80,9 @@ def run(workdir: Path, *, tickets: int, rounds: int) -> Table:
     table.notes.append(
         f"Rows on screen at the mark: {', '.join(str(n) for n in sorted(rows_shown))} "
         "(the default view: the pending tickets, in queue order). Before the mark the page "
-        "fetches its three files, then the caller's identity and the first page of tickets "
-        "side by side (and starts the live-update cursor once the identity is in); the "
-        "counts per state follow the tickets."
+        "fetches its files (the HTML, then the stylesheet and its script modules, all "
+        "preloaded), then the caller's identity and the first page of tickets side by side "
+        "(and starts the live-update cursor once the identity is in); the counts per state "
+        "follow the tickets."
     )
     return table

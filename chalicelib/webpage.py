@@ -1,9 +1,9 @@
 """The web page for people: its files (in `chalicelib/ui/`, so `chalice package` ships them)
 and the headers they are served with.
 
-The page is plain HTML, CSS and JavaScript with no build step. It talks only to the public
-JSON API, by relative URLs, so it works at `/` under `make run` and under API Gateway's
-stage prefix alike.
+The page is plain HTML, CSS and JavaScript modules with no build step. It talks only to
+the public JSON API, by relative URLs, so it works at `/` under `make run` and under API
+Gateway's stage prefix alike.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ UI_DIR = Path(__file__).resolve().parent / "ui"
 PAGE = "index.html"
 
 # Every file the page is made of, by name, with its media type: nothing else is served.
+SCRIPTS = ("app.js", "core.js", "live.js", "queue.js", "request.js", "ticket.js", "audit.js")
 CONTENT_TYPES: dict[str, str] = {
     PAGE: "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
+    **{script: "text/javascript; charset=utf-8" for script in SCRIPTS},
     "app.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }

@@ -38,7 +38,7 @@ def test_the_page_is_served_at_the_root(api: Api) -> None:
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert_secured(headers)
     assert body == (UI_DIR / "index.html").read_text(encoding="utf-8")
-    assert '<script src="ui/app.js" defer></script>' in body
+    assert '<script type="module" src="ui/app.js"></script>' in body
 
 
 @pytest.mark.parametrize("name", sorted(set(webpage.CONTENT_TYPES) - {webpage.PAGE}))
@@ -76,12 +76,26 @@ def test_the_page_needs_no_key_but_the_api_does(api: Api, handler_db: Path) -> N
     assert api.call("GET", "/api/v1/me")[0] == 401
 
 
-def test_the_script_never_parses_text_as_html() -> None:
-    script = (UI_DIR / "app.js").read_text(encoding="utf-8")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert sink not in script, sink
-    assert "new Function" not in script
-    assert "setTimeout('" not in script and 'setTimeout("' not in script
+def scripts() -> dict[str, str]:
+    return {name: (UI_DIR / name).read_text(encoding="utf-8") for name in webpage.SCRIPTS}
+
+
+def test_the_scripts_never_parse_text_as_html() -> None:
+    for name, script in scripts().items():
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in script, (name, sink)
+        assert "new Function" not in script, name
+        assert "setTimeout('" not in script and 'setTimeout("' not in script, name
+
+
+def test_the_scripts_import_only_each_other() -> None:
+    imported = set()
+    for name, script in scripts().items():
+        for source in re.findall(r"^import .*? from '([^']*)';$", script, flags=re.M | re.S):
+            assert source.startswith("./"), (name, source)
+            imported.add(source.removeprefix("./"))
+        assert "import(" not in script, name
+    assert imported == set(webpage.SCRIPTS) - {"app.js"}
 
 
 def test_the_page_refers_only_to_its_own_files_by_relative_urls() -> None:
@@ -93,8 +107,11 @@ def test_the_page_refers_only_to_its_own_files_by_relative_urls() -> None:
     local = {url.removeprefix("ui/") for url in urls if url.startswith("ui/")}
     assert local == set(webpage.CONTENT_TYPES) - {webpage.PAGE}
     assert "<style" not in html and " style=" not in html
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="ui/app.js" defer>']
-    script = (UI_DIR / "app.js").read_text(encoding="utf-8")
+    assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="ui/app.js">']
+    # Every module is preloaded, so they arrive together rather than one import at a time.
+    preloaded = re.findall(r'<link rel="modulepreload" href="ui/([^"]*)">', html)
+    assert set(preloaded) == set(webpage.SCRIPTS) - {"app.js"}
     # The API is called by relative URLs, so the stage prefix of API Gateway is kept.
-    assert "const API = 'api/v1/';" in script
-    assert not re.search(r"fetch\(\s*['\"`]/", script)
+    assert "export const API = 'api/v1/';" in scripts()["core.js"]
+    for name, script in scripts().items():
+        assert not re.search(r"fetch\(\s*['\"`]/", script), name
