@@ -12,7 +12,6 @@ import {
 const POLL_MS = 2000; // one cheap request (two for a user) every two seconds...
 const HIDDEN_POLL_MS = 30000; // ...and rarely while the tab is hidden
 
-//
 // An admin follows the audit log: `after=<last event id>` is empty (and cheap) until
 // something happens. A user's audit log shows only its own tickets, so a user follows
 // the ticket counts instead: tickets are never deleted and never leave a terminal state,
