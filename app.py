@@ -456,7 +456,10 @@ def openapi_json() -> str:
 # The web page for people (chalicelib/ui/): not part of the JSON API, so not in its document.
 @app.route("/", methods=["GET"])
 def web_page() -> Response:
-    """The page itself."""
+    """The page itself (at the stage's folder, `…/api/`, for its relative URLs)."""
+    location = webpage.folder_redirect(request().context.get("path"))
+    if location is not None:
+        return Response(body="", status_code=301, headers={"Location": location})
     return page_file_response(webpage.PAGE)
 
 

@@ -94,6 +94,19 @@ def serve(name: str, if_none_match: str | None = None) -> Served:
     return Served(status=200, headers=headers, body=file.body)
 
 
+def folder_redirect(client_path: object) -> str | None:
+    """Where to send a browser that asked for the page without its trailing slash.
+
+    The page's URLs are relative, so they must resolve against a folder: under API
+    Gateway, `https://…/api` would load `https://…/ui/app.js`, outside the stage. The
+    answer is a relative Location (`api/`), or None when the path already ends in `/`.
+    `client_path` is the path as the client sent it (the request context's `path`).
+    """
+    if not isinstance(client_path, str) or not client_path or client_path.endswith("/"):
+        return None
+    return client_path.rsplit("/", 1)[-1] + "/"
+
+
 def total_bytes() -> int:
     """The size of everything the page is made of, uncompressed."""
     return sum(len(page_file(name).body.encode("utf-8")) for name in CONTENT_TYPES)

@@ -115,3 +115,21 @@ def test_the_page_refers_only_to_its_own_files_by_relative_urls() -> None:
     assert "export const API = 'api/v1/';" in scripts()["core.js"]
     for name, script in scripts().items():
         assert not re.search(r"fetch\(\s*['\"`]/", script), name
+
+
+@pytest.mark.parametrize(
+    ("client_path", "location"),
+    [("/api", "api/"), ("/prod/torrentino", "torrentino/"), ("/api/", None), ("/", None)],
+)
+def test_the_page_without_its_trailing_slash_redirects_to_it(
+    client_path: str, location: str | None
+) -> None:
+    # Under API Gateway the context's path is the client's, stage included (/api for the
+    # stage root without its slash), where relative URLs would leave the stage.
+    assert webpage.folder_redirect(client_path) == location
+
+
+def test_the_page_under_chalice_local_is_not_redirected(api: Api) -> None:
+    status, _, headers = get(api, "/")
+    assert status == 200
+    assert "Location" not in headers
