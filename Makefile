@@ -10,7 +10,7 @@ ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
 
-.PHONY: run test bench lint typecheck keys clean check-db
+.PHONY: run test bench lint typecheck keys clean check-db browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest
+
+# The browser tests and the page benchmark drive Debian's Chromium (Playwright's own
+# browser download cannot work here): install it when it is missing.
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null; }
+
+# The README's screenshots (docs/screenshots/), made by the browser tests that take them.
+screenshots: $(STAMP) browser
+	TORRENTINO_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q tests/browser/test_screenshots.py
 
 # Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.
 check-db: $(STAMP)
@@ -43,7 +55,7 @@ check-db: $(STAMP)
 # The full benchmark (4 to 6 minutes on two cores): installs wrk from Debian's packages if
 # it is missing (falling back to bench/'s Python load generator if that is not possible),
 # prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md.
-bench: $(STAMP)
+bench: $(STAMP) browser
 	@command -v wrk >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || \

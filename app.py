@@ -13,6 +13,7 @@ from chalice.app import Chalice, MultiDict, Request, Response
 from pydantic import BaseModel
 
 from chalicelib import __version__, settings
+from chalicelib.api import webpage
 from chalicelib.api.errors import (
     ErrorResponse,
     InternalError,
@@ -42,7 +43,7 @@ from chalicelib.errors import (
     TicketNotFound,
     TorrentinoError,
 )
-from chalicelib.identity import Identity, resolve_identity
+from chalicelib.identity import Identity, WhoAmI, resolve_identity, who_am_i
 from chalicelib.service import Health, ensure_started
 from chalicelib.storage import open_storage
 from chalicelib.tickets.listing import TicketFilter, TicketPage
@@ -380,6 +381,19 @@ def ticket_history(caller: Caller, ticket_id: str) -> Response:
 
 @api_route(
     "GET",
+    "/api/v1/me",
+    summary="Who the caller is: name, role, and whether the service is open (no key yet)",
+    response=WhoAmI,
+    errors=(),
+    tag="meta",
+)
+def me(caller: Caller) -> Response:
+    """The caller's name and role, for clients that offer only what the role allows."""
+    return json_response(who_am_i(caller.identity))
+
+
+@api_route(
+    "GET",
     "/api/v1/health",
     public=True,
     summary="Liveness: the server is up and answering (it does not touch the database)",
@@ -410,3 +424,28 @@ def openapi_document() -> Response:
 def openapi_json() -> str:
     """The OpenAPI document as JSON text."""
     return json.dumps(build_document(OPERATIONS, version=__version__), ensure_ascii=False)
+
+
+# The web page for people (chalicelib/ui/): not part of the JSON API, so not in its document.
+@app.route("/", methods=["GET"])
+def web_page() -> Response:
+    """The page itself (at the stage's folder, `…/api/`, for its relative URLs)."""
+    location = webpage.folder_redirect(request().context.get("path"))
+    if location is not None:
+        return Response(body="", status_code=301, headers={"Location": location})
+    return page_file_response(webpage.PAGE)
+
+
+@app.route("/ui/{name}", methods=["GET"])
+def web_page_file(name: str) -> Response:
+    """One of the page's scripts, styles or images."""
+    return page_file_response(name)
+
+
+def page_file_response(name: str) -> Response:
+    """A file of the page with its security headers, or the API's JSON 404."""
+    try:
+        served = webpage.serve(name, request().headers.get("if-none-match"))
+    except TorrentinoError as error:
+        return error_response(error)
+    return Response(body=served.body, status_code=served.status, headers=dict(served.headers))

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import connection_bench, doc, http_bench, scale_bench, store_bench
+from bench import browser_bench, connection_bench, doc, http_bench, scale_bench, store_bench
 from bench.common import Table, machine
 
 FULL: dict[str, dict[str, Any]] = {
@@ -20,12 +20,14 @@ FULL: dict[str, dict[str, Any]] = {
     "phases": {"tickets": 10_000, "count": 200, "rounds": 7},
     "http": {"tickets": 40_000, "seconds": 2.0, "use_wrk": None},
     "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
+    "browser": {"tickets": 10_000, "rounds": 7},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "store": {"tickets": 200, "count": 10, "rounds": 1},
     "phases": {"tickets": 200, "count": 5, "rounds": 1},
     "http": {"tickets": 300, "seconds": 0.1, "use_wrk": False},
     "scale": {"sizes": [100, 1_000], "ops": 6, "rounds": 1},
+    "browser": {"tickets": 1_000, "rounds": 1},
 }
 MEMORY_LIMIT_MB = 100
 
@@ -103,6 +105,8 @@ def main(argv: list[str]) -> int:
         http_table, http_runs, load_memory = http_bench.run(workdir, **config["http"])
         print("scale ...", file=sys.stderr)
         scale, plans, scale_memory, _ = scale_bench.run(workdir, **config["scale"])
+        print("browser ...", file=sys.stderr)
+        browser = browser_bench.run(workdir, **config["browser"])
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -111,7 +115,7 @@ def main(argv: list[str]) -> int:
         f"scale run on {config['scale']['sizes'][-1]:,} tickets", scale_memory[0], scale_memory[1]
     )
     memory.add("HTTP load run", load_memory[0], load_memory[1])
-    sections += [store, phases, http_table, scale, plans, memory]
+    sections += [store, phases, http_table, scale, plans, memory, browser]
     sections.append(targets(store, http_runs, scale, [scale_memory[1], load_memory[1]]))
     text = "\n".join(section.render() for section in sections)
     print(text)

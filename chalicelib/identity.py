@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Mapping
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.errors import Forbidden, Unauthenticated
 
@@ -112,3 +112,24 @@ def resolve_identity(conn: sqlite3.Connection, headers: Mapping[str, str]) -> Id
     if row is None or not matches or row["revoked_at"] is not None:
         raise Unauthenticated("invalid or revoked API key")
     return Identity(name=row["user"], role=Role(row["role"]))
+
+
+class WhoAmI(BaseModel):
+    """The answer of `GET /api/v1/me`."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={"examples": [{"name": "alice", "role": "admin", "open_mode": False}]},
+    )
+
+    name: str = Field(description="The name recorded as created_by, cancelled_by and actor.")
+    role: Role = Field(description="user: files tickets and cancels its own; admin: everything.")
+    open_mode: bool = Field(
+        description="No API key exists yet: every caller is the anonymous admin."
+    )
+
+
+def who_am_i(identity: Identity) -> WhoAmI:
+    """Describe the caller."""
+    # Only open mode resolves to the anonymous identity: no key may be made for that name.
+    return WhoAmI(name=identity.name, role=identity.role, open_mode=identity == ANONYMOUS)

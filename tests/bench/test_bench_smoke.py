@@ -34,6 +34,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
 def test_the_smoke_configuration_prints_every_section(smoke: SmokeRun) -> None:
     for section in ("Machine", "Store:", "HTTP:", "Scale:", "Query plans", "Memory:", "Targets"):
         assert f"### {section}" in smoke.printed
+    assert "### Browser: navigation to the first 50 tickets shown" in smoke.printed
+    assert "Rows on screen at the mark: 50 " in smoke.printed
     for operation in ("create", "cancel", "GET /health (floor)", "deep page, after= cursor"):
         assert operation in smoke.printed
     assert "### Store: where a create's time goes" in smoke.printed

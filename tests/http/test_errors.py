@@ -28,7 +28,7 @@ def assert_error(response: requests.Response, status: int, code: str, needle: st
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
+        ("GET", "/index.html"),  # "/" is the web page (tests/http/test_webpage.py)
         ("GET", "/nope"),
         ("GET", "/api/v1/nope"),
         ("POST", "/api/v2/tickets"),

@@ -1,0 +1,109 @@
+// The audit log: pages of events, newest first, filtered by event type.
+import {
+  api,
+  API,
+  count,
+  EVENT_LABELS,
+  h,
+  hooks,
+  isAdmin,
+  main,
+  onChange,
+  PAGE_SIZE,
+  put,
+  query,
+  STATE_LABELS,
+  ticketTitle,
+  timeAgo,
+} from './core.js';
+
+export async function auditView(view, me) {
+  await me;
+  if (!view.current()) return;
+  let types = view.params.getAll('event_type').filter((t) => t in EVENT_LABELS);
+  let offset = view.params.has('offset') ? Number(view.params.get('offset')) || 0 : null; // null: the latest page
+  const list = h('ol', { class: 'events', 'aria-label': 'Audit events, newest first' });
+  const caption = h('p', { class: 'summary', role: 'status', tabindex: '-1' });
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Audit log pages' });
+  const boxes = Object.keys(EVENT_LABELS).map((type) => {
+    const box = h('input', { type: 'checkbox', name: 'event_type', value: type, onchange: () => { offset = null; apply(); } });
+    box.checked = types.includes(type);
+    return h('label', { class: 'chip' }, box, EVENT_LABELS[type]);
+  });
+  put(main(),
+    h('h1', {}, 'Audit log'),
+    isAdmin() ? null : h('p', { class: 'lead' }, 'You see the events of the tickets you filed.'),
+    h('form', { class: 'filters', 'aria-label': 'Filter events', onsubmit: (e) => e.preventDefault() },
+      h('fieldset', { class: 'states' }, h('legend', {}, 'Event types (none ticked: all)'), h('div', { class: 'chips' }, boxes))),
+    caption, list, pager);
+
+  function apply() {
+    types = boxes.map((b) => b.querySelector('input')).filter((b) => b.checked).map((b) => b.value);
+    const q = query({ event_type: types, offset: offset === null ? undefined : offset });
+    window.history.replaceState(null, '', `#/audit${q ? `?${q}` : ''}`);
+    return load().catch(hooks.fail);
+  }
+
+  async function load() {
+    const wanted = types;
+    // Pages are aligned on PAGE_SIZE from the oldest event; the newest is the last page.
+    const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
+    let at = offset;
+    if (at === null) at = lastPage((await api(`${API}audit?${query({ event_type: types, limit: 1 })}`)).data.total);
+    const { data } = await api(`${API}audit?${query({ event_type: types, limit: PAGE_SIZE, offset: at })}`);
+    if (!view.current() || wanted !== types) return;
+    put(list, ...data.events.slice().reverse().map(eventRow));
+    caption.textContent = data.total === 0 ? 'No events match.'
+      : `Events ${count(at + 1)}–${count(at + data.events.length)} of ${count(data.total)}, newest first.`;
+    // After a page change, keep focus on the button pressed (or the caption, at either end).
+    const go = (to) => (event) => {
+      const key = event.target.dataset.key;
+      offset = to;
+      apply().then(() => {
+        const again = pager.querySelector(`[data-key="${key}"]`);
+        (again && !again.disabled ? again : caption).focus();
+      });
+    };
+    const last = lastPage(data.total);
+    put(pager,
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newest', onclick: go(null) }, 'Newest'),
+        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newer', onclick: go(Math.min(last, at + PAGE_SIZE)) }, 'Newer')),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'older', onclick: go(Math.max(0, at - PAGE_SIZE)) }, 'Older'),
+        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'oldest', onclick: go(0) }, 'Oldest')));
+  }
+
+  function eventRow(event) {
+    const ticketId = event.data.ticket_id;
+    return h('li', { class: 'event', 'data-event-id': event.id },
+      h('div', { class: 'meta' }, h('strong', {}, EVENT_LABELS[event.event_type] || event.event_type), timeAgo(event.timestamp), h('span', {}, `#${event.id}`),
+        ticketId ? h('a', { href: `#/tickets/${ticketId}` }, `Ticket ${ticketId.slice(0, 8)}`) : null),
+      h('p', {}, eventSummary(event)));
+  }
+
+  await load();
+  onChange(view, load);
+}
+
+/** One event in words; every value from the event is text. */
+export function eventSummary(event) {
+  const d = event.data;
+  switch (event.event_type) {
+    case 'ticket_created':
+      return h('span', {}, 'Filed by ', h('strong', {}, d.created_by), `: "${ticketTitle(d)}", priority ${d.priority}, into `, h('code', {}, d.dest_path));
+    case 'ticket_cancelled':
+      return h('span', {}, 'Cancelled by ', h('strong', {}, d.cancelled_by), d.reason ? `: "${d.reason}"` : '');
+    case 'ticket_state_changed':
+      return h('span', {}, `${STATE_LABELS[d.to] || d.to} by `, h('strong', {}, d.actor),
+        d.to === 'failed' && d.state && d.state.failed ? `: "${d.state.failed.error}"` : '');
+    case 'api_key_created':
+      return h('span', {}, `Key ${d.key_id} created for `, h('strong', {}, d.user), ` (${d.role})`);
+    case 'api_key_revoked':
+      return h('span', {}, `Key ${d.key_id} of `, h('strong', {}, d.user), ' revoked');
+    case 'service_started':
+      return h('span', {}, `Version ${d.version}, schema ${d.schema_version}`);
+    default:
+      return h('span', {}, JSON.stringify(d));
+  }
+}

@@ -1,0 +1,99 @@
+// Live updates: poll the API at a fixed cadence and redraw the view when something changed.
+import {
+  api,
+  API,
+  byId,
+  hooks,
+  isAdmin,
+  query,
+  session,
+} from './core.js';
+
+const POLL_MS = 2000; // one cheap request (two for a user) every two seconds...
+const HIDDEN_POLL_MS = 30000; // ...and rarely while the tab is hidden
+
+// An admin follows the audit log: `after=<last event id>` is empty (and cheap) until
+// something happens. A user's audit log shows only its own tickets, so a user follows
+// the ticket counts instead: tickets are never deleted and never leave a terminal state,
+// so the count of terminal tickets only grows (it moves on every cancel, completion or
+// failure) and, when it has not moved, the count of pending ones grows with every new
+// ticket. Two numbers that change on every event.
+
+export const watch = {
+  timer: 0,
+  busy: false,
+  again: false,
+  cursor: null,
+  signature: null,
+  start() {
+    this.stop();
+    this.cursor = null;
+    this.signature = null;
+    this.tick();
+  },
+  stop() {
+    clearTimeout(this.timer);
+    this.timer = 0;
+    this.again = false;
+    byId('live').hidden = true;
+  },
+  schedule() {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+  },
+  // A fixed cadence: one poll per tick. A tick that comes while a poll is still out is
+  // not lost, nor stacked: it runs once that poll is done.
+  tick() {
+    this.schedule();
+    if (this.busy) this.again = true;
+    else this.poll();
+  },
+  async poll() {
+    if (!session.me) return;
+    this.busy = true;
+    try {
+      const moved = isAdmin() ? await this.auditMoved() : await this.countsMoved();
+      byId('connection').textContent = '';
+      byId('live').hidden = false;
+      if (moved && session.refresh) await session.refresh();
+    } catch (error) {
+      this.busy = false;
+      if (error.status === 401) return hooks.refused();
+      byId('live').hidden = true;
+      byId('connection').textContent = 'Connection lost: retrying…';
+    }
+    this.busy = false;
+    if (this.again) {
+      this.again = false;
+      this.poll();
+    }
+  },
+  async auditMoved() {
+    if (this.cursor === null) {
+      // Start at the newest event: the last one of the log.
+      const { data } = await api(`${API}audit?limit=1`);
+      const last = data.total > 0 ? (await api(`${API}audit?${query({ limit: 1, offset: data.total - 1 })}`)).data.events : [];
+      this.cursor = last.length ? last[last.length - 1].id : 0;
+      return false;
+    }
+    const { data } = await api(`${API}audit?${query({ after: this.cursor, limit: 100 })}`);
+    if (!data.events.length) return false;
+    this.cursor = data.events[data.events.length - 1].id;
+    return true;
+  },
+  async countsMoved() {
+    const [pending, ended] = await Promise.all([
+      api(`${API}tickets?${query({ state: 'pending', limit: 1 })}`),
+      api(`${API}tickets?${query({ state: ['completed', 'cancelled', 'failed'], limit: 1 })}`),
+    ]);
+    const signature = `${pending.data.total}/${ended.data.total}`;
+    const moved = this.signature !== null && signature !== this.signature;
+    this.signature = signature;
+    return moved;
+  },
+};
+document.addEventListener('visibilitychange', () => {
+  if (!session.me) return;
+  if (document.hidden) watch.schedule();
+  else watch.tick();
+});

@@ -1,0 +1,68 @@
+"""The audit log in a real browser: filter by event type, page through it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Site
+
+DASH = "\u2013"  # the page writes ranges with an en dash: 1\u201350
+
+
+def event_ids(page: Page) -> list[int]:
+    return [int(str(e.get_attribute("data-event-id"))) for e in page.locator(".event").all()]
+
+
+def test_filter_by_event_type_and_page_through(
+    fresh_site: Site, open_page: Callable[..., Page]
+) -> None:
+    site = fresh_site
+    tickets = [
+        site.file(query_context={"tags": [], "description": f"Ticket {n}"}) for n in range(64)
+    ]
+    for ticket in tickets[:3]:
+        site.call("DELETE", f"tickets/{ticket['id']}", json={"reason": "not wanted"})
+    everything = site.call("GET", "audit?limit=1000")
+    total = everything["total"]
+    assert total == 1 + 64 + 3  # service_started, 64 created, 3 cancelled
+    ids = [event["id"] for event in everything["events"]]
+    page = open_page(site, None, "#/audit")
+    # The newest page first, newest event at the top; pages are 50 events from the oldest.
+    expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
+        f"Events 51{DASH}{total} of {total}, newest first."
+    )
+    assert event_ids(page) == ids[50:][::-1]
+    expect(page.get_by_role("button", name="Newer")).to_be_disabled()
+    page.get_by_role("button", name="Older").click()
+    expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
+        f"Events 1{DASH}50 of {total}, newest first."
+    )
+    assert event_ids(page) == ids[:50][::-1]
+    expect(page.get_by_role("button", name="Older")).to_be_disabled()
+    expect(page.locator(".event").last).to_contain_text("Service started")
+    assert "offset=0" in page.url
+    page.get_by_role("button", name="Newest").click()
+    expect(page.get_by_role("status").filter(has_text="Events")).to_contain_text(f"Events 51{DASH}")
+    # Filter: the cancellations only.
+    page.get_by_label("Ticket cancelled").check()
+    expect(page.locator(".event")).to_have_count(3)
+    expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
+        f"Events 1{DASH}3 of 3, newest first."
+    )
+    for event in page.locator(".event").all():
+        expect(event).to_contain_text('Cancelled by anonymous: "not wanted"')
+    page.get_by_label("Ticket filed").check()
+    expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
+        f"Events 51{DASH}67 of 67, newest first."
+    )
+    page.get_by_label("Ticket cancelled").uncheck()
+    expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
+        f"Events 51{DASH}64 of 64, newest first."
+    )
+    expect(page.locator(".event").first).to_contain_text('Filed by anonymous: "Ticket 63"')
+    assert "event_type=ticket_created" in page.url
+    # An event about a ticket links to it.
+    page.locator(".event").first.get_by_role("link").click()
+    expect(page.locator("main h1")).to_have_text("Ticket 63")
