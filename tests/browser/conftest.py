@@ -37,7 +37,9 @@ EXPECT_MS = 10_000  # how long to wait for the page to show something (not a tim
 expect.set_options(timeout=EXPECT_MS)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop while it is open, and no other
+# sync Playwright (the page benchmark's smoke run) can start in this thread until it stops.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = launch(playwright)

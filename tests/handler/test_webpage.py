@@ -12,7 +12,7 @@ from chalicelib.identity import Role
 from chalicelib.keys import create_key
 from tests.handler.conftest import Api
 
-UI_DIR = Path(webpage.__file__).parent / "ui"
+UI_DIR = webpage.UI_DIR
 
 
 def get(
