@@ -56,7 +56,9 @@ def _valid_tag(tag: str) -> str:
     return tag
 
 
-Text = Annotated[str, AfterValidator(_valid_unicode)]
+# Text people type: valid Unicode. Its length bounds go before it in a field's annotation,
+# so a too-long text is reported as too many characters.
+Unicode = AfterValidator(_valid_unicode)
 # The patterns document the rules for clients (OpenAPI); the validators enforce them with
 # messages that say what is wrong.
 DestPath = Annotated[
@@ -102,7 +104,7 @@ class QueryContext(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)]
-    description: Annotated[Text, Field(max_length=MAX_DESCRIPTION_CHARS)]
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Unicode]
 
 
 def new_ticket_id() -> str:
@@ -166,7 +168,7 @@ class CancelTicketRequest(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    reason: Annotated[Text, Field(max_length=MAX_REASON_CHARS)] | None = None
+    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS), Unicode] | None = None
 
 
 class FailTicketRequest(BaseModel):
@@ -176,7 +178,7 @@ class FailTicketRequest(BaseModel):
         strict=True, extra="forbid", json_schema_extra={"examples": [{"error": "no seeders"}]}
     )
 
-    error: Annotated[Text, Field(min_length=1, max_length=MAX_REASON_CHARS)]
+    error: Annotated[str, Field(min_length=1, max_length=MAX_REASON_CHARS), Unicode]
 
 
 class Ticket(BaseModel):

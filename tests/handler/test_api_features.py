@@ -492,3 +492,19 @@ def test_audit_filters(api: Api) -> None:
     status, bad, _ = api.call("GET", "/api/v1/audit?since=soon")
     assert status == 400
     assert "since" in bad["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"error": ""}, "at least 1 character"),
+        ({"error": "x" * 10_001}, "at most 10000 characters"),
+    ],
+)
+def test_text_bounds_are_reported_in_characters(
+    api: Api, body: dict[str, str], needle: str
+) -> None:
+    ticket = create(api)
+    status, payload, _ = api.call("POST", f"/api/v1/tickets/{ticket['id']}/fail", body)
+    assert status == 400
+    assert needle in payload["error"]["details"][0]["message"]
