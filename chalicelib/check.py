@@ -1,7 +1,8 @@
 """The consistency check: does a database still hold every ticket, whole and explained?
 
 Run it as ``python -m chalicelib.check [PATH]`` (or ``make check-db``). It opens the
-file read-only and reports, one line each:
+file read-only (after letting SQLite roll back a crashed writer's hot journal, if a
+rollback journal mode left one) and reports, one line each:
 
 * SQLite's own ``PRAGMA integrity_check`` failures, and a schema that is not ours;
 * a row or event it cannot decode;
@@ -145,6 +146,21 @@ def _show(value: object) -> str:
     return repr(value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
 
 
+_Read = tuple[dict[str, Ticket], set[str], int, dict[str, list[AuditEvent]]]
+
+
+def _read_database(path: Path) -> tuple[list[Problem], _Read | None]:
+    """The schema's problems, and every ticket and event (None without our tables)."""
+    with db.connect(path, read_only=True) as conn:
+        problems = _check_schema(conn)
+        if any(p.message.startswith("missing tables") for p in problems):
+            return problems, None
+        with db.transaction(conn, write=False):  # one snapshot for tickets and events
+            tickets, unreadable = _read_tickets(conn, problems)
+            event_count, events = _read_events(conn, problems)
+    return problems, (tickets, unreadable, event_count, events)
+
+
 def _check_schema(conn: sqlite3.Connection) -> list[Problem]:
     problems = [
         Problem("database", f"integrity_check: {row[0]}")
@@ -163,20 +179,39 @@ def _check_schema(conn: sqlite3.Connection) -> list[Problem]:
     return problems
 
 
+def _needs_rollback(error: Exception) -> bool:
+    """Whether reading failed on a hot journal, which a read-only connection cannot undo."""
+    cause = error.__cause__ if isinstance(error, TorrentinoError) else error
+    return getattr(cause, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK"
+
+
+def _roll_back_hot_journal(path: Path) -> None:
+    """Undo the half-written transaction a crashed writer left in a rollback journal.
+
+    Only a read-write connection can: reading the file is all it takes, as the next
+    request would do. The file is read-only again for the check itself.
+    """
+    with db.connect(path) as conn:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+
 def check_database(path: Path) -> Report:
     """Check one database file; every inconsistency found is in the report's `problems`."""
     if not path.is_file():
         return Report(0, 0, [Problem("database", f"{path} does not exist or is not a file")])
     try:
-        with db.connect(path, read_only=True) as conn:
-            problems = _check_schema(conn)
-            if any(p.message.startswith("missing tables") for p in problems):
-                return Report(0, 0, problems)
-            with db.transaction(conn, write=False):  # one snapshot for tickets and events
-                tickets, unreadable = _read_tickets(conn, problems)
-                event_count, events = _read_events(conn, problems)
+        try:
+            problems, read = _read_database(path)
+        except (sqlite3.Error, TorrentinoError) as error:
+            if not _needs_rollback(error):
+                raise
+            _roll_back_hot_journal(path)
+            problems, read = _read_database(path)
     except (sqlite3.Error, TorrentinoError) as error:
         return Report(0, 0, [Problem("database", f"cannot read {path}: {error}")])
+    if read is None:
+        return Report(0, 0, problems)
+    tickets, unreadable, event_count, events = read
     for ticket in tickets.values():
         problems.extend(_compare(ticket, events.get(ticket.id, [])))
     for ticket_id, orphans in events.items():

@@ -8,8 +8,10 @@ audit event commit together or not at all.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -31,6 +33,7 @@ def _open(
     Only a migration may create the file: a request finding it gone must not quietly start
     an empty database (say, in the mount point of an unmounted disk).
     """
+    journal_mode = settings.journal_mode()
     mode = "ro" if read_only else "rwc" if create else "rw"
     conn = sqlite3.connect(
         f"file:{pathname2url(str(path.absolute()))}?mode={mode}",
@@ -47,7 +50,44 @@ def _open(
     conn.execute("PRAGMA synchronous = FULL")
     # The WAL outlives requests (see `hold_open`): cap what it keeps after a reset.
     conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+    if settings.is_rollback(journal_mode):
+        # A rollback journal mode belongs to the connection, not the file: set it on
+        # each one. This also refuses a file some other process keeps in WAL mode.
+        try:
+            set_journal_mode(conn, journal_mode)
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+def set_journal_mode(conn: sqlite3.Connection, mode: settings.JournalMode) -> None:
+    """Put the database in journal `mode`, waiting up to the busy timeout for others.
+
+    SQLite switches journal modes without its busy handler: a switch that meets another
+    process's lock fails at once with "database is locked", as when several processes
+    (cold Lambda containers, say) open a new file together. So it is retried here, with
+    short random sleeps, until the busy timeout. Leaving WAL needs every other connection
+    to the file closed. Raises `StorageUnavailable` when the mode could not be set.
+    """
+    deadline = time.monotonic() + settings.busy_timeout_ms() / 1000
+    while True:
+        try:
+            current = str(conn.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            current = "locked by another process"
+        if current == mode:
+            return
+        if time.monotonic() >= deadline:
+            raise StorageUnavailable(
+                f"the database could not be put in {mode!r} journal mode "
+                f"({settings.JOURNAL_MODE_VARIABLE}): it stayed {current!r}; another process "
+                "has it open (every process that opens the file must use the same mode)",
+                retry_after=RETRY_AFTER_SECONDS,
+            )
+        time.sleep(random.uniform(0.001, 0.02))
 
 
 @contextmanager
@@ -77,6 +117,7 @@ def connect(
 
 def hold_open(path: Path) -> sqlite3.Connection:
     """An idle connection to keep for the life of the process; never use it for queries.
+    For WAL mode only: a rollback journal has no WAL to keep up, and nothing to gain.
 
     When the last connection to a WAL database closes, SQLite checkpoints the whole WAL
     into the database file (an fsync under `synchronous = FULL`) and deletes the -wal
@@ -100,7 +141,7 @@ def hold_open(path: Path) -> sqlite3.Connection:
 def translate_error(error: sqlite3.Error) -> Exception:
     """Turn an sqlite3 error into the domain error a caller can act on."""
     message = str(error).lower()
-    if "locked" in message or "busy" in message:
+    if _is_busy(error):
         return StorageUnavailable(
             "the database is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS
         )
@@ -111,6 +152,11 @@ def translate_error(error: sqlite3.Error) -> Exception:
     if "not a database" in message or "malformed" in message or "no such table" in message:
         return StorageCorrupt(f"the database is damaged or not torrentino's: {error}")
     return error
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    message = str(error).lower()
+    return "locked" in message or "busy" in message
 
 
 # Writers in this process queue here, woken in turn, rather than in SQLite's busy

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from chalicelib import db
+from chalicelib import db, settings
 from chalicelib.errors import StorageCorrupt
 
 
@@ -202,8 +202,9 @@ def migrate(path: Path, *, create: bool = True) -> int:
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     with db.connect(path, create=create) as conn:
-        # WAL is a property of the file: set once here, kept by every later connection.
-        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL is a property of the file: set here, kept by every later connection. A
+        # rollback mode (for a network filesystem) takes the file out of WAL, if it was.
+        db.set_journal_mode(conn, settings.journal_mode())
         with db.transaction(conn):
             version = schema_version(conn)
             if version > len(MIGRATIONS):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from chalicelib import __version__, db, migrations
+from chalicelib import __version__, db, migrations, settings
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.errors import StorageUnavailable
 from chalicelib.timestamps import utc_now
@@ -68,7 +68,8 @@ def ensure_started(path: Path) -> None:
             if not _schema_is_current(path):
                 raise
             return
-        _held_open[path] = db.hold_open(path)  # see db.hold_open: reads on a full disk
+        if not settings.is_rollback(settings.journal_mode()):
+            _held_open[path] = db.hold_open(path)  # see db.hold_open: reads on a full disk
         _started.add(path)
 
 

@@ -1,4 +1,4 @@
-"""Where torrentino keeps its data and how long it waits for it.
+"""Where torrentino keeps its data, how it journals its writes, and how long it waits.
 
 Read from the environment on every call.
 """
@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
+
+from chalicelib.errors import StorageUnavailable
 
 DB_PATH_VARIABLE = "TORRENTINO_DB_PATH"
 BUSY_TIMEOUT_VARIABLE = "TORRENTINO_BUSY_TIMEOUT_MS"
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
+JOURNAL_MODE_VARIABLE = "TORRENTINO_JOURNAL_MODE"
+
+JournalMode = Literal["wal", "delete", "truncate"]
+JOURNAL_MODES: tuple[JournalMode, ...] = ("wal", "delete", "truncate")
 
 
 def default_db_path() -> Path:
@@ -40,3 +47,26 @@ def busy_timeout_ms() -> int:
         if configured.isdecimal() and configured.isascii()
         else DEFAULT_BUSY_TIMEOUT_MS
     )
+
+
+def journal_mode() -> JournalMode:
+    """How SQLite journals writes: `TORRENTINO_JOURNAL_MODE`, `wal` by default.
+
+    `wal` needs memory shared by every process that opens the file, so one machine's
+    disk; `delete` or `truncate` (a rollback journal) is for a network filesystem such as
+    EFS, where processes on different hosts share the file. Raises `StorageUnavailable`
+    for any other value, rather than guessing: the wrong mode on a network filesystem
+    can corrupt the database.
+    """
+    configured = os.environ.get(JOURNAL_MODE_VARIABLE, "").strip().lower() or "wal"
+    for mode in JOURNAL_MODES:
+        if configured == mode:
+            return mode
+    raise StorageUnavailable(
+        f"{JOURNAL_MODE_VARIABLE} is {configured!r}; it must be one of {', '.join(JOURNAL_MODES)}"
+    )
+
+
+def is_rollback(mode: JournalMode) -> bool:
+    """Whether `mode` is a rollback journal (for a network filesystem) rather than WAL."""
+    return mode != "wal"

@@ -1,4 +1,5 @@
-"""Fixtures: a fresh SQLite file per test, and the storage a request would open on it."""
+"""Fixtures: a fresh SQLite file per test, the storage a request would open on it, and
+each journal mode to run a test in."""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import migrations
+from chalicelib import migrations, settings
 from chalicelib.audit.log import SqliteAuditLog
 from chalicelib.storage import Storage, open_storage
 from chalicelib.tickets.store import SqliteTicketStore
+
+
+@pytest.fixture(params=settings.JOURNAL_MODES)
+def journal_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once in each journal mode (`TORRENTINO_JOURNAL_MODE`), servers included.
+
+    Request it before `db_path` (or with `pytest.mark.usefixtures`), so the file is
+    created in that mode.
+    """
+    mode: str = request.param
+    monkeypatch.setenv(settings.JOURNAL_MODE_VARIABLE, mode)
+    return mode
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""SIGKILL the real server in the middle of concurrent writes: nothing acknowledged is lost."""
+"""SIGKILL the real server in the middle of concurrent writes: nothing acknowledged is lost,
+in each journal mode."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from chalicelib.check import check_database
@@ -40,6 +42,7 @@ def load_then_kill(server: Server, ledger: Ledger, kill_after: int, seed: int) -
     assert ledger.acknowledged_writes() >= target, "the load never reached the kill point"
 
 
+@pytest.mark.usefixtures("journal_mode")
 def test_sigkill_under_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
     server = Server(tmp_path / "torrentino.db")
     ledger = Ledger()

@@ -1,4 +1,5 @@
-"""Each storage fault, produced for real by SQLite, becomes the right domain error."""
+"""Each storage fault, produced for real by SQLite, becomes the right domain error, in
+every journal mode."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import check, db, migrations, service
+from chalicelib import check, db, migrations, service, settings
 from chalicelib.audit.log import AuditFilter
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
 from chalicelib.tickets.listing import TicketFilter
@@ -16,6 +17,33 @@ from chalicelib.tickets.model import CreateTicketRequest
 from tests.helpers import example_ticket, row_counts, with_storage
 
 REQUEST = CreateTicketRequest.model_validate(example_ticket())
+pytestmark = pytest.mark.usefixtures("journal_mode")
+
+
+def reads_while_locked(db_path: Path) -> None:
+    """WAL readers do not wait for a writer's lock; under a rollback journal they do."""
+
+    def page_total() -> int:
+        return with_storage(db_path, lambda s: s.tickets.page(TicketFilter())).total
+
+    if settings.is_rollback(settings.journal_mode()):
+        with pytest.raises(StorageUnavailable):
+            page_total()
+    else:
+        assert page_total() == 0
+
+
+def start_while_locked(db_path: Path) -> None:
+    """Start the service while another process holds the write lock: it cannot record
+    `service_started`. With WAL it goes ahead for reads; under a rollback journal even
+    reading the schema waits for the lock, so the start gives up as busy."""
+    if settings.is_rollback(settings.journal_mode()):
+        with pytest.raises(StorageUnavailable) as caught:
+            service.ensure_started(db_path)
+        assert caught.value.retry_after == db.RETRY_AFTER_SECONDS
+    else:
+        service.ensure_started(db_path)
+    assert db_path not in service._started
 
 
 def test_disk_full_is_storage_unavailable(db_path: Path) -> None:
@@ -53,8 +81,7 @@ def test_a_lock_held_past_the_busy_timeout_is_storage_unavailable_with_retry_aft
         with pytest.raises(StorageUnavailable) as caught:
             with_storage(db_path, lambda s: s.tickets.create(REQUEST, created_by="a"))
         assert caught.value.retry_after == db.RETRY_AFTER_SECONDS
-        # WAL: readers are not blocked.
-        assert with_storage(db_path, lambda s: s.tickets.page(TicketFilter())).total == 0
+        reads_while_locked(db_path)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -119,9 +146,8 @@ def test_a_service_starting_on_a_locked_database_still_serves_reads(
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        service.ensure_started(db_path)  # cannot record service_started: goes ahead anyway
-        assert db_path not in service._started
-        assert with_storage(db_path, lambda s: s.tickets.page(TicketFilter())).total == 0
+        start_while_locked(db_path)
+        reads_while_locked(db_path)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -144,7 +170,7 @@ def test_a_database_that_vanishes_before_the_start_succeeds_is_not_recreated(
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        service.ensure_started(db_path)  # the first attempt cannot write: reads only
+        start_while_locked(db_path)  # the first attempt cannot write: reads at most
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -173,11 +199,16 @@ def test_a_started_service_keeps_the_wal_between_requests(tmp_path: Path) -> Non
     path = tmp_path / "t.db"
     service.ensure_started(path)
     with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
-    # The request's connection is closed, but SQLite's WAL index is still there.
-    assert path.with_name("t.db-shm").exists()
-    assert path.with_name("t.db-wal").exists()
+    wal_mode = not settings.is_rollback(settings.journal_mode())
+    # The request's connection is closed, but SQLite's WAL index is still there; a
+    # rollback journal has no WAL, and no connection is kept for it.
+    assert path.with_name("t.db-shm").exists() is wal_mode
+    assert path.with_name("t.db-wal").exists() is wal_mode
+    assert (path in service._held_open) is wal_mode
     service.stop(path)  # the last connection: SQLite checkpoints and removes them
     assert not path.with_name("t.db-shm").exists()
+    journal = path.with_name("t.db-journal")
+    assert not journal.exists() or journal.stat().st_size == 0  # truncate keeps it, empty
 
 
 @pytest.mark.parametrize("name", ["a b.db", "100%.db", "what?.db", "#1.db", "é ü.db"])

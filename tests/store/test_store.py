@@ -216,7 +216,7 @@ def refuse_audit_writes(db_path: Path) -> None:
 
 
 def test_a_failed_audit_write_rolls_back_the_ticket(
-    store: SqliteTicketStore, db_path: Path
+    journal_mode: str, store: SqliteTicketStore, db_path: Path
 ) -> None:
     refuse_audit_writes(db_path)
     with pytest.raises(sqlite3.IntegrityError):
@@ -225,7 +225,7 @@ def test_a_failed_audit_write_rolls_back_the_ticket(
 
 
 def test_a_failed_audit_write_rolls_back_the_cancel(
-    store: SqliteTicketStore, db_path: Path
+    journal_mode: str, store: SqliteTicketStore, db_path: Path
 ) -> None:
     created = store.create(request(), created_by="a")
     refuse_audit_writes(db_path)
