@@ -174,6 +174,16 @@ def _m008_audit_counts(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
+    # Each is a leading prefix of a queue index (idx_tickets_state_queue, idx_tickets_queue,
+    # idx_tickets_creator_queue) that serves every query it did (tests/store/
+    # test_query_plans.py), and each cost a page written per create or cancel: on a
+    # network filesystem, a network write.
+    conn.execute("DROP INDEX IF EXISTS idx_tickets_state")
+    conn.execute("DROP INDEX IF EXISTS idx_tickets_priority")
+    conn.execute("DROP INDEX IF EXISTS idx_tickets_created_by")
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m001_tickets,
@@ -184,6 +194,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _m006_idempotency_keys,
     _m007_ticket_counts,
     _m008_audit_counts,
+    _m009_drop_prefix_indexes,
 )
 
 
