@@ -22,6 +22,7 @@ from chalicelib.api.errors import (
     error_headers,
     status_of,
 )
+from chalicelib.api.links import base_path
 from chalicelib.api.openapi import Operation, build_document
 from chalicelib.api.parsing import (
     ModelT,
@@ -199,6 +200,13 @@ def if_match() -> frozenset[str] | None:
     return parse_if_match(request().headers.get("if-match"))
 
 
+def link(path: str) -> str:
+    """`path` as the client must ask for it: behind the prefix the request came through
+    (API Gateway's stage, a custom domain's base path, or none; see `chalicelib.api.links`).
+    """
+    return base_path(str(request().context.get("path", "")), request().path) + path
+
+
 def next_page(path: str, after: str | int | None) -> str | None:
     """The URL of the page after this one: the same query, continued `after` its last item.
 
@@ -207,7 +215,7 @@ def next_page(path: str, after: str | int | None) -> str | None:
     if after is None:
         return None
     kept = {k: v for k, v in query_params().items() if k not in ("offset", "after")}
-    return f"{path}?{urlencode({**kept, 'after': [str(after)]}, doseq=True)}"
+    return link(f"{path}?{urlencode({**kept, 'after': [str(after)]}, doseq=True)}")
 
 
 def page_response(page: TicketPage | AuditPage, path: str) -> Response:
@@ -238,7 +246,7 @@ def create_ticket(caller: Caller) -> Response:
         ticket, replayed = caller.tickets.create_idempotent(
             body, created_by=caller.identity.name, key=key
         )
-    headers: Headers = {"Location": f"/api/v1/tickets/{ticket.id}"}
+    headers: Headers = {"Location": link(f"/api/v1/tickets/{ticket.id}")}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return ticket_response(ticket, 201, headers)
@@ -417,13 +425,15 @@ def health() -> Response:
 )
 def openapi_document() -> Response:
     """The OpenAPI document, built once from the routes' declarations."""
-    return Response(body=openapi_json(), status_code=200, headers=JSON_HEADERS)
+    return Response(body=openapi_json(link("/")), status_code=200, headers=JSON_HEADERS)
 
 
 @functools.cache
-def openapi_json() -> str:
-    """The OpenAPI document as JSON text."""
-    return json.dumps(build_document(OPERATIONS, version=__version__), ensure_ascii=False)
+def openapi_json(server: str = "/") -> str:
+    """The OpenAPI document as JSON text, for a client that reaches the API at `server`."""
+    document = build_document(OPERATIONS, version=__version__)
+    document["servers"] = [{"url": server}]
+    return json.dumps(document, ensure_ascii=False)
 
 
 # The web page for people (chalicelib/ui/): not part of the JSON API, so not in its document.
