@@ -45,6 +45,7 @@ from chalicelib.errors import (
     TorrentinoError,
 )
 from chalicelib.identity import Identity, WhoAmI, resolve_identity, who_am_i
+from chalicelib.key_commands import run_key_command
 from chalicelib.service import Health, ensure_started
 from chalicelib.storage import open_storage
 from chalicelib.tickets.listing import TicketFilter, TicketPage
@@ -459,3 +460,12 @@ def page_file_response(name: str) -> Response:
     except TorrentinoError as error:
         return error_response(error)
     return Response(body=served.body, status_code=served.status, headers=dict(served.headers))
+
+
+@app.lambda_function(name="keys")
+def keys(event: Any, context: Any) -> dict[str, Any]:
+    """Create, list and revoke API keys on a deployment with no shell: invoked with a JSON
+    command (see `chalicelib.key_commands`); a new key is in the answer once, never logged.
+    """
+    del context
+    return run_key_command(event, settings.db_path())

@@ -24,8 +24,9 @@ from chalicelib.identity import ANONYMOUS_NAME, Role, hash_key, new_key
 from chalicelib.timestamps import Timestamp, format_timestamp, utc_now
 
 CLI_ACTOR = "admin-cli"
+INVOKE_ACTOR = "admin-invoke"  # the `keys` Lambda function (chalicelib/key_commands.py)
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
-_RESERVED_NAMES = {ANONYMOUS_NAME, "system", CLI_ACTOR}
+_RESERVED_NAMES = {ANONYMOUS_NAME, "system", CLI_ACTOR, INVOKE_ACTOR}
 
 
 class ApiKeyInfo(BaseModel):
@@ -51,7 +52,9 @@ def _check_user_name(user: str) -> None:
         raise InvalidInput(f"{user!r} is a reserved name", field="user")
 
 
-def create_key(path: Path, user: str, role: Role) -> tuple[ApiKeyInfo, str]:
+def create_key(
+    path: Path, user: str, role: Role, *, actor: str = CLI_ACTOR
+) -> tuple[ApiKeyInfo, str]:
     """Store a new key for `user`; return its description and the key itself (shown once)."""
     _check_user_name(user)
     key_id, key = new_key()
@@ -66,7 +69,7 @@ def create_key(path: Path, user: str, role: Role) -> tuple[ApiKeyInfo, str]:
             conn,
             AuditEventType.API_KEY_CREATED,
             {"key_id": key_id, "user": user, "role": role.value},
-            actor=CLI_ACTOR,
+            actor=actor,
             at=now,
         )
     return ApiKeyInfo(id=key_id, user=user, role=role, created_at=now), key
@@ -82,7 +85,7 @@ def list_keys(path: Path) -> list[ApiKeyInfo]:
     return [ApiKeyInfo.model_validate(dict(row)) for row in rows]
 
 
-def revoke_key(path: Path, key_id: str) -> ApiKeyInfo:
+def revoke_key(path: Path, key_id: str, *, actor: str = CLI_ACTOR) -> ApiKeyInfo:
     """Revoke a key at once; raises `KeyNotFound`. Revoking twice keeps the first time."""
     migrations.migrate(path)
     with db.connect(path) as conn, db.transaction(conn):
@@ -100,7 +103,7 @@ def revoke_key(path: Path, key_id: str) -> ApiKeyInfo:
                 conn,
                 AuditEventType.API_KEY_REVOKED,
                 {"key_id": key_id, "user": row["user"]},
-                actor=CLI_ACTOR,
+                actor=actor,
                 at=now,
             )
             return ApiKeyInfo.model_validate({**dict(row), "revoked_at": now})
