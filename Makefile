@@ -10,7 +10,7 @@ ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
 
-.PHONY: run test bench lint typecheck keys clean check-db browser screenshots
+.PHONY: run test bench lint typecheck keys clean check-db browser screenshots package
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,5 +63,20 @@ bench: $(STAMP) browser
 		echo "wrk could not be installed: using the Python load generator"; }
 	$(BIN)/python -m bench --out bench/results/latest.md --doc docs/benchmarks.md
 
+# The deployable artifact of a stage (.chalice/config.json): Chalice's own `chalice package`,
+# merged with .chalice/template-<stage>.json when there is one, then checked by cfn-lint.
+# make package STAGE=efs [PACKAGE_DIR=...]  ->  $(PACKAGE_DIR)/sam.json and deployment.zip
+STAGE ?= dev
+PACKAGE_DIR ?= build/package/$(STAGE)
+MERGE_TEMPLATE = $(wildcard .chalice/template-$(STAGE).json)
+# Chalice wants a region to package, but writes none into the template (it uses AWS::Region).
+PACKAGE_REGION = $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
+
+package: $(STAMP)
+	rm -f $(PACKAGE_DIR)/sam.json $(PACKAGE_DIR)/deployment.zip
+	AWS_DEFAULT_REGION=$(PACKAGE_REGION) $(BIN)/chalice package --stage $(STAGE) \
+		$(if $(MERGE_TEMPLATE),--merge-template $(MERGE_TEMPLATE)) $(PACKAGE_DIR)
+	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build
