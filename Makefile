@@ -52,8 +52,9 @@ screenshots: $(STAMP) browser
 check-db: $(STAMP)
 	$(BIN)/python -m chalicelib.check
 
-# The full benchmark (4 to 6 minutes on two cores): installs wrk from Debian's packages if
-# it is missing (falling back to bench/'s Python load generator if that is not possible),
+# The full benchmark (5 to 8 minutes on two cores): installs wrk and strace from Debian's
+# packages if missing (falling back to bench/'s Python load generator without wrk, and
+# leaving out the system-call table without strace),
 # prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md.
 bench: $(STAMP) browser
 	@command -v wrk >/dev/null || { \
@@ -61,6 +62,10 @@ bench: $(STAMP) browser
 		$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; } >/dev/null 2>&1 || \
 		echo "wrk could not be installed: using the Python load generator"; }
+	@command -v strace >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq strace >/dev/null 2>&1 || \
+		echo "strace could not be installed: no system-call table"; }
 	$(BIN)/python -m bench --out bench/results/latest.md --doc docs/benchmarks.md
 
 # The deployable artifact of a stage (.chalice/config.json): Chalice's own `chalice package`,

@@ -41,6 +41,9 @@ def test_the_smoke_configuration_prints_every_section(smoke: SmokeRun) -> None:
     assert "### Store: where a create's time goes" in smoke.printed
     for way in ("long-lived connection", "new connection per create", "shared-cache"):
         assert way in smoke.printed
+    for section in ("Lambda: the package and a cold start", "Pages written per write"):
+        assert f"### {section}" in smoke.printed
+    assert "### Writes per second on local disk: WAL against a rollback journal" in smoke.printed
     assert smoke.written in smoke.printed
 
 
