@@ -66,6 +66,17 @@ def _outside_modules(task_dir: Path) -> list[str]:
     return sorted(outside)
 
 
+def _writable(directory: str) -> bool:
+    """Whether a file can be created in `directory` (it is removed again)."""
+    probe = Path(directory) / f".lambda-runtime-probe-{os.getpid()}"
+    try:
+        probe.touch()
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
 def main(task_dir: Path, handler_name: str) -> None:
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the handler's prints go to the log, not into the protocol
@@ -80,6 +91,11 @@ def main(task_dir: Path, handler_name: str) -> None:
         "init_ms": init_ms,
         "sys_path": sys.path,
         "flags": {"isolated": sys.flags.isolated, "no_site": sys.flags.no_site},
+        "writable": {
+            "task": _writable(str(task_dir)),
+            "home": _writable(os.environ.get("HOME", "/")),
+            "tmp": _writable(os.environ.get("TMPDIR", "/tmp")),
+        },
         "outside_modules": _outside_modules(task_dir),
         "modules": {
             name: getattr(sys.modules.get(name), "__file__", None)

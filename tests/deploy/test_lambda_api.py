@@ -32,6 +32,7 @@ def test_the_function_sees_only_the_package_and_the_standard_library(
     container = start_container()
     ready = container.ready
     assert ready["flags"] == {"isolated": 1, "no_site": 1}
+    assert ready["writable"] == {"task": False, "home": False, "tmp": True}  # as on Lambda
     assert ready["sys_path"][0] == str(package.task_dir)
     assert not [p for p in ready["sys_path"] if "site-packages" in p or ".venv" in p]
     for module in ("chalice.app", "pydantic", "pydantic_core", "chalicelib"):
