@@ -9,8 +9,12 @@ STAMP := $(VENV)/.installed
 ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
+ifdef TORRENTINO_BACKUP_DIR
+export TORRENTINO_BACKUP_DIR
+endif
 
-.PHONY: run test bench lint typecheck keys clean check-db browser screenshots
+.PHONY: run test bench lint typecheck keys clean check-db browser screenshots backup backups \
+	verify-backups restore
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +55,21 @@ screenshots: $(STAMP) browser
 # Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.
 check-db: $(STAMP)
 	$(BIN)/python -m chalicelib.check
+
+# Backups (docs/backups.md): take one now, list them, verify them (all, or FILE=...), and
+# restore one with the server stopped: make restore FILE=<backup name or path>.
+backup: $(STAMP)
+	$(BIN)/python -m chalicelib.backup create
+
+backups: $(STAMP)
+	$(BIN)/python -m chalicelib.backup list
+
+verify-backups: $(STAMP)
+	$(BIN)/python -m chalicelib.backup verify $(FILE)
+
+restore: $(STAMP)
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path>" >&2; exit 2; }
+	$(BIN)/python -m chalicelib.backup restore "$(FILE)"
 
 # The full benchmark (4 to 6 minutes on two cores): installs wrk from Debian's packages if
 # it is missing (falling back to bench/'s Python load generator if that is not possible),
