@@ -84,7 +84,7 @@ def create_backup(db_path: Path, *, actor: str, backup_dir: Path | None = None) 
         except BackupInProgress:
             raise
         except (TorrentinoError, OSError, sqlite3.Error) as error:
-            reason = _reason(error, backup_dir)
+            reason = _reason(error)
             if not _record(db_path, AuditEventType.BACKUP_FAILED, {"reason": reason}, actor):
                 reason += " (not in the audit log: the database cannot be written either)"
             raise BackupFailed(reason) from error
@@ -148,21 +148,28 @@ def _snapshot(db_path: Path, temp: Path) -> None:
                 f"not enough space in {temp.parent}: {_mib(available)} free, the backup "
                 f"needs about {_mib(needed)}"
             )
-        source.execute("VACUUM INTO ?", (str(temp),))
+        try:
+            source.execute("VACUUM INTO ?", (str(temp),))
+        except sqlite3.Error as error:  # the backup's file, not the live database, failed
+            raise BackupFailed(_write_failure(error, temp.parent)) from error
 
 
 def _mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-def _reason(error: Exception, backup_dir: Path) -> str:
+def _reason(error: Exception) -> str:
     """What went wrong, in words a system administrator can act on."""
     if isinstance(error, TorrentinoError):
         return error.message
     if isinstance(error, OSError) and error.strerror:
         return f"{error.strerror}: {error.filename}"
+    return f"the backup failed: {error}"
+
+
+def _write_failure(error: sqlite3.Error, backup_dir: Path) -> str:
     reason = f"writing the backup into {backup_dir} failed: {error}"
-    if isinstance(error, sqlite3.Error) and ("I/O" in str(error) or "full" in str(error)):
+    if "I/O" in str(error) or "full" in str(error):
         try:
             free = _mib(shutil.disk_usage(backup_dir).free)
         except OSError:
