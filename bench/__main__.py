@@ -12,7 +12,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench import browser_bench, connection_bench, doc, http_bench, scale_bench, store_bench
+from bench import (
+    backup_bench,
+    browser_bench,
+    connection_bench,
+    doc,
+    http_bench,
+    scale_bench,
+    store_bench,
+)
 from bench.common import Table, machine
 
 FULL: dict[str, dict[str, Any]] = {
@@ -21,6 +29,7 @@ FULL: dict[str, dict[str, Any]] = {
     "http": {"tickets": 40_000, "seconds": 2.0, "use_wrk": None},
     "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
     "browser": {"tickets": 10_000, "rounds": 7},
+    "backup": {"sizes": [10_000, 100_000, 1_000_000], "load_tickets": 100_000, "seconds": 5.0},
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "store": {"tickets": 200, "count": 10, "rounds": 1},
@@ -28,6 +37,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "http": {"tickets": 300, "seconds": 0.1, "use_wrk": False},
     "scale": {"sizes": [100, 1_000], "ops": 6, "rounds": 1},
     "browser": {"tickets": 1_000, "rounds": 1},
+    "backup": {"sizes": [200, 500], "load_tickets": 300, "seconds": 0.3},
 }
 MEMORY_LIMIT_MB = 100
 
@@ -107,6 +117,8 @@ def main(argv: list[str]) -> int:
         scale, plans, scale_memory, _ = scale_bench.run(workdir, **config["scale"])
         print("browser ...", file=sys.stderr)
         browser = browser_bench.run(workdir, **config["browser"])
+        print("backup ...", file=sys.stderr)
+        backups = backup_bench.run(workdir, **config["backup"])
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -115,7 +127,7 @@ def main(argv: list[str]) -> int:
         f"scale run on {config['scale']['sizes'][-1]:,} tickets", scale_memory[0], scale_memory[1]
     )
     memory.add("HTTP load run", load_memory[0], load_memory[1])
-    sections += [store, phases, http_table, scale, plans, memory, browser]
+    sections += [store, phases, http_table, scale, plans, memory, browser, *backups]
     sections.append(targets(store, http_runs, scale, [scale_memory[1], load_memory[1]]))
     text = "\n".join(section.render() for section in sections)
     print(text)
