@@ -18,6 +18,7 @@ import shutil
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,19 +62,30 @@ class CreatedBackup(BackupInfo):
     removed: list[str] = Field(description="Older backups that retention deleted after it.")
 
 
-def create_backup(db_path: Path, *, actor: str, backup_dir: Path | None = None) -> CreatedBackup:
+def create_backup(
+    db_path: Path,
+    *,
+    actor: str,
+    backup_dir: Path | None = None,
+    wait: float | None = -1.0,
+    on_wait: Callable[[], None] | None = None,
+) -> CreatedBackup:
     """Snapshot the live database into the backup directory, verify it, publish it, apply
     retention, and record `backup_created` (or `backup_failed`, with the reason).
 
-    Safe while the server serves writes. Raises `BackupInProgress`, `BackupFailed`, or
-    `StorageUnavailable` while a restore is running.
+    Safe while the server serves writes. While another backup runs it waits up to `wait`
+    seconds (the busy timeout by default; None: until it is done), calling `on_wait`
+    once. Raises `BackupInProgress`, `BackupFailed`, or `StorageUnavailable` while a
+    restore is running.
     """
     backup_dir = backup_dir or settings.backup_dir()
+    if wait is not None and wait < 0:
+        wait = settings.busy_timeout_ms() / 1000
     started, clock = utc_now(), time.monotonic()
     with restore.in_use(db_path):
         try:
             backup_dir.mkdir(parents=True, exist_ok=True)
-            with directory_lock(backup_dir):
+            with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
                 manifest = _take(db_path, backup_dir, started, clock)
                 removed = apply_retention(
                     backup_dir,
@@ -233,6 +245,10 @@ def _resolve(file: Path, backup_dir: Path) -> Path:
     return file if file.exists() or file.parent != Path() else backup_dir / file
 
 
+def _say_waiting() -> None:
+    print("another backup is being taken; waiting for it to finish", file=sys.stderr)
+
+
 def _print_created(created: CreatedBackup, backup_dir: Path) -> None:
     print(
         f"created {backup_dir / created.name} ({created.tickets} tickets, "
@@ -262,7 +278,9 @@ def _run(args: argparse.Namespace, db_path: Path, backup_dir: Path) -> int:
         created = (
             backup_if_due(db_path, actor=CLI_ACTOR, backup_dir=backup_dir)
             if args.if_due
-            else create_backup(db_path, actor=CLI_ACTOR, backup_dir=backup_dir)
+            else create_backup(
+                db_path, actor=CLI_ACTOR, backup_dir=backup_dir, wait=None, on_wait=_say_waiting
+            )
         )
         if created is None:
             print("no backup due")

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import os
 import re
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ MANIFEST_SUFFIX = ".json"
 TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".torrentino-backup.lock"
 BUSY_RETRY_SECONDS = 10
+LOCK_POLL_SECONDS = 0.05
 _NAME = re.compile(r"(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}\.\d{3})Z\.db")
 
 
@@ -252,15 +254,29 @@ def remove_leftovers(backup_dir: Path, stem: str) -> None:
 
 
 @contextmanager
-def directory_lock(backup_dir: Path) -> Iterator[None]:
-    """Hold the backup directory's lock (one backup at a time, across processes);
-    raises `BackupInProgress` at once if another backup holds it."""
+def directory_lock(
+    backup_dir: Path, *, wait: float | None, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold the backup directory's lock (one backup at a time, across processes).
+
+    While another backup holds it, wait up to `wait` seconds (None: as long as it takes),
+    calling `on_wait` once; raises `BackupInProgress` when the time is up.
+    """
     fd = os.open(backup_dir / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BackupInProgress(backup_dir) from None
+        deadline = None if wait is None else time.monotonic() + wait
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise BackupInProgress(backup_dir) from None
+                if on_wait is not None and not waited:
+                    on_wait()
+                waited = True
+                time.sleep(LOCK_POLL_SECONDS)
         yield
     finally:
         os.close(fd)  # releases the lock

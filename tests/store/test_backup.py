@@ -9,6 +9,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -211,32 +213,62 @@ def test_leftovers_of_an_interrupted_backup_are_cleared_by_the_next(
     assert not half_written.exists() and not orphan_manifest.exists()
 
 
-def test_a_second_backup_at_the_same_time_is_refused_not_queued(
-    db_path: Path, backups: Path
-) -> None:
-    fill(db_path)
-    backups.mkdir()
+LOCK_HOLDER = """
+import fcntl, sys
+lock = open(sys.argv[1], "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+@contextmanager
+def another_backup_running(backups: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds the backup directory's lock until the block ends."""
+    backups.mkdir(exist_ok=True)
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX);"
-            " print('locked', flush=True); sys.stdin.readline()",
-            str(backups / ".torrentino-backup.lock"),
-        ],
+        [sys.executable, "-c", LOCK_HOLDER, str(backups / ".torrentino-backup.lock")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        with pytest.raises(BackupInProgress) as busy:
-            backup.create_backup(db_path, actor="root", backup_dir=backups)
-        assert busy.value.retry_after
+        yield holder
     finally:
         holder.communicate("done\n", timeout=30)
+
+
+def test_a_backup_waits_the_busy_timeout_for_another_then_refuses(
+    db_path: Path, backups: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(db_path)
+    monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", "200")
+    with another_backup_running(backups), pytest.raises(BackupInProgress) as busy:
+        backup.create_backup(db_path, actor="root", backup_dir=backups)
+    assert busy.value.retry_after
     assert events(db_path, "backup_failed") == []  # busy is not a failure
     assert backup.create_backup(db_path, actor="root", backup_dir=backups).verified
+
+
+def test_the_command_line_waits_for_another_backup_to_finish(db_path: Path, backups: Path) -> None:
+    fill(db_path)
+    with another_backup_running(backups):
+        command = ["--db", str(db_path), "--backup-dir", str(backups), "create"]
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.backup", *command],
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiting.stderr is not None
+        assert "waiting for it to finish" in waiting.stderr.readline()
+        assert waiting.poll() is None
+    out, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0
+    assert "created" in out
+    assert len(list_backups(backups, db_path.stem)) == 1
 
 
 @pytest.mark.parametrize(("hours_ago", "due"), [(None, True), (23.0, True), (20.0, False)], ids=str)
