@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import shutil
 import sqlite3
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,26 +68,25 @@ def create_backup(
     *,
     actor: str,
     backup_dir: Path | None = None,
-    wait: float | None = -1.0,
+    wait: float | None = None,
     on_wait: Callable[[], None] | None = None,
 ) -> CreatedBackup:
     """Snapshot the live database into the backup directory, verify it, publish it, apply
     retention, and record `backup_created` (or `backup_failed`, with the reason).
 
     Safe while the server serves writes. While another backup runs it waits up to `wait`
-    seconds (the busy timeout by default; None: until it is done), calling `on_wait`
+    seconds (default: the busy timeout; `math.inf`: until it is done), calling `on_wait`
     once. Raises `BackupInProgress`, `BackupFailed`, or `StorageUnavailable` while a
     restore is running.
     """
     backup_dir = backup_dir or settings.backup_dir()
-    if wait is not None and wait < 0:
+    if wait is None:
         wait = settings.busy_timeout_ms() / 1000
-    started, clock = utc_now(), time.monotonic()
     with restore.in_use(db_path):
         try:
             backup_dir.mkdir(parents=True, exist_ok=True)
             with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
-                manifest = _take(db_path, backup_dir, started, clock)
+                manifest = _take(db_path, backup_dir)
                 removed = apply_retention(
                     backup_dir,
                     db_path.stem,
@@ -115,8 +115,9 @@ def create_backup(
     return created
 
 
-def _take(db_path: Path, backup_dir: Path, started: datetime, clock: float) -> BackupManifest:
+def _take(db_path: Path, backup_dir: Path) -> BackupManifest:
     remove_leftovers(backup_dir, db_path.stem)
+    started, clock = utc_now(), time.monotonic()  # once this backup has the directory
     final = backup_dir / backup_name(db_path.stem, started)
     temp = temp_path(final)
     try:
@@ -279,7 +280,7 @@ def _run(args: argparse.Namespace, db_path: Path, backup_dir: Path) -> int:
             backup_if_due(db_path, actor=CLI_ACTOR, backup_dir=backup_dir)
             if args.if_due
             else create_backup(
-                db_path, actor=CLI_ACTOR, backup_dir=backup_dir, wait=None, on_wait=_say_waiting
+                db_path, actor=CLI_ACTOR, backup_dir=backup_dir, wait=math.inf, on_wait=_say_waiting
             )
         )
         if created is None:

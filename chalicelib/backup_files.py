@@ -255,23 +255,23 @@ def remove_leftovers(backup_dir: Path, stem: str) -> None:
 
 @contextmanager
 def directory_lock(
-    backup_dir: Path, *, wait: float | None, on_wait: Callable[[], None] | None = None
+    backup_dir: Path, *, wait: float, on_wait: Callable[[], None] | None = None
 ) -> Iterator[None]:
     """Hold the backup directory's lock (one backup at a time, across processes).
 
-    While another backup holds it, wait up to `wait` seconds (None: as long as it takes),
-    calling `on_wait` once; raises `BackupInProgress` when the time is up.
+    While another backup holds it, wait up to `wait` seconds (`math.inf`: as long as it
+    takes), calling `on_wait` once; raises `BackupInProgress` when the time is up.
     """
     fd = os.open(backup_dir / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
-        deadline = None if wait is None else time.monotonic() + wait
+        deadline = time.monotonic() + wait
         waited = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if deadline is not None and time.monotonic() >= deadline:
+                if time.monotonic() >= deadline:
                     raise BackupInProgress(backup_dir) from None
                 if on_wait is not None and not waited:
                     on_wait()
