@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     except TorrentinoError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
+    except OSError as error:
+        print(f"error: {error.strerror or error}: {error.filename}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

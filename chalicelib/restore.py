@@ -82,14 +82,17 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
-def hold_in_use(db_path: Path) -> IO[bytes] | None:
+def hold_in_use(db_path: Path, *, create_dir: bool = False) -> IO[bytes] | None:
     """Say "this process uses the database" until the returned file is closed.
 
     Raises `StorageUnavailable` while a restore is replacing the database. Returns None
     when the lock file cannot be created (say, a read-only directory): the caller goes
-    on, without the protection.
+    on, without the protection. `create_dir` makes the database's directory first, as
+    the first start of a new installation does.
     """
     try:
+        if create_dir:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(os.open(lock_path(db_path), os.O_RDONLY | os.O_CREAT, 0o644), "rb")  # noqa: SIM115
     except OSError:
         return None
@@ -212,7 +215,11 @@ def verify_backup(backup: Path) -> Examination:
     if found.schema_version == len(migrations.MIGRATIONS):
         _check(found, backup)
         return found
-    with TemporaryDirectory(prefix=".verify-", dir=backup.parent) as scratch:
+    try:  # the migrated copy goes beside the backup, or to the temporary directory
+        scratch_dir = TemporaryDirectory(prefix=".verify-", dir=backup.parent)
+    except OSError:
+        scratch_dir = TemporaryDirectory(prefix="torrentino-verify-")
+    with scratch_dir as scratch:
         copy = Path(scratch) / backup.name
         try:
             _migrated_copy(backup, copy)

@@ -62,9 +62,9 @@ def ensure_started(path: Path) -> None:
     with _lock:
         if path in _started:
             return
-        if path not in _in_use:  # held for the process's life: a restore refuses meanwhile
-            _in_use[path] = restore.hold_in_use(path)
         first_attempt = path not in _attempted
+        if path not in _in_use:  # held for the process's life: a restore refuses meanwhile
+            _in_use[path] = restore.hold_in_use(path, create_dir=first_attempt)
         _attempted.add(path)
         try:
             start(path, create=first_attempt)

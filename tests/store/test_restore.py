@@ -18,8 +18,14 @@ import pytest
 from chalicelib import backup, migrations, service
 from chalicelib.backup_files import manifest_path
 from chalicelib.check import check_database
-from chalicelib.errors import TicketNotFound
-from chalicelib.restore import BackupUnusable, DatabaseInUse, restore_backup, verify_backup
+from chalicelib.errors import StorageUnavailable, TicketNotFound
+from chalicelib.restore import (
+    BackupUnusable,
+    DatabaseInUse,
+    lock_path,
+    restore_backup,
+    verify_backup,
+)
 from chalicelib.storage import open_storage
 from chalicelib.tickets.model import CreateTicketRequest
 from tests.helpers import example_ticket
@@ -281,3 +287,45 @@ def test_the_restored_file_keeps_the_permissions_of_the_one_it_replaces(setup: S
     os.chmod(setup.db, 0o600)
     restore_backup(setup.backup, setup.db, actor="admin-cli")
     assert setup.db.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_installation_holds_the_in_use_lock_from_its_first_start(
+    setup: Setup, tmp_path: Path
+) -> None:
+    fresh = tmp_path / "new" / "torrentino.db"  # not even its directory exists yet
+    service.ensure_started(fresh)
+    try:
+        with pytest.raises(DatabaseInUse) as refused:
+            restore_backup(setup.backup, fresh, actor="admin-cli")
+        assert "stop the server" in refused.value.message
+    finally:
+        service.stop(fresh)
+
+
+RESTORE_IN_PROGRESS = """
+import fcntl, sys
+lock = open(sys.argv[1], "a")
+fcntl.flock(lock, fcntl.LOCK_EX)
+print("restoring", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_server_starting_during_a_restore_waits_for_it(setup: Setup) -> None:
+    restoring = subprocess.Popen(
+        [sys.executable, "-c", RESTORE_IN_PROGRESS, str(lock_path(setup.db))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert restoring.stdout is not None and restoring.stdout.readline() == "restoring\n"
+        before = files_beside(setup.db)
+        with pytest.raises(StorageUnavailable) as busy:
+            service.ensure_started(setup.db)
+        assert "being restored" in busy.value.message and busy.value.retry_after
+        assert files_beside(setup.db) == before  # no migration, no service_started
+    finally:
+        restoring.communicate("done\n", timeout=30)
+    service.ensure_started(setup.db)
+    service.stop(setup.db)
