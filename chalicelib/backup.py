@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import shutil
 import sqlite3
 import sys
@@ -122,6 +123,7 @@ def _take(db_path: Path, backup_dir: Path) -> BackupManifest:
     temp = temp_path(final)
     try:
         _snapshot(db_path, temp)
+        os.chmod(temp, db_path.stat().st_mode & 0o777)  # it holds what the database holds
         found = restore.verify_backup(temp)
         if found.problems:
             raise BackupFailed(

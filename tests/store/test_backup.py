@@ -97,6 +97,13 @@ def test_a_backup_is_a_verified_snapshot_with_a_manifest(db_path: Path, backups:
     }
 
 
+def test_a_backup_is_as_private_as_the_database(db_path: Path, backups: Path) -> None:
+    fill(db_path)
+    db_path.chmod(0o600)
+    created = backup.create_backup(db_path, actor="root", backup_dir=backups)
+    assert (backups / created.name).stat().st_mode & 0o777 == 0o600
+
+
 def test_the_live_database_is_only_read(db_path: Path, backups: Path) -> None:
     fill(db_path)
     conn = sqlite3.connect(db_path)
