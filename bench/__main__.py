@@ -29,7 +29,12 @@ FULL: dict[str, dict[str, Any]] = {
     "http": {"tickets": 40_000, "seconds": 2.0, "use_wrk": None},
     "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
     "browser": {"tickets": 10_000, "rounds": 7},
-    "backup": {"sizes": [10_000, 100_000, 1_000_000], "load_tickets": 100_000, "seconds": 5.0},
+    "backup": {
+        "sizes": [10_000, 100_000, 1_000_000],
+        "load_tickets": 100_000,
+        "seconds": 5.0,
+        "passes": 3,
+    },
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "store": {"tickets": 200, "count": 10, "rounds": 1},
@@ -37,7 +42,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "http": {"tickets": 300, "seconds": 0.1, "use_wrk": False},
     "scale": {"sizes": [100, 1_000], "ops": 6, "rounds": 1},
     "browser": {"tickets": 1_000, "rounds": 1},
-    "backup": {"sizes": [200, 500], "load_tickets": 300, "seconds": 0.3},
+    "backup": {"sizes": [200, 500], "load_tickets": 300, "seconds": 0.3, "passes": 1},
 }
 MEMORY_LIMIT_MB = 100
 
