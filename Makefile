@@ -71,7 +71,7 @@ restore: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path>" >&2; exit 2; }
 	$(BIN)/python -m chalicelib.backup restore "$(FILE)"
 
-# The full benchmark (4 to 6 minutes on two cores): installs wrk from Debian's packages if
+# The full benchmark (about 15 minutes on two cores): installs wrk from Debian's packages if
 # it is missing (falling back to bench/'s Python load generator if that is not possible),
 # prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md.
 bench: $(STAMP) browser
