@@ -9,8 +9,12 @@ STAMP := $(VENV)/.installed
 ifdef TORRENTINO_DB_PATH
 export TORRENTINO_DB_PATH
 endif
+ifdef TORRENTINO_BACKUP_DIR
+export TORRENTINO_BACKUP_DIR
+endif
 
-.PHONY: run test bench lint typecheck keys clean check-db browser screenshots package
+.PHONY: run test bench lint typecheck keys clean check-db browser screenshots package \
+	backup backups verify-backups restore
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +56,22 @@ screenshots: $(STAMP) browser
 check-db: $(STAMP)
 	$(BIN)/python -m chalicelib.check
 
-# The full benchmark (5 to 8 minutes on two cores): installs wrk and strace from Debian's
+# Backups (docs/backups.md): take one now, list them, verify them (all, or FILE=...), and
+# restore one with the server stopped: make restore FILE=<backup name or path>.
+backup: $(STAMP)
+	$(BIN)/python -m chalicelib.backup create
+
+backups: $(STAMP)
+	$(BIN)/python -m chalicelib.backup list
+
+verify-backups: $(STAMP)
+	$(BIN)/python -m chalicelib.backup verify $(FILE)
+
+restore: $(STAMP)
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path>" >&2; exit 2; }
+	$(BIN)/python -m chalicelib.backup restore "$(FILE)"
+
+# The full benchmark (about 20 minutes on two cores): installs wrk and strace from Debian's
 # packages if missing (falling back to bench/'s Python load generator without wrk, and
 # leaving out the system-call table without strace),
 # prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    backup_bench,
     browser_bench,
     connection_bench,
     deploy_bench,
@@ -30,6 +31,12 @@ FULL: dict[str, dict[str, Any]] = {
     "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
     "browser": {"tickets": 10_000, "rounds": 7},
     "deploy": {"tickets": 10_000, "count": 100, "rounds": 5, "cold_starts": 5},
+    "backup": {
+        "sizes": [10_000, 100_000, 1_000_000],
+        "load_tickets": 100_000,
+        "seconds": 5.0,
+        "passes": 3,
+    },
 }
 SMOKE: dict[str, dict[str, Any]] = {
     "store": {"tickets": 200, "count": 10, "rounds": 1},
@@ -38,6 +45,7 @@ SMOKE: dict[str, dict[str, Any]] = {
     "scale": {"sizes": [100, 1_000], "ops": 6, "rounds": 1},
     "browser": {"tickets": 1_000, "rounds": 1},
     "deploy": {"tickets": 200, "count": 3, "rounds": 1, "cold_starts": 1},
+    "backup": {"sizes": [200, 500], "load_tickets": 300, "seconds": 0.3, "passes": 1},
 }
 MEMORY_LIMIT_MB = 100
 
@@ -119,6 +127,8 @@ def main(argv: list[str]) -> int:
         browser = browser_bench.run(workdir, **config["browser"])
         print("deploy ...", file=sys.stderr)
         deploy = deploy_bench.run(workdir / "deploy", **config["deploy"])
+        print("backup ...", file=sys.stderr)
+        backups = backup_bench.run(workdir, **config["backup"])
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -127,7 +137,7 @@ def main(argv: list[str]) -> int:
         f"scale run on {config['scale']['sizes'][-1]:,} tickets", scale_memory[0], scale_memory[1]
     )
     memory.add("HTTP load run", load_memory[0], load_memory[1])
-    sections += [store, phases, http_table, scale, plans, memory, browser, *deploy]
+    sections += [store, phases, http_table, scale, plans, memory, browser, *deploy, *backups]
     sections.append(targets(store, http_runs, scale, [scale_memory[1], load_memory[1]]))
     text = "\n".join(section.render() for section in sections)
     print(text)

@@ -1,4 +1,5 @@
-"""Bulk loader: a database of N tickets (and their `ticket_created` events) in seconds.
+"""Bulk loader: a database of N tickets (and their `ticket_created` events, optionally their
+whole histories) in seconds.
 
 The schema and indexes are the service's own (`chalicelib.migrations.migrate`); only the load
 itself skips what a bulk build does not need: it runs with the rollback journal off and
@@ -29,21 +30,42 @@ TAGS = ("music", "flac", "album", "movie", "1080p", "series", "ebook", "podcast"
 BATCH = 20_000
 
 
+STATE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
+_FAILED = Failed(error="no source found", failed_at=STATE_TIME)
+
+
 def _states() -> dict[str, str]:
-    at = datetime(2025, 1, 1, tzinfo=UTC)
+    at = STATE_TIME
     return {
         "pending": encode_state(Pending()),
         "completed": encode_state(Completed(completed_at=at)),
         "cancelled": encode_state(
             Cancelled(cancelled_by="anonymous", reason=None, cancelled_at=at)
         ),
-        "failed": encode_state(Failed(error="no source found", failed_at=at)),
+        "failed": encode_state(_FAILED),
     }
 
 
+def _change_event(kind: str, ticket_id: str) -> tuple[object, ...]:
+    """The event that moved a ticket from pending to `kind`, as the store writes it."""
+    at = format_timestamp(STATE_TIME)
+    if kind == "cancelled":
+        data: dict[str, object] = {
+            "ticket_id": ticket_id,
+            "cancelled_by": "anonymous",
+            "reason": None,
+            "previous_state": "pending",
+        }
+        return ("ticket_cancelled", at, ticket_id, "anonymous", encode_data(data))
+    new = Completed(completed_at=STATE_TIME) if kind == "completed" else _FAILED
+    data = {"ticket_id": ticket_id, "from": "pending", "to": kind, "actor": "worker"}
+    data["state"] = new.model_dump(mode="json")
+    return ("ticket_state_changed", at, ticket_id, "worker", encode_data(data))
+
+
 def _rows(
-    count: int, seed: int, state_weights: dict[str, int]
-) -> Iterator[tuple[tuple[object, ...], tuple[object, ...]]]:
+    count: int, seed: int, state_weights: dict[str, int], histories: bool
+) -> Iterator[tuple[tuple[object, ...], list[tuple[object, ...]]]]:
     rng = random.Random(seed)
     states = _states()
     kinds = list(state_weights)
@@ -56,11 +78,12 @@ def _rows(
         priority = rng.choice(PRIORITIES)
         context = {"tags": rng.sample(TAGS, 2), "description": f"bulk ticket {n}"}
         dest_path = f"/media/bulk/{n % 1000}"
+        kind = rng.choices(kinds, weights)[0]
         ticket = (
             ticket_id,
             stamp,
             "anonymous",
-            states[rng.choices(kinds, weights)[0]],
+            states[kind],
             priority,
             json.dumps(context, ensure_ascii=False),
             dest_path,
@@ -81,13 +104,23 @@ def _rows(
                 }
             ),
         )
-        yield ticket, event
+        changes = [_change_event(kind, ticket_id)] if histories and kind != "pending" else []
+        yield ticket, [event, *changes]
 
 
-def build(path: Path, count: int, *, seed: int = 6, states: dict[str, int] | None = None) -> float:
+def build(
+    path: Path,
+    count: int,
+    *,
+    seed: int = 6,
+    states: dict[str, int] | None = None,
+    histories: bool = False,
+) -> float:
     """Create `path` with `count` tickets and their events; return the seconds it took.
 
-    `states` weighs the tickets' states (default `STATE_WEIGHTS`).
+    `states` weighs the tickets' states (default `STATE_WEIGHTS`). Each ticket gets its
+    `ticket_created` event; with `histories`, a ticket that is no longer pending also
+    gets the event that moved it, so the database passes the consistency check.
     """
     started = time.perf_counter()
     for suffix in ("", "-wal", "-shm"):
@@ -100,7 +133,7 @@ def build(path: Path, count: int, *, seed: int = 6, states: dict[str, int] | Non
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("PRAGMA cache_size = -262144")  # 256 MiB, for the loader only
         conn.execute("BEGIN")
-        rows = _rows(count, seed, states or STATE_WEIGHTS)
+        rows = _rows(count, seed, states or STATE_WEIGHTS, histories)
         while True:
             batch = [row for _, row in zip(range(BATCH), rows, strict=False)]
             if not batch:
@@ -113,7 +146,7 @@ def build(path: Path, count: int, *, seed: int = 6, states: dict[str, int] | Non
             conn.executemany(
                 "INSERT INTO audit_events (event_type, timestamp, ticket_id, actor, data)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [event for _, event in batch],
+                [event for _, events in batch for event in events],
             )
         conn.execute("COMMIT")
         conn.execute("ANALYZE")

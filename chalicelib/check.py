@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,50 +71,64 @@ def _ticket_from_row(row: sqlite3.Row) -> Ticket:
 
 def _read_tickets(
     conn: sqlite3.Connection, problems: list[Problem]
-) -> tuple[dict[str, Ticket], set[str]]:
-    """The readable tickets by id, and the ids of the rows that could not be read."""
-    tickets: dict[str, Ticket] = {}
-    unreadable: set[str] = set()
+) -> Iterator[tuple[str, Ticket | None]]:
+    """Every ticket row in id order: its id, and the ticket (None when it cannot be read)."""
     for row in conn.execute("SELECT * FROM tickets ORDER BY id"):
         try:
-            tickets[row["id"]] = _ticket_from_row(row)
+            yield row["id"], _ticket_from_row(row)
         except (KeyError, TypeError, ValueError, ValidationError) as error:
             problems.append(Problem(f"ticket {row['id']}", f"unreadable row: {error}"))
-            unreadable.add(row["id"])
-    return tickets, unreadable
+            yield row["id"], None
 
 
 def _read_events(
-    conn: sqlite3.Connection, problems: list[Problem]
-) -> tuple[int, dict[str, list[AuditEvent]]]:
-    """Count every event, and group the ticket events by ticket, oldest first."""
-    by_ticket: dict[str, list[AuditEvent]] = defaultdict(list)
-    count = 0
+    conn: sqlite3.Connection, problems: list[Problem], counted: list[int]
+) -> Iterator[tuple[str, list[AuditEvent]]]:
+    """Each ticket's events, oldest first, one ticket at a time in ticket id order.
+
+    The scan follows `idx_audit_ticket`, so only one ticket's events are in memory at a
+    time; every event is counted in `counted[0]`, ticket event or not.
+    """
     rows = conn.execute(
-        "SELECT id, event_type, timestamp, ticket_id, data FROM audit_events ORDER BY id"
+        "SELECT id, event_type, timestamp, ticket_id, data FROM audit_events"
+        " ORDER BY ticket_id, timestamp, id"
     )
+    group_id: str | None = None
+    group: list[AuditEvent] = []
     for row in rows:
-        count += 1
-        subject = f"event {row['id']}"
-        try:
-            event = row_to_event(row)
-        except (TypeError, ValueError, ValidationError) as error:
-            problems.append(Problem(subject, f"unreadable event: {error}"))
+        counted[0] += 1
+        event = _ticket_event(row, problems)
+        if event is None:
             continue
-        if event.event_type not in TICKET_EVENTS:
-            continue
-        ticket_id = event.data.get("ticket_id")
-        if not isinstance(ticket_id, str) or row["ticket_id"] != ticket_id:
-            problems.append(
-                Problem(
-                    subject,
-                    f"ticket_id column {row['ticket_id']!r} does not match its data's "
-                    f"{ticket_id!r}",
-                )
+        if row["ticket_id"] != group_id:
+            if group_id is not None:
+                yield group_id, sorted(group, key=lambda e: e.id)
+            group_id, group = row["ticket_id"], []
+        group.append(event)
+    if group_id is not None:
+        yield group_id, sorted(group, key=lambda e: e.id)
+
+
+def _ticket_event(row: sqlite3.Row, problems: list[Problem]) -> AuditEvent | None:
+    """The row as a ticket event, or None (not about a ticket, or a problem noted)."""
+    subject = f"event {row['id']}"
+    try:
+        event = row_to_event(row)
+    except (TypeError, ValueError, ValidationError) as error:
+        problems.append(Problem(subject, f"unreadable event: {error}"))
+        return None
+    if event.event_type not in TICKET_EVENTS:
+        return None
+    ticket_id = event.data.get("ticket_id")
+    if not isinstance(ticket_id, str) or row["ticket_id"] != ticket_id:
+        problems.append(
+            Problem(
+                subject,
+                f"ticket_id column {row['ticket_id']!r} does not match its data's {ticket_id!r}",
             )
-            continue
-        by_ticket[ticket_id].append(event)
-    return count, by_ticket
+        )
+        return None
+    return event
 
 
 def _compare(ticket: Ticket, events: list[AuditEvent]) -> list[Problem]:
@@ -144,21 +158,6 @@ def _compare(ticket: Ticket, events: list[AuditEvent]) -> list[Problem]:
 
 def _show(value: object) -> str:
     return repr(value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
-
-
-_Read = tuple[dict[str, Ticket], set[str], int, dict[str, list[AuditEvent]]]
-
-
-def _read_database(path: Path) -> tuple[list[Problem], _Read | None]:
-    """The schema's problems, and every ticket and event (None without our tables)."""
-    with db.connect(path, read_only=True) as conn:
-        problems = _check_schema(conn)
-        if any(p.message.startswith("missing tables") for p in problems):
-            return problems, None
-        with db.transaction(conn, write=False):  # one snapshot for tickets and events
-            tickets, unreadable = _read_tickets(conn, problems)
-            event_count, events = _read_events(conn, problems)
-    return problems, (tickets, unreadable, event_count, events)
 
 
 def _check_schema(conn: sqlite3.Connection) -> list[Problem]:
@@ -196,34 +195,67 @@ def _roll_back_hot_journal(path: Path) -> None:
 
 
 def check_database(path: Path) -> Report:
-    """Check one database file; every inconsistency found is in the report's `problems`."""
+    """Check one database file; every inconsistency found is in the report's `problems`.
+
+    Tickets and events are read side by side in ticket id order, so memory stays flat
+    however large the database is.
+    """
     if not path.is_file():
         return Report(0, 0, [Problem("database", f"{path} does not exist or is not a file")])
     try:
         try:
-            problems, read = _read_database(path)
+            return _check(path)
         except (sqlite3.Error, TorrentinoError) as error:
             if not _needs_rollback(error):
                 raise
             _roll_back_hot_journal(path)
-            problems, read = _read_database(path)
+            return _check(path)
     except (sqlite3.Error, TorrentinoError) as error:
         return Report(0, 0, [Problem("database", f"cannot read {path}: {error}")])
-    if read is None:
-        return Report(0, 0, problems)
-    tickets, unreadable, event_count, events = read
-    for ticket in tickets.values():
-        problems.extend(_compare(ticket, events.get(ticket.id, [])))
-    for ticket_id, orphans in events.items():
-        if ticket_id not in tickets and ticket_id not in unreadable:
-            problems.extend(
-                Problem(
-                    f"event {event.id}",
-                    f"{event.event_type.value} refers to ticket {ticket_id}, which does not exist",
-                )
-                for event in orphans
-            )
-    return Report(len(tickets), event_count, problems)
+
+
+def _check(path: Path) -> Report:
+    with db.connect(path, read_only=True) as conn:
+        problems = _check_schema(conn)
+        if any(p.message.startswith("missing tables") for p in problems):
+            return Report(0, 0, problems)
+        with db.transaction(conn, write=False):  # one snapshot for tickets and events
+            tickets, events = _compare_all(conn, problems)
+    return Report(tickets, events, problems)
+
+
+def _compare_all(conn: sqlite3.Connection, problems: list[Problem]) -> tuple[int, int]:
+    """Match each ticket with its events (a merge of two scans in id order); return the
+    number of readable tickets and of events."""
+    counted = [0]
+    readable = 0
+    groups = _read_events(conn, problems, counted)
+    pending = next(groups, None)
+    for ticket_id, ticket in _read_tickets(conn, problems):
+        while pending is not None and pending[0] < ticket_id:
+            problems.extend(_orphans(*pending))
+            pending = next(groups, None)
+        events: list[AuditEvent] = []
+        if pending is not None and pending[0] == ticket_id:
+            events = pending[1]
+            pending = next(groups, None)
+        if ticket is not None:
+            readable += 1
+            problems.extend(_compare(ticket, events))
+    while pending is not None:
+        problems.extend(_orphans(*pending))
+        pending = next(groups, None)
+    return readable, counted[0]
+
+
+def _orphans(ticket_id: str, events: list[AuditEvent]) -> list[Problem]:
+    return [
+        Problem(
+            f"event {event.id}",
+            f"{event.event_type.value} refers to ticket {ticket_id}, which does not exist",
+        )
+        for event in events
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib import db, migrations, settings
 from chalicelib.audit.events import AuditEventType, record
+from chalicelib.cli import command_parser
 from chalicelib.errors import InvalidInput, KeyNotFound, TorrentinoError
 from chalicelib.identity import ANONYMOUS_NAME, Role, hash_key, new_key
 from chalicelib.timestamps import Timestamp, format_timestamp, utc_now
@@ -111,12 +112,7 @@ def revoke_key(path: Path, key_id: str, *, actor: str = CLI_ACTOR) -> ApiKeyInfo
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.keys",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--db", type=Path, help="SQLite file (default: TORRENTINO_DB_PATH)")
+    parser = command_parser("keys", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it once")
     create.add_argument("user")

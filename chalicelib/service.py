@@ -6,11 +6,11 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from pydantic import BaseModel
 
-from chalicelib import __version__, db, migrations, settings
+from chalicelib import __version__, db, migrations, restore, settings
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.errors import StorageUnavailable
 from chalicelib.timestamps import utc_now
@@ -28,6 +28,7 @@ _lock = threading.Lock()
 _started: set[Path] = set()
 _held_open: dict[Path, sqlite3.Connection] = {}
 _attempted: set[Path] = set()
+_in_use: dict[Path, IO[bytes] | None] = {}
 
 
 def start(path: Path, *, create: bool = True) -> None:
@@ -53,7 +54,8 @@ def ensure_started(path: Path) -> None:
     current schema, the request goes ahead, so reads are served, and the next request
     tries to start again. Only the first attempt may create the file: one that vanishes
     later is not replaced by an empty database. Raises `StorageUnavailable` or
-    `StorageCorrupt` otherwise.
+    `StorageCorrupt` otherwise, and `StorageUnavailable` while a backup is being
+    restored into the file.
     """
     if path in _started:
         return
@@ -61,6 +63,8 @@ def ensure_started(path: Path) -> None:
         if path in _started:
             return
         first_attempt = path not in _attempted
+        if path not in _in_use:  # held for the process's life: a restore refuses meanwhile
+            _in_use[path] = restore.hold_in_use(path, create_dir=first_attempt)
         _attempted.add(path)
         try:
             start(path, create=first_attempt)
@@ -74,13 +78,17 @@ def ensure_started(path: Path) -> None:
 
 
 def stop(path: Path) -> None:
-    """Close the idle connection `ensure_started` keeps, and forget that it started."""
+    """Close the idle connection `ensure_started` keeps, release the database's in-use
+    lock, and forget that it started."""
     with _lock:
         _started.discard(path)
         _attempted.discard(path)
         held = _held_open.pop(path, None)
+        in_use = _in_use.pop(path, None)
     if held is not None:
         held.close()
+    if in_use is not None:
+        in_use.close()
 
 
 def _schema_is_current(path: Path) -> bool:

@@ -70,3 +70,37 @@ def journal_mode() -> JournalMode:
 def is_rollback(mode: JournalMode) -> bool:
     """Whether `mode` is a rollback journal (for a network filesystem) rather than WAL."""
     return mode != "wal"
+
+
+BACKUP_DIR_VARIABLE = "TORRENTINO_BACKUP_DIR"
+BACKUP_EVERY_HOURS_VARIABLE = "TORRENTINO_BACKUP_EVERY_HOURS"
+BACKUP_KEEP_DAILY_VARIABLE = "TORRENTINO_BACKUP_KEEP_DAILY"
+BACKUP_KEEP_WEEKLY_VARIABLE = "TORRENTINO_BACKUP_KEEP_WEEKLY"
+
+
+def backup_dir() -> Path:
+    """Where backups go: `TORRENTINO_BACKUP_DIR`, or `backups/` beside the database."""
+    configured = os.environ.get(BACKUP_DIR_VARIABLE)
+    return Path(configured) if configured else db_path().parent / "backups"
+
+
+def _whole_number(variable: str, default: int) -> int:
+    """A setting of plain decimal digits; anything else means the default."""
+    configured = os.environ.get(variable, "")
+    return int(configured) if configured.isdecimal() and configured.isascii() else default
+
+
+def backup_every_hours() -> int:
+    """How often the server takes a backup by itself: `TORRENTINO_BACKUP_EVERY_HOURS`
+    (default 24; 0 turns scheduled backups off)."""
+    return _whole_number(BACKUP_EVERY_HOURS_VARIABLE, 24)
+
+
+def backup_keep_daily() -> int:
+    """Retention: the newest backup of each of this many days (default 7)."""
+    return _whole_number(BACKUP_KEEP_DAILY_VARIABLE, 7)
+
+
+def backup_keep_weekly() -> int:
+    """Retention: the newest backup of each of this many ISO weeks (default 4)."""
+    return _whole_number(BACKUP_KEEP_WEEKLY_VARIABLE, 4)

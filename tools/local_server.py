@@ -15,7 +15,8 @@ gateway), with a request handler that:
 * listens with a backlog of 128 instead of 5, so a burst of new connections is
   not answered with dropped SYNs and one-second retries;
 * records `service_started` (and migrates the database) when the server starts,
-  not on the first request.
+  not on the first request;
+* takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`).
 
 Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
 """
@@ -46,6 +47,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 from chalicelib import settings  # noqa: E402
 from chalicelib.api.errors import BodyTooLarge, RouteNotFound  # noqa: E402
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
+from chalicelib.backup_schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
 from chalicelib.service import ensure_started  # noqa: E402
 
@@ -185,6 +187,7 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
     except TorrentinoError as error:
         # Serve anyway: requests answer with the error until the database is fixed.
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
+    start_scheduled_backups(settings.db_path())
     return LocalDevServer(
         app_obj,
         config,

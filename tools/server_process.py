@@ -53,7 +53,14 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> Server:
         self.port = free_port()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.extra_env)
+        # No scheduled backups unless a test asks for them: they would add audit events
+        # and load at moments a test does not choose.
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "TORRENTINO_BACKUP_EVERY_HOURS": "0",
+            **self.extra_env,
+        }
         env.pop("TORRENTINO_DB_PATH", None)
         if self.pass_db_path:
             env["TORRENTINO_DB_PATH"] = str(self.db_path)

@@ -19,7 +19,16 @@ UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 PAGE = "index.html"
 
 # Every file the page is made of, by name, with its media type: nothing else is served.
-SCRIPTS = ("app.js", "core.js", "live.js", "queue.js", "request.js", "ticket.js", "audit.js")
+SCRIPTS = (
+    "app.js",
+    "core.js",
+    "live.js",
+    "queue.js",
+    "request.js",
+    "ticket.js",
+    "audit.js",
+    "backups.js",
+)
 CONTENT_TYPES: dict[str, str] = {
     PAGE: "text/html; charset=utf-8",
     **{script: "text/javascript; charset=utf-8" for script in SCRIPTS},

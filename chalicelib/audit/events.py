@@ -23,6 +23,9 @@ class AuditEventType(StrEnum):
     TICKET_STATE_CHANGED = "ticket_state_changed"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
+    BACKUP_CREATED = "backup_created"
+    BACKUP_FAILED = "backup_failed"
+    BACKUP_RESTORED = "backup_restored"
 
 
 class AuditEvent(BaseModel):

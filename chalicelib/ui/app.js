@@ -8,12 +8,14 @@ import {
   focusHeading,
   h,
   hooks,
+  isAdmin,
   keys,
   main,
   put,
   session,
 } from './core.js';
 import { auditView } from './audit.js';
+import { backupsView } from './backups.js';
 import { watch } from './live.js';
 import { queueView } from './queue.js';
 import { newTicketView } from './request.js';
@@ -31,6 +33,7 @@ async function loadMe() {
 function renderAccount() {
   const box = byId('account');
   const me = session.me;
+  byId('nav-backups').hidden = !isAdmin();
   if (!me) return put(box);
   put(box,
     h('span', { class: 'who' }, h('span', { class: 'visually-hidden' }, 'Signed in as '), h('strong', {}, me.name), ' '),
@@ -99,6 +102,7 @@ const ROUTES = [
   [/^\/new$/, 'new', newTicketView],
   [/^\/tickets\/([^/]{1,64})$/, 'queue', ticketView],
   [/^\/audit$/, 'audit', auditView],
+  [/^\/backups$/, 'backups', backupsView],
 ];
 
 function currentHash() {

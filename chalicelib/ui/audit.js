@@ -10,6 +10,7 @@ import {
   main,
   onChange,
   PAGE_SIZE,
+  plural,
   put,
   query,
   STATE_LABELS,
@@ -103,6 +104,12 @@ export function eventSummary(event) {
       return h('span', {}, `Key ${d.key_id} of `, h('strong', {}, d.user), ' revoked');
     case 'service_started':
       return h('span', {}, `Version ${d.version}, schema ${d.schema_version}`);
+    case 'backup_created':
+      return h('span', {}, h('code', {}, d.file), `: ${plural(d.tickets, 'ticket', 'tickets')}, ${d.duration_seconds} s`);
+    case 'backup_failed':
+      return h('span', {}, d.reason);
+    case 'backup_restored':
+      return h('span', {}, 'From ', h('code', {}, d.file), `: ${plural(d.tickets, 'ticket', 'tickets')}`);
     default:
       return h('span', {}, JSON.stringify(d));
   }

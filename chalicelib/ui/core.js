@@ -14,6 +14,9 @@ export const EVENT_LABELS = {
   api_key_created: 'API key created',
   api_key_revoked: 'API key revoked',
   service_started: 'Service started',
+  backup_created: 'Backup taken',
+  backup_failed: 'Backup failed',
+  backup_restored: 'Backup restored',
 };
 
 /** An element with attributes, event handlers and children; strings become text nodes. */

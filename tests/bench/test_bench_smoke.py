@@ -32,7 +32,17 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
 
 
 def test_the_smoke_configuration_prints_every_section(smoke: SmokeRun) -> None:
-    for section in ("Machine", "Store:", "HTTP:", "Scale:", "Query plans", "Memory:", "Targets"):
+    for section in (
+        "Machine",
+        "Store:",
+        "HTTP:",
+        "Scale:",
+        "Query plans",
+        "Memory:",
+        "Backup: time and size",
+        "Backup: requests/s",
+        "Targets",
+    ):
         assert f"### {section}" in smoke.printed
     assert "### Browser: navigation to the first 50 tickets shown" in smoke.printed
     assert "Rows on screen at the mark: 50 " in smoke.printed
@@ -60,3 +70,19 @@ def test_the_phase_breakdown_really_creates_on_each_kind_of_connection(smoke: Sm
             conn.close()
         assert tickets == phases["tickets"] + created, kind
         assert events >= created, kind
+
+
+def test_the_backup_bench_really_backs_up_both_ways_under_load(smoke: SmokeRun) -> None:
+    conn = sqlite3.connect(smoke.workdir / "backup-load.db")
+    try:
+        actors = {
+            row[0]
+            for row in conn.execute(
+                "SELECT actor FROM audit_events WHERE event_type = 'backup_created'"
+            )
+        }
+    finally:
+        conn.close()
+    assert actors == {"anonymous", "admin-cli"}  # POST /api/v1/backups, and the command line
+    for size in SMOKE["backup"]["sizes"]:
+        assert f"| {size:,} " in smoke.printed

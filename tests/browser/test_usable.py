@@ -49,6 +49,7 @@ def each_view(page: Page, views: Views) -> Iterator[str]:
         ),
         ("cancelled ticket", f"#/tickets/{views.cancelled_id}", "Help!", ".timeline li"),
         ("audit log", "#/audit", "Audit log", ".event"),
+        ("backups", "#/backups", "Backups", "main p"),
         ("not found", "#/nowhere", "Page not found", "main p"),
     ):
         page.goto(f"{site.url}{path}")
@@ -83,7 +84,7 @@ def test_axe_finds_no_serious_problem_on_any_view(
     console.allow(400)  # the form with errors
     page = open_context(views.site, user, color_scheme=scheme).new_page()
     problems = {name: serious_violations(page) for name in each_view(page, views)}
-    assert len(problems) == 7
+    assert len(problems) == 8
     assert {name: found for name, found in problems.items() if found} == {}
 
 
@@ -108,7 +109,7 @@ def test_no_view_writes_to_the_console(
     for user in ("alice", "bob"):
         page = open_context(site, user).new_page()
         seen = [name for name in each_view(page, views) if name != "new request with errors"]
-        assert len(seen) == 6
+        assert len(seen) == 7
     # The fixture fails the test on any console error or warning; here none is allowed but
     # the 400 of the form with errors, which Chromium reports for every 4xx answer.
     assert [m for m in console.messages if "status of 400" not in m] == []
@@ -215,5 +216,6 @@ def test_each_view_names_the_tab(
         "Abbey Road, remastered · torrentino",
         "Help! · torrentino",
         "Audit log · torrentino",
+        "Backups · torrentino",
         "Page not found · torrentino",
     ]

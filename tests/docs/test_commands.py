@@ -50,6 +50,10 @@ NOT_RUN = {
     "make run": "the test starts the server exactly this way, in the background, first",
     "make test": "this test is part of it",
     "make bench": "takes minutes; tests/bench runs its smoke configuration",
+    "make restore FILE=torrentino-20261127T030000.123Z.db": (
+        "needs the server stopped, and this test's server runs; tests/reliability/"
+        "test_backups.py restores a backup with the server stopped"
+    ),
 }
 
 

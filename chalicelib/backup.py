@@ -1,0 +1,332 @@
+"""Backups: consistent snapshots of the live database, verified before they count.
+
+    python -m chalicelib.backup create [--if-due]   # take one now (make backup)
+    python -m chalicelib.backup list                # newest first (make backups)
+    python -m chalicelib.backup verify [FILE ...]   # re-read and check (default: all)
+    python -m chalicelib.backup restore FILE        # server stopped (make restore FILE=...)
+
+The database is TORRENTINO_DB_PATH (or the default) and backups go to
+TORRENTINO_BACKUP_DIR (default: `backups/` beside the database); `--db` and
+`--backup-dir` override them. docs/backups.md tells the whole story.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import shutil
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from chalicelib import __version__, db, migrations, restore, settings
+from chalicelib.audit.events import AuditEventType, record
+from chalicelib.backup_files import (
+    BackupInfo,
+    BackupInProgress,
+    BackupManifest,
+    apply_retention,
+    backup_name,
+    directory_lock,
+    list_backups,
+    publish,
+    remove_leftovers,
+    temp_path,
+)
+from chalicelib.cli import command_parser
+from chalicelib.errors import StorageUnavailable, TorrentinoError
+from chalicelib.timestamps import format_timestamp, utc_now
+
+CLI_ACTOR = "admin-cli"
+SYSTEM_ACTOR = "system"
+# A timer that fires a little early (EventBridge, a restarted server) must not skip a day.
+DUE_SLACK = 0.1
+
+
+class BackupFailed(StorageUnavailable):
+    """A backup could not be taken; nothing was published and old backups are untouched."""
+
+    code = "backup_failed"
+
+
+class CreatedBackup(BackupInfo):
+    """A backup just taken, how long it took, and what retention removed after it."""
+
+    duration_seconds: float
+    removed: list[str] = Field(description="Older backups that retention deleted after it.")
+
+
+def create_backup(
+    db_path: Path,
+    *,
+    actor: str,
+    backup_dir: Path | None = None,
+    wait: float | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> CreatedBackup:
+    """Snapshot the live database into the backup directory, verify it, publish it, apply
+    retention, and record `backup_created` (or `backup_failed`, with the reason).
+
+    Safe while the server serves writes. While another backup runs it waits up to `wait`
+    seconds (default: the busy timeout; `math.inf`: until it is done), calling `on_wait`
+    once. Raises `BackupInProgress`, `BackupFailed`, or `StorageUnavailable` while a
+    restore is running.
+    """
+    backup_dir = backup_dir or settings.backup_dir()
+    if wait is None:
+        wait = settings.busy_timeout_ms() / 1000
+    with restore.in_use(db_path):
+        try:
+            backup_dir.mkdir(parents=True, exist_ok=True)
+            with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
+                manifest = _take(db_path, backup_dir)
+                removed = apply_retention(
+                    backup_dir,
+                    db_path.stem,
+                    keep_daily=settings.backup_keep_daily(),
+                    keep_weekly=settings.backup_keep_weekly(),
+                )
+        except BackupInProgress:
+            raise
+        except (TorrentinoError, OSError, sqlite3.Error) as error:
+            reason = _reason(error)
+            if not _record(db_path, AuditEventType.BACKUP_FAILED, {"reason": reason}, actor):
+                reason += " (not in the audit log: the database cannot be written either)"
+            raise BackupFailed(reason) from error
+        created = CreatedBackup(
+            name=manifest.name,
+            taken_at=manifest.taken_at,
+            size_bytes=manifest.size_bytes,
+            tickets=manifest.tickets,
+            verified=True,
+            duration_seconds=manifest.duration_seconds,
+            removed=removed,
+        )
+        data = created.model_dump(mode="json", include={"size_bytes", "tickets", "removed"})
+        data.update(file=manifest.name, duration_seconds=manifest.duration_seconds)
+        _record(db_path, AuditEventType.BACKUP_CREATED, data, actor)
+    return created
+
+
+def _take(db_path: Path, backup_dir: Path) -> BackupManifest:
+    remove_leftovers(backup_dir, db_path.stem)
+    started, clock = utc_now(), time.monotonic()  # once this backup has the directory
+    final = backup_dir / backup_name(db_path.stem, started)
+    temp = temp_path(final)
+    try:
+        _snapshot(db_path, temp)
+        os.chmod(temp, db_path.stat().st_mode & 0o777)  # it holds what the database holds
+        found = restore.verify_backup(temp)
+        if found.problems:
+            raise BackupFailed(
+                f"the snapshot failed verification, so the live database needs attention "
+                f"(run make check-db): {'; '.join(found.problems[:3])}"
+            )
+        manifest = BackupManifest(
+            name=final.name,
+            taken_at=started,
+            size_bytes=temp.stat().st_size,
+            sha256=found.sha256,
+            tickets=found.tickets,
+            events=found.events,
+            schema_version=found.schema_version,
+            duration_seconds=round(time.monotonic() - clock, 3),
+            torrentino_version=__version__,
+        )
+        publish(temp, final, manifest)
+    finally:
+        for suffix in ("", "-journal", "-wal", "-shm", ".json"):
+            Path(f"{temp}{suffix}").unlink(missing_ok=True)
+    return manifest
+
+
+def _snapshot(db_path: Path, temp: Path) -> None:
+    """`VACUUM INTO` from a read-only connection: one read transaction, so a consistent
+    snapshot that never blocks the server's writers (WAL) and never writes the live file."""
+    if not db_path.is_file():
+        raise BackupFailed(f"there is no database at {db_path}")
+    with db.connect(db_path, read_only=True) as source:
+        pages = source.execute("PRAGMA page_count").fetchone()[0]
+        free_pages = source.execute("PRAGMA freelist_count").fetchone()[0]
+        needed = (pages - free_pages) * source.execute("PRAGMA page_size").fetchone()[0]
+        available = shutil.disk_usage(temp.parent).free
+        if available < needed:
+            raise BackupFailed(
+                f"not enough space in {temp.parent}: {_mib(available)} free, the backup "
+                f"needs about {_mib(needed)}"
+            )
+        try:
+            source.execute("VACUUM INTO ?", (str(temp),))
+        except sqlite3.Error as error:  # the backup's file, not the live database, failed
+            raise BackupFailed(_write_failure(error, temp.parent)) from error
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong, in words a system administrator can act on."""
+    if isinstance(error, TorrentinoError):
+        return error.message
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}"
+    return f"the backup failed: {error}"
+
+
+def _write_failure(error: sqlite3.Error, backup_dir: Path) -> str:
+    reason = f"writing the backup into {backup_dir} failed: {error}"
+    if "I/O" in str(error) or "full" in str(error):
+        try:
+            free = _mib(shutil.disk_usage(backup_dir).free)
+        except OSError:
+            free = "unknown"
+        reason += f" (a full disk or a file size limit does this; free space: {free})"
+    return reason
+
+
+def _record(db_path: Path, event_type: AuditEventType, data: dict[str, Any], actor: str) -> bool:
+    """Record a backup event in the live database; False (and a line on stderr) if it
+    cannot be written: the backup's own outcome matters more than its log entry."""
+    try:
+        with db.connect(db_path) as conn, db.transaction(conn):
+            record(conn, event_type, data, actor=actor, at=utc_now())
+    except (TorrentinoError, sqlite3.Error) as error:
+        with contextlib.suppress(OSError):  # stderr may be on the same full disk
+            print(f"torrentino: could not record {event_type.value}: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+def seconds_until_due(db_path: Path, backup_dir: Path | None = None) -> float | None:
+    """How long until a scheduled backup is due (0 if it is now); None when scheduled
+    backups are off (`TORRENTINO_BACKUP_EVERY_HOURS=0`)."""
+    hours = settings.backup_every_hours()
+    if hours == 0:
+        return None
+    backups = list_backups(backup_dir or settings.backup_dir(), db_path.stem)
+    if not backups:
+        return 0.0
+    due = backups[0].taken_at + timedelta(hours=hours) * (1 - DUE_SLACK)
+    return max(0.0, (due - utc_now()).total_seconds())
+
+
+def backup_if_due(
+    db_path: Path, *, actor: str = SYSTEM_ACTOR, backup_dir: Path | None = None
+) -> CreatedBackup | None:
+    """Take a backup if the newest one is older than the schedule's interval (a tenth
+    of slack); None if it is not due or scheduled backups are off."""
+    if seconds_until_due(db_path, backup_dir) != 0.0:
+        return None
+    return create_backup(db_path, actor=actor, backup_dir=backup_dir)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = command_parser("backup", __doc__)
+    parser.add_argument("--backup-dir", type=Path, help="default: TORRENTINO_BACKUP_DIR")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="take a backup now")
+    create.add_argument("--if-due", action="store_true", help="only if the schedule says so")
+    commands.add_parser("list", help="list backups, newest first")
+    verify = commands.add_parser("verify", help="re-read and check backups (default: all)")
+    verify.add_argument("files", nargs="*", type=Path)
+    restore_command = commands.add_parser("restore", help="make a backup the live database")
+    restore_command.add_argument("file", type=Path)
+    return parser
+
+
+def _resolve(file: Path, backup_dir: Path) -> Path:
+    """A path as given, or the name of a backup in the backup directory."""
+    return file if file.exists() or file.parent != Path() else backup_dir / file
+
+
+def _say_waiting() -> None:
+    print("another backup is being taken; waiting for it to finish", file=sys.stderr)
+
+
+def _print_created(created: CreatedBackup, backup_dir: Path) -> None:
+    print(
+        f"created {backup_dir / created.name} ({created.tickets} tickets, "
+        f"{_mib(created.size_bytes)}, verified, {created.duration_seconds:.1f} s)"
+    )
+    for name in created.removed:
+        print(f"retention removed {name}")
+
+
+def _verify(files: list[Path]) -> int:
+    status = 0
+    for file in files:
+        found = restore.verify_backup(file)
+        if found.problems:
+            status = 1
+            print(f"{file}: REFUSED")
+            for problem in found.problems:
+                print(f"  {problem}")
+            continue
+        how = "checksum and check" if found.checksummed else "check only, no manifest"
+        print(f"{file}: ok ({found.tickets} tickets, schema {found.schema_version}, {how})")
+    return status
+
+
+def _run(args: argparse.Namespace, db_path: Path, backup_dir: Path) -> int:
+    if args.command == "create":
+        created = (
+            backup_if_due(db_path, actor=CLI_ACTOR, backup_dir=backup_dir)
+            if args.if_due
+            else create_backup(
+                db_path, actor=CLI_ACTOR, backup_dir=backup_dir, wait=math.inf, on_wait=_say_waiting
+            )
+        )
+        if created is None:
+            print("no backup due")
+        else:
+            _print_created(created, backup_dir)
+    elif args.command == "list":
+        for info in list_backups(backup_dir, db_path.stem):
+            state = "verified" if info.verified else f"NOT VERIFIED: {info.problem}"
+            tickets = "?" if info.tickets is None else f"{info.tickets:,}"
+            print(
+                f"{info.name}  {format_timestamp(info.taken_at)}  "
+                f"{_mib(info.size_bytes):>12}  {tickets:>9} tickets  {state}"
+            )
+    elif args.command == "verify":
+        files = args.files or [
+            backup_dir / info.name for info in list_backups(backup_dir, db_path.stem)
+        ]
+        return _verify([_resolve(file, backup_dir) for file in files])
+    else:
+        done = restore.restore_backup(_resolve(args.file, backup_dir), db_path, actor=CLI_ACTOR)
+        print(
+            f"restored {done.backup} into {done.database} ({done.tickets} tickets, schema "
+            f"{done.from_schema_version} -> {len(migrations.MIGRATIONS)})"
+        )
+        for path in done.moved_aside:
+            print(f"the database it replaced is kept as {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the backup command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    db_path: Path = args.db or settings.db_path()
+    backup_dir: Path = args.backup_dir or settings.backup_dir()
+    try:
+        return _run(args, db_path, backup_dir)
+    except TorrentinoError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: {error.strerror or error}: {error.filename}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

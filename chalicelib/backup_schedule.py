@@ -1,0 +1,70 @@
+"""Scheduled backups in a long-running server: one at start-up when the newest backup is
+older than the interval, then one each interval (`TORRENTINO_BACKUP_EVERY_HOURS`).
+
+A daemon thread does it, so neither start-up nor requests wait for a backup. A failed
+backup is recorded (`backup_failed`) and tried again an hour later, not in a loop. A
+Lambda deployment has no long-running process: `app.py`'s `@app.schedule` function
+calls `backup.backup_if_due` once a day instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from chalicelib.backup import backup_if_due, seconds_until_due
+from chalicelib.backup_files import BackupInProgress
+from chalicelib.errors import TorrentinoError
+
+RETRY_AFTER_FAILURE_SECONDS = 3600.0
+RETRY_WHILE_BUSY_SECONDS = 60.0
+# The schedule is re-read at least this often, so a changed setting or a backup taken by
+# hand is noticed without a restart.
+LONGEST_SLEEP_SECONDS = 3600.0
+
+
+def run_scheduled_backups(db_path: Path, stop: threading.Event) -> None:
+    """Take each due backup until `stop` is set (the body of the scheduler thread)."""
+    while not stop.is_set():
+        try:
+            created = backup_if_due(db_path)
+            if created is not None:
+                _say(f"scheduled backup {created.name} taken")
+            wait = seconds_until_due(db_path)
+        except BackupInProgress:
+            wait = RETRY_WHILE_BUSY_SECONDS
+        except TorrentinoError as error:
+            _say(f"scheduled backup failed: {error.message}")
+            wait = RETRY_AFTER_FAILURE_SECONDS
+        except Exception:  # the thread must outlive any surprise; the next try may work
+            with contextlib.suppress(OSError):
+                traceback.print_exc()
+            wait = RETRY_AFTER_FAILURE_SECONDS
+        if wait is None:  # switched off meanwhile
+            return
+        wait = min(max(wait, 1.0), LONGEST_SLEEP_SECONDS)
+        _say(f"next backup check in {wait / 60:.0f} min")
+        stop.wait(wait)
+
+
+def _say(message: str) -> None:
+    with contextlib.suppress(OSError):  # stderr may be a file on a full disk
+        print(f"torrentino: {message}", file=sys.stderr)
+
+
+def start_scheduled_backups(db_path: Path) -> threading.Event | None:
+    """Start the scheduler thread (a daemon); return the event that stops it, or None
+    when scheduled backups are off."""
+    if seconds_until_due(db_path) is None:
+        return None
+    stop = threading.Event()
+    threading.Thread(
+        target=run_scheduled_backups,
+        args=(db_path, stop),
+        name="torrentino-scheduled-backups",
+        daemon=True,
+    ).start()
+    return stop

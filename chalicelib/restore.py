@@ -1,0 +1,324 @@
+"""Restoring a backup so that it cannot make things worse, and checking that one would work.
+
+`verify_backup` and `restore_backup` refuse the same files: one whose SHA-256 no longer
+matches its manifest, one that is not SQLite, an SQLite file that is not torrentino's,
+one whose schema is newer than this code, and one that fails the consistency check
+(an older schema is migrated forward on a copy first, then checked).
+
+A restore refuses to run while the database is in use, checked two ways:
+
+* every process that serves the database (the local server, each warm Lambda
+  container, a backup being taken) holds a shared `flock` on `<database>.lock` from
+  start-up on; a restore needs it exclusively. This also covers a database file that is
+  missing or damaged, which SQLite cannot lock;
+* SQLite's own locks: the restore opens the live database in exclusive locking mode, so
+  any other program holding it open (the `sqlite3` shell, an older server) is noticed.
+
+Both are locks of the operating system: on one host they are reliable; on a network file
+system they are only as good as its locking (NFSv4 and EFS hold them while a client keeps
+its lease; a frozen Lambda container may lose its lease). Stop every server first there.
+
+The restored database is prepared beside the live one (copied, migrated, checked, and
+its `backup_restored` event written), the live database and its -wal/-shm are renamed
+aside, never deleted, and the prepared file is renamed into place.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import IO
+
+from chalicelib import db, migrations
+from chalicelib.audit.events import AuditEventType, record
+from chalicelib.backup_files import fsync_path, read_manifest, sha256_of
+from chalicelib.check import check_database
+from chalicelib.errors import StorageUnavailable, TorrentinoError
+from chalicelib.timestamps import utc_now
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+OUR_TABLES = frozenset({"tickets", "audit_events"})
+WAL_FILES = ("", "-wal", "-shm")
+
+
+class DatabaseInUse(TorrentinoError):
+    """A process has the database open, so it cannot be replaced now."""
+
+    code = "database_in_use"
+
+
+class BackupUnusable(TorrentinoError):
+    """A backup file that must not be restored, with every reason found."""
+
+    code = "backup_unusable"
+
+    def __init__(self, backup: Path, problems: list[str]) -> None:
+        super().__init__(f"{backup} cannot be restored: {'; '.join(problems)}")
+        self.problems = problems
+
+
+@dataclass
+class Examination:
+    """What checking a backup file found: restorable when `problems` is empty."""
+
+    path: Path
+    problems: list[str] = field(default_factory=list)
+    schema_version: int = 0
+    tickets: int = 0
+    events: int = 0
+    sha256: str = ""
+    checksummed: bool = False
+
+
+def lock_path(db_path: Path) -> Path:
+    """The lock file that serving processes hold shared and a restore exclusively."""
+    return db_path.with_name(db_path.name + ".lock")
+
+
+def hold_in_use(db_path: Path, *, create_dir: bool = False) -> IO[bytes] | None:
+    """Say "this process uses the database" until the returned file is closed.
+
+    Raises `StorageUnavailable` while a restore is replacing the database. Returns None
+    when the lock file cannot be created (say, a read-only directory): the caller goes
+    on, without the protection. `create_dir` makes the database's directory first, as
+    the first start of a new installation does.
+    """
+    try:
+        if create_dir:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(os.open(lock_path(db_path), os.O_RDONLY | os.O_CREAT, 0o644), "rb")  # noqa: SIM115
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise StorageUnavailable(
+            "a backup is being restored into the database; retry shortly", retry_after=1
+        ) from None
+    return handle
+
+
+@contextmanager
+def in_use(db_path: Path) -> Iterator[None]:
+    """Hold the database's shared lock for the duration of the block."""
+    handle = hold_in_use(db_path)
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+@contextmanager
+def _sole_user(db_path: Path) -> Iterator[None]:
+    with open(os.open(lock_path(db_path), os.O_RDONLY | os.O_CREAT, 0o644), "rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseInUse(
+                f"torrentino is using {db_path} (a server, or a backup being taken, holds "
+                f"{lock_path(db_path).name}): stop the server, then restore"
+            ) from None
+        _refuse_if_sqlite_says_open(db_path)
+        yield
+
+
+def _refuse_if_sqlite_says_open(db_path: Path) -> None:
+    # Not `db.connect`: this connection only asks SQLite for an exclusive lock, at once.
+    if not db_path.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=rw", uri=True, timeout=0)
+    except sqlite3.Error:
+        return  # not openable by this user: the advisory lock has to answer alone
+    try:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            raise DatabaseInUse(
+                f"another program has {db_path} open (SQLite reports it locked): close it, "
+                "then restore"
+            ) from None
+        # Not a database SQLite can read: nobody can be using it as one.
+    finally:
+        conn.close()
+
+
+def _schema(path: Path) -> tuple[int, set[str]]:
+    with db.connect(path, read_only=True) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return migrations.schema_version(conn), tables
+
+
+def _first_problems(backup: Path) -> Examination:
+    """Everything that can be known without the consistency check."""
+    found = Examination(backup)
+    if not backup.is_file():
+        found.problems.append("it does not exist or is not a file")
+        return found
+    found.sha256 = sha256_of(backup)
+    manifest = read_manifest(backup)
+    if manifest is not None:
+        found.checksummed = True
+        if found.sha256 != manifest.sha256:
+            found.problems.append(
+                "its SHA-256 differs from the one recorded when it was taken: the file has "
+                "changed or is damaged"
+            )
+    with backup.open("rb") as file:
+        if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+            found.problems.append("it is not an SQLite database")
+            return found
+    try:
+        found.schema_version, tables = _schema(backup)
+    except (sqlite3.Error, TorrentinoError) as error:
+        found.problems.append(f"SQLite cannot read it: {error}")
+        return found
+    if not OUR_TABLES.issubset(tables):
+        found.problems.append("it is an SQLite database, but not torrentino's")
+    elif found.schema_version > len(migrations.MIGRATIONS):
+        found.problems.append(
+            f"its schema version {found.schema_version} is newer than this torrentino's "
+            f"({len(migrations.MIGRATIONS)}): upgrade torrentino to restore it"
+        )
+    return found
+
+
+def _check(found: Examination, database: Path) -> None:
+    report = check_database(database)
+    found.tickets, found.events = report.tickets, report.events
+    found.problems.extend(f"consistency check: {problem}" for problem in report.problems)
+
+
+def _migrated_copy(backup: Path, copy: Path) -> None:
+    """Copy a backup and bring the copy's schema up to date (raises `StorageCorrupt`,
+    `StorageUnavailable` or `sqlite3.Error`)."""
+    shutil.copyfile(backup, copy)
+    migrations.migrate(copy, create=False)
+
+
+def verify_backup(backup: Path) -> Examination:
+    """Check a backup file as thoroughly as a restore would, without restoring it."""
+    found = _first_problems(backup)
+    if found.problems:
+        return found
+    if found.schema_version == len(migrations.MIGRATIONS):
+        _check(found, backup)
+        return found
+    try:  # the migrated copy goes beside the backup, or to the temporary directory
+        scratch_dir = TemporaryDirectory(prefix=".verify-", dir=backup.parent)
+    except OSError:
+        scratch_dir = TemporaryDirectory(prefix="torrentino-verify-")
+    with scratch_dir as scratch:
+        copy = Path(scratch) / backup.name
+        try:
+            _migrated_copy(backup, copy)
+        except (TorrentinoError, sqlite3.Error, OSError) as error:
+            found.problems.append(f"migrating a copy to the current schema failed: {error}")
+            return found
+        _check(found, copy)
+    return found
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a restore did."""
+
+    backup: Path
+    database: Path
+    moved_aside: list[Path]
+    from_schema_version: int
+    tickets: int
+
+
+def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
+    """Make `backup` the live database; the current one is renamed aside, not deleted.
+
+    Raises `BackupUnusable` (with every reason) or `DatabaseInUse`, having changed
+    nothing; `StorageUnavailable` or `OSError` if the disk fails meanwhile.
+    """
+    found = _first_problems(backup)
+    if found.problems:
+        raise BackupUnusable(backup, found.problems)
+    stamp = utc_now().strftime("%Y%m%dT%H%M%S.%fZ")
+    prepared = db_path.with_name(f".{db_path.name}.restoring-{stamp}")
+    aside = db_path.with_name(f"{db_path.stem}.before-restore-{stamp}{db_path.suffix}")
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with _sole_user(db_path):
+        try:
+            _prepare(found, prepared, db_path, aside, actor)
+            moved = _move_aside(db_path, aside)
+            try:
+                prepared.rename(db_path)
+            except OSError:
+                _move_back(moved)
+                raise
+            fsync_path(db_path.parent)
+        finally:
+            for suffix in WAL_FILES:
+                Path(f"{prepared}{suffix}").unlink(missing_ok=True)
+    return Restored(
+        backup, db_path, [target for _, target in moved], found.schema_version, found.tickets
+    )
+
+
+def _prepare(found: Examination, prepared: Path, db_path: Path, aside: Path, actor: str) -> None:
+    """Copy, migrate and check the backup at `prepared`, with its `backup_restored`
+    event; raises `BackupUnusable` if it fails the check."""
+    try:
+        _migrated_copy(found.path, prepared)
+    except (TorrentinoError, sqlite3.Error) as error:
+        raise BackupUnusable(found.path, [f"migrating it failed: {error}"]) from error
+    _check(found, prepared)
+    if found.problems:
+        raise BackupUnusable(found.path, found.problems)
+    data = {
+        "file": found.path.name,
+        "sha256": found.sha256,
+        "tickets": found.tickets,
+        "from_schema_version": found.schema_version,
+        "to_schema_version": len(migrations.MIGRATIONS),
+        "previous_database": aside.name if db_path.exists() else None,
+    }
+    with db.connect(prepared) as conn, db.transaction(conn):
+        record(conn, AuditEventType.BACKUP_RESTORED, data, actor=actor, at=utc_now())
+    # Closing the last connection folded the WAL into the file: one file to move.
+    _match_owner(prepared, db_path)
+    fsync_path(prepared)
+
+
+def _match_owner(prepared: Path, db_path: Path) -> None:
+    """Give the restored file the mode (and, as root, the owner) of the one it replaces,
+    so a server running as another user can still write it."""
+    try:
+        current = db_path.stat()
+    except FileNotFoundError:
+        return
+    os.chmod(prepared, current.st_mode & 0o7777)
+    if os.geteuid() == 0:
+        os.chown(prepared, current.st_uid, current.st_gid)
+
+
+def _move_aside(db_path: Path, aside: Path) -> list[tuple[Path, Path]]:
+    moved = []
+    for suffix in WAL_FILES:
+        source, target = Path(f"{db_path}{suffix}"), Path(f"{aside}{suffix}")
+        if source.exists():
+            source.rename(target)
+            moved.append((source, target))
+    return moved
+
+
+def _move_back(moved: list[tuple[Path, Path]]) -> None:
+    for source, target in moved:
+        target.rename(source)
