@@ -33,7 +33,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs).
 test: lint typecheck
+	@command -v ip >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iproute2; } >/dev/null 2>&1; }
 	$(BIN)/pytest
 
 # Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.

@@ -143,7 +143,7 @@ def api_route(
                 # One connection per request, for the caller's identity and the work.
                 with db.connect(db_file) as conn:
                     caller = Caller(
-                        identity=resolve_identity(conn, request().headers),
+                        identity=resolve_identity(conn, request().headers, source_ip()),
                         tickets=SqliteTicketStore(db_file, conn=conn),
                         audit_log=SqliteAuditLog(db_file, conn=conn),
                     )
@@ -189,6 +189,12 @@ def request() -> Request:
     current = app.current_request
     assert current is not None  # Chalice sets it before calling any view
     return current
+
+
+def source_ip() -> str | None:
+    """The caller's address: API Gateway's, or the launcher's peer address locally."""
+    address = (request().context.get("identity") or {}).get("sourceIp")
+    return address if isinstance(address, str) else None
 
 
 def raw_body() -> bytes:

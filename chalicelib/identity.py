@@ -1,14 +1,17 @@
 """Who is making a request, and what they may do. Resolved in one place: `resolve_identity`.
 
-While no API key has ever been created the service is open and every caller is
-`anonymous` with full rights. Once a key exists, every request must carry a valid
-one, as `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+While no API key has ever been created the service is open to this machine: a caller
+over loopback is `anonymous` with full rights, any other caller gets 401 saying how to
+create the first key (unless `TORRENTINO_OPEN_TO_NETWORK` opens it to the network too).
+Once a key exists, every request must carry a valid one, as `Authorization: Bearer
+<key>` or `X-Api-Key: <key>`, from wherever it comes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import sqlite3
@@ -17,11 +20,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib import settings
 from chalicelib.errors import Forbidden, Unauthenticated
 
 ANONYMOUS_NAME = "anonymous"
 KEY_PREFIX = "trn"
 # trn_<12 hex: key id>_<43 url-safe chars: 256 random bits>
+FIRST_KEY_NEEDED = (
+    "no API key exists yet, so the service answers only this machine; "
+    'create the first key on the server with: make keys ARGS="create <name> --role admin"'
+)
 _KEY_PATTERN = re.compile(r"trn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
@@ -87,14 +95,30 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def resolve_identity(conn: sqlite3.Connection, headers: Mapping[str, str]) -> Identity:
-    """The identity behind a request's headers.
+def is_this_machine(source_ip: str | None) -> bool:
+    """Whether a request's source address is loopback (127.0.0.0/8, ::1): this machine."""
+    try:
+        address = ipaddress.ip_address(source_ip or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
-    Raises `Unauthenticated` when keys exist and the request has no valid one. The
-    answer never says whether a key id exists or was revoked.
+
+def resolve_identity(
+    conn: sqlite3.Connection, headers: Mapping[str, str], source_ip: str | None
+) -> Identity:
+    """The identity behind a request's headers and source address.
+
+    Raises `Unauthenticated` when keys exist and the request has no valid one, or when
+    none exists yet and the request comes from another machine. The answer never says
+    whether a key id exists or was revoked.
     """
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0]:
-        return ANONYMOUS
+        if is_this_machine(source_ip) or settings.open_to_network():
+            return ANONYMOUS
+        raise Unauthenticated(FIRST_KEY_NEEDED)
     key = presented_key(headers)
     if key is None:
         raise Unauthenticated(

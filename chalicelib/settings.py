@@ -11,6 +11,7 @@ from pathlib import Path
 DB_PATH_VARIABLE = "TORRENTINO_DB_PATH"
 BUSY_TIMEOUT_VARIABLE = "TORRENTINO_BUSY_TIMEOUT_MS"
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
+OPEN_TO_NETWORK_VARIABLE = "TORRENTINO_OPEN_TO_NETWORK"
 
 
 def default_db_path() -> Path:
@@ -40,3 +41,13 @@ def busy_timeout_ms() -> int:
         if configured.isdecimal() and configured.isascii()
         else DEFAULT_BUSY_TIMEOUT_MS
     )
+
+
+def open_to_network() -> bool:
+    """Whether callers on other machines may use the service while no API key exists.
+
+    `TORRENTINO_OPEN_TO_NETWORK` set to 1, true, yes or on; anything else (the default)
+    keeps keyless use to this machine.
+    """
+    configured = os.environ.get(OPEN_TO_NETWORK_VARIABLE, "")
+    return configured.strip().lower() in {"1", "true", "yes", "on"}
