@@ -47,7 +47,9 @@ check-db: $(STAMP)
 
 # The full benchmark (about ten minutes): installs wrk from Debian's packages if it is
 # missing (falling back to bench/'s Python load generator if that is not possible),
-# prints one table and keeps it in bench/results/latest.md.
+# prints one table and keeps it in bench/results/latest.md. Then the soak: SOAK_MINUTES
+# of mixed load with slow clients (bench/soak.py), kept in bench/results/soak.md.
+SOAK_MINUTES ?= 10
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -55,6 +57,7 @@ bench: $(STAMP)
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; } >/dev/null 2>&1 || \
 		echo "wrk could not be installed: using the Python load generator"; }
 	$(BIN)/python -m bench --out bench/results/latest.md
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --out bench/results/soak.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -20,6 +20,7 @@ above zero means the default.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from chalicelib.errors import TorrentinoError
@@ -43,8 +44,8 @@ SPARE_THREADS = 8
 RETRY_AFTER_SECONDS = 1
 
 
-def _positive_integer(variable: str, default: int) -> int:
-    configured = os.environ.get(variable, "")
+def _positive_integer(environ: Mapping[str, str], variable: str, default: int) -> int:
+    configured = environ.get(variable, "")
     if configured.isascii() and configured.isdecimal() and int(configured) > 0:
         return int(configured)
     return default
@@ -61,19 +62,23 @@ class ConnectionLimits:
     max_connections: int = 64
 
     @classmethod
-    def from_environment(cls) -> ConnectionLimits:
-        """The limits the `TORRENTINO_...` settings ask for, defaults for the rest."""
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ConnectionLimits:
+        """The limits the `TORRENTINO_...` settings in `environ` (default: this process's
+        environment) ask for, defaults for the rest."""
+        environ = os.environ if environ is None else environ
         defaults = cls()
 
         def seconds(variable: str, default: float) -> float:
-            return _positive_integer(variable, round(default * 1000)) / 1000
+            return _positive_integer(environ, variable, round(default * 1000)) / 1000
 
         return cls(
             header_timeout=seconds(HEADER_TIMEOUT_VARIABLE, defaults.header_timeout),
             body_timeout=seconds(BODY_TIMEOUT_VARIABLE, defaults.body_timeout),
             keepalive_timeout=seconds(KEEPALIVE_TIMEOUT_VARIABLE, defaults.keepalive_timeout),
             send_timeout=seconds(SEND_TIMEOUT_VARIABLE, defaults.send_timeout),
-            max_connections=_positive_integer(MAX_CONNECTIONS_VARIABLE, defaults.max_connections),
+            max_connections=_positive_integer(
+                environ, MAX_CONNECTIONS_VARIABLE, defaults.max_connections
+            ),
         )
 
     def for_turning_away(self) -> ConnectionLimits:
