@@ -8,7 +8,6 @@ above zero means the default.
 | setting                          | default | what it bounds                                   |
 |----------------------------------|---------|--------------------------------------------------|
 | `TORRENTINO_HEADER_TIMEOUT_MS`   | 10000   | request line and headers, from the first byte    |
-|                                  |         | (from the connection, for its first request)     |
 | `TORRENTINO_BODY_TIMEOUT_MS`     | 30000   | the whole body, once the headers are in          |
 | `TORRENTINO_KEEPALIVE_TIMEOUT_MS`| 5000    | an idle keep-alive connection between requests   |
 | `TORRENTINO_SEND_TIMEOUT_MS`     | 30000   | each write of a response to a client not reading |

@@ -19,7 +19,7 @@ gateway), with a request handler that:
 * bounds every connection (tools/connection_limits.py, tools/connection_slots.py):
   the time its client may take for a request's head and body, for the next request
   on a kept-alive connection and for taking an answer, and how many connections it
-  serves at once;
+  serves at once; and takes a connection only once its first bytes have arrived;
 * tells the app the client's real address (`context['identity']['sourceIp']`),
   where Chalice's local gateway says 127.0.0.1 for every caller.
 
