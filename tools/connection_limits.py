@@ -104,14 +104,14 @@ class RequestTimeout(TorrentinoError):
 
 
 class ServerBusy(TorrentinoError):
-    """Every connection the server serves at once is busy with a request (HTTP 503)."""
+    """The server has no place for this connection's request now (HTTP 503)."""
 
     code = "server_busy"
 
     def __init__(self, max_connections: int) -> None:
         super().__init__(
-            f"the server is busy with {max_connections} requests at once; "
-            f"retry in {RETRY_AFTER_SECONDS} s"
+            f"the server is serving all the {max_connections} connections it serves at once"
+            f" and did not act on this request; retry in {RETRY_AFTER_SECONDS} s"
         )
 
 

@@ -266,7 +266,8 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         # `listen ... deferred`): a client that connects and says nothing waits in the
         # kernel for a few seconds, without a thread or a place, and every connection
         # accepted has its request ready to read.
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux only
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
         super().server_bind()
 
     def process_request(self, request: Any, client_address: Any) -> None:
