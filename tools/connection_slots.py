@@ -135,7 +135,7 @@ class ConnectionSlots:
         with self._lock:
             spare = len(self._leaving) < SPARE_THREADS
             if len(self._served) >= self.limits.max_connections and spare:
-                victim = self._longest_waiting()
+                victim = self._eviction_candidate()
                 if victim is not None:
                     victim.evict()
                     self._leaving[victim.sock] = self._served.pop(victim.sock)
@@ -149,18 +149,23 @@ class ConnectionSlots:
                 return turned_away
             return None
 
-    def _longest_waiting(self) -> ClientConnection | None:
-        """The connection that has waited longest for its client, if any is waiting.
+    def _eviction_candidate(self) -> ClientConnection | None:
+        """The waiting connection to give up its place, if any connection is waiting.
 
-        One whose client has sent what its thread has not read yet (a thread slow to
-        start, on a busy machine) goes last: it is not waiting for its client.
+        The one that has waited longest for its client, among those that have not yet
+        finished a request (slow or silent clients) before those idle after one (a
+        keep-alive client between requests, which may be sending its next one as it is
+        closed). One whose client has sent what its thread has not read yet (threads
+        are slow to run on a busy machine) is not waiting for its client: those go
+        after, a request begun before one whose thread has read nothing yet (an
+        ordinary client that has just connected and sent its whole request).
         """
-        waiting = sorted(
-            (c for c in self._served.values() if not c.working), key=lambda c: c.waiting_since
-        )
-        return next((c for c in waiting if not c.has_unread_bytes()), None) or next(
-            iter(waiting), None
-        )
+
+        def order(c: ClientConnection) -> tuple[bool, bool, bool, float]:
+            unread = c.has_unread_bytes()
+            return (unread, unread and not c.request_started, c.requests > 1, c.waiting_since)
+
+        return min((c for c in self._served.values() if not c.working), key=order, default=None)
 
     def connection(self, sock: socket.socket) -> ClientConnection:
         """The connection `admit` made for `sock`."""

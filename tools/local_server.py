@@ -226,8 +226,15 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         except ConnectionEvicted:
             self.close_connection = True
             # A client that sent (part of) a request learns it was not acted on.
-            if self.client.request_started or self.client.sent_before_eviction:
+            if self.client.request_started or self.client.sent_before_eviction or self._pending():
                 self._refuse_busy()
+
+    def _pending(self) -> bool:
+        """Whether the client's bytes wait unread (the reading side is shut: no wait)."""
+        try:
+            return bool(self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:
+            return False
 
     def handle(self) -> None:
         try:

@@ -10,6 +10,7 @@ asserts on time, and the latencies measured are printed at the end of the run.
 from __future__ import annotations
 
 import json
+import resource
 import select
 import socket
 import sqlite3
@@ -27,7 +28,7 @@ import requests
 from bench.slow_clients import SlowClients
 from tests.helpers import example_ticket, row_counts
 from tests.network.conftest import FIGURES, PATIENCE, wait_for
-from tools.connection_limits import SPARE_THREADS
+from tools.connection_limits import SPARE_THREADS, ConnectionLimits
 from tools.server_process import Server
 
 QUICK = {
@@ -320,4 +321,45 @@ def test_slow_and_idle_connections_beyond_the_cap_do_not_stop_ordinary_requests(
         f"ordinary requests, {sum(counts.values())} slow and idle connections against a cap"
         f" of {cap}: {describe(crowded)}; server threads at most {most_threads},"
         f" RSS {rss:.0f} -> {rss_after:.0f} MiB"
+    )
+
+
+def test_a_thousand_clients_that_never_finish_their_heads_cost_at_most_the_cap(
+    tmp_path: Path,
+) -> None:
+    """The issue's first finding, against `make run`'s defaults: 1,000 clients send a
+    request line and a header a second, never ending the head."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    cap = ConnectionLimits().max_connections
+    try:
+        with Server(tmp_path / "torrentino.db") as server:
+            ordinary_requests(server, rounds=1)
+            wait_for(lambda: server.thread_count() == ACCEPTING_THREADS, resources(server))
+            threads, fds, rss = server.thread_count(), server.fd_count(), server.memory_mb()[0]
+            most_threads, most_rss = 0, 0.0
+            slow = SlowClients(
+                ("127.0.0.1", server.port),
+                {"dripping_head": 1000},
+                drip_interval=1.0,
+                reconnect_delay=5.0,
+            )
+            with slow:
+                wait_for(lambda: slow.connections_opened >= 1000, "1,000 connections open")
+                crowded: list[tuple[str, int, float]] = []
+                for _ in range(7):
+                    crowded += ordinary_requests(server, rounds=1)
+                    most_threads = max(most_threads, server.thread_count())
+                    most_rss = max(most_rss, server.memory_mb()[0])
+            assert [status for _, status, _ in crowded] == [201, 200, 200] * 7
+            assert most_threads <= ACCEPTING_THREADS + cap + SPARE_THREADS
+            wait_for(lambda: server.thread_count() == threads, resources(server))
+            wait_for(lambda: server.fd_count() == fds, resources(server))
+            assert server.memory_mb()[0] < rss + 30
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    FIGURES.append(
+        f"ordinary requests, 1,000 clients dripping request heads, default limits:"
+        f" {describe(crowded)}; server threads at most {most_threads},"
+        f" RSS {rss:.0f} -> at most {most_rss:.0f} MiB"
     )
