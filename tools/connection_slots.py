@@ -2,11 +2,12 @@
 
 Every accepted connection has a thread (as in `chalice local`) and, while it waits
 for its client, a deadline. At most `max_connections` are served at once. When a new
-connection arrives and every place is taken, the one that has waited longest for its
-client (idle, or still sending its request) gives up its place: a client that sends
-nothing, or too little, costs the others nothing, while an ordinary client waits for
-its own client only for the moment between connecting and sending. nginx does the
-same with idle keep-alive connections when its `worker_connections` run out.
+connection arrives and every place is taken, one that is waiting for its client gives
+up its place (`ConnectionSlots._eviction_candidate` says which): a client that sends
+nothing, or too little, costs the others nothing, while an ordinary client, whose
+connection is accepted only once its request has arrived, is hardly ever waiting for
+its client. nginx does the same with idle keep-alive connections when its
+`worker_connections` run out.
 Only when every place is busy with a request does the new connection get a 503,
 answered by one of a few spare threads; beyond those, its socket is closed unanswered.
 """
