@@ -25,11 +25,11 @@ from chalicelib.errors import Forbidden, Unauthenticated
 
 ANONYMOUS_NAME = "anonymous"
 KEY_PREFIX = "trn"
-# trn_<12 hex: key id>_<43 url-safe chars: 256 random bits>
 FIRST_KEY_NEEDED = (
     "no API key exists yet, so the service answers only this machine; "
     'create the first key on the server with: make keys ARGS="create <name> --role admin"'
 )
+# trn_<12 hex: key id>_<43 url-safe chars: 256 random bits>
 _KEY_PATTERN = re.compile(r"trn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
