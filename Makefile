@@ -37,7 +37,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs).
 test: lint typecheck browser
+	@command -v ip >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iproute2; } >/dev/null 2>&1; }
 	$(BIN)/pytest
 
 # The browser tests and the page benchmark drive Debian's Chromium (Playwright's own
@@ -71,10 +76,12 @@ restore: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path>" >&2; exit 2; }
 	$(BIN)/python -m chalicelib.backup restore "$(FILE)"
 
-# The full benchmark (about 20 minutes on two cores): installs wrk and strace from Debian's
+# The full benchmark (about 30 minutes on two cores, with the soak): installs wrk and strace from Debian's
 # packages if missing (falling back to bench/'s Python load generator without wrk, and
 # leaving out the system-call table without strace),
-# prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md.
+# prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md. Then the
+# soak: SOAK_MINUTES of mixed load with slow clients (bench/soak.py), in bench/results/soak.md.
+SOAK_MINUTES ?= 10
 bench: $(STAMP) browser
 	@command -v wrk >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -86,6 +93,7 @@ bench: $(STAMP) browser
 		$$SUDO apt-get install -y -qq strace >/dev/null 2>&1 || \
 		echo "strace could not be installed: no system-call table"; }
 	$(BIN)/python -m bench --out bench/results/latest.md --doc docs/benchmarks.md
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --out bench/results/soak.md
 
 # The deployable artifact of a stage (.chalice/config.json): Chalice's own `chalice package`,
 # merged with .chalice/template-<stage>.json when there is one, then checked by cfn-lint.

@@ -125,7 +125,9 @@ def api_route(
                 # One connection per request, for the caller's identity and the work.
                 with open_storage(db_file) as storage:
                     caller = Caller(
-                        identity=resolve_identity(storage.connection, request().headers),
+                        identity=resolve_identity(
+                            storage.connection, request().headers, source_ip()
+                        ),
                         tickets=storage.tickets,
                         audit_log=storage.audit_log,
                     )
@@ -171,6 +173,12 @@ def request() -> Request:
     current = app.current_request
     assert current is not None  # Chalice sets it before calling any view
     return current
+
+
+def source_ip() -> str | None:
+    """The caller's address: API Gateway's, or the launcher's peer address locally."""
+    address = (request().context.get("identity") or {}).get("sourceIp")
+    return address if isinstance(address, str) else None
 
 
 def raw_body() -> bytes:

@@ -1,14 +1,17 @@
 """Who is making a request, and what they may do. Resolved in one place: `resolve_identity`.
 
-While no API key has ever been created the service is open and every caller is
-`anonymous` with full rights. Once a key exists, every request must carry a valid
-one, as `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+While no API key has ever been created the service is open to this machine: a caller
+over loopback is `anonymous` with full rights, any other caller gets 401 saying how to
+create the first key (unless `TORRENTINO_OPEN_TO_NETWORK` opens it to the network too).
+Once a key exists, every request must carry a valid one, as `Authorization: Bearer
+<key>` or `X-Api-Key: <key>`, from wherever it comes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import sqlite3
@@ -17,10 +20,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib import settings
 from chalicelib.errors import Forbidden, Unauthenticated
 
 ANONYMOUS_NAME = "anonymous"
 KEY_PREFIX = "trn"
+FIRST_KEY_NEEDED = (
+    "no API key exists yet, so the service answers only this machine, by the name "
+    "localhost or a loopback address; create the first key on the server with: "
+    'make keys ARGS="create <name> --role admin"'
+)
 # trn_<12 hex: key id>_<43 url-safe chars: 256 random bits>
 _KEY_PATTERN = re.compile(r"trn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
@@ -87,14 +96,52 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def resolve_identity(conn: sqlite3.Connection, headers: Mapping[str, str]) -> Identity:
-    """The identity behind a request's headers.
+def names_this_machine(host: str | None) -> bool:
+    """Whether a request's Host header names this machine: `localhost` (or a name under
+    it), or a loopback address, with any port; no Host at all counts too (HTTP/1.0).
 
-    Raises `Unauthenticated` when keys exist and the request has no valid one. The
-    answer never says whether a key id exists or was revoked.
+    A web page can rebind its own name to 127.0.0.1 (DNS rebinding) and so reach the
+    service from this machine's browser, but its requests still carry its own name.
+    """
+    if host is None:
+        return True
+    name = host.strip().lower()
+    if name.startswith("["):  # [::1]:8080
+        name = name[1 : name.find("]")] if "]" in name else name
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    return is_this_machine(name)
+
+
+def is_this_machine(source_ip: str | None) -> bool:
+    """Whether a request's source address is loopback (127.0.0.0/8, ::1): this machine."""
+    try:
+        address = ipaddress.ip_address(source_ip or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def resolve_identity(
+    conn: sqlite3.Connection, headers: Mapping[str, str], source_ip: str | None
+) -> Identity:
+    """The identity behind a request's headers and source address.
+
+    Raises `Unauthenticated` when keys exist and the request has no valid one, or when
+    none exists yet and the request comes from another machine, or names this machine
+    by another name (a rebound DNS name). The answer never says whether a key id exists
+    or was revoked.
     """
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0]:
-        return ANONYMOUS
+        if settings.open_to_network():
+            return ANONYMOUS
+        if is_this_machine(source_ip) and names_this_machine(headers.get("host")):
+            return ANONYMOUS
+        raise Unauthenticated(FIRST_KEY_NEEDED)
     key = presented_key(headers)
     if key is None:
         raise Unauthenticated(

@@ -18,6 +18,7 @@ JOURNAL_MODE_VARIABLE = "TORRENTINO_JOURNAL_MODE"
 
 JournalMode = Literal["wal", "delete", "truncate"]
 JOURNAL_MODES: tuple[JournalMode, ...] = ("wal", "delete", "truncate")
+OPEN_TO_NETWORK_VARIABLE = "TORRENTINO_OPEN_TO_NETWORK"
 
 
 def default_db_path() -> Path:
@@ -104,3 +105,13 @@ def backup_keep_daily() -> int:
 def backup_keep_weekly() -> int:
     """Retention: the newest backup of each of this many ISO weeks (default 4)."""
     return _whole_number(BACKUP_KEEP_WEEKLY_VARIABLE, 4)
+
+
+def open_to_network() -> bool:
+    """Whether callers on other machines may use the service while no API key exists.
+
+    `TORRENTINO_OPEN_TO_NETWORK` set to 1, true, yes or on; anything else (the default)
+    keeps keyless use to this machine.
+    """
+    configured = os.environ.get(OPEN_TO_NETWORK_VARIABLE, "")
+    return configured.strip().lower() in {"1", "true", "yes", "on"}

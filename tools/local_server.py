@@ -16,6 +16,12 @@ gateway), with a request handler that:
   not answered with dropped SYNs and one-second retries;
 * records `service_started` (and migrates the database) when the server starts,
   not on the first request;
+* bounds every connection (tools/connection_limits.py, tools/connection_slots.py):
+  the time its client may take for a request's head and body, for the next request
+  on a kept-alive connection and for taking an answer, and how many connections it
+  serves at once; and takes a connection only once its first bytes have arrived;
+* tells the app the client's real address (`context['identity']['sourceIp']`),
+  where Chalice's local gateway says 127.0.0.1 for every caller.
 * takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`).
 
 Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
@@ -50,6 +56,15 @@ from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.backup_schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
 from chalicelib.service import ensure_started  # noqa: E402
+from tools.connection_limits import (  # noqa: E402
+    RETRY_AFTER_SECONDS,
+    ClientTooSlow,
+    ConnectionEvicted,
+    ConnectionLimits,
+    HeadTooLarge,
+    ServerBusy,
+)
+from tools.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:
@@ -61,11 +76,20 @@ def _error(error: TorrentinoError) -> dict[str, Any]:
 
 
 class TorrentinoGateway(LocalGateway):
-    """Chalice's local API Gateway, with a JSON 404 for paths no route matches."""
+    """Chalice's local API Gateway, with a JSON 404 for paths no route matches and the
+    client's own address as the event's `sourceIp`, as API Gateway gives it."""
 
-    def __init__(self, app_object: Chalice, config: Config) -> None:
+    def __init__(self, app_object: Chalice, config: Config, client_ip: str) -> None:
         super().__init__(app_object, config)
         self._routes = RouteMatcher(list(app_object.routes))
+        self._client_ip = client_ip
+
+    def _generate_lambda_event(
+        self, method: str, path: str, headers: dict[str, Any], body: bytes | None
+    ) -> dict[str, Any]:
+        event: dict[str, Any] = super()._generate_lambda_event(method, path, headers, body)
+        event["requestContext"]["identity"]["sourceIp"] = self._client_ip
+        return event
 
     def handle_request(
         self, method: str, path: str, headers: dict[str, Any], body: bytes | None
@@ -79,7 +103,8 @@ class TorrentinoGateway(LocalGateway):
 
 
 class TorrentinoRequestHandler(ChaliceRequestHandler):
-    """Chalice's request handler with TCP_NODELAY, a body limit and our gateway."""
+    """Chalice's request handler with TCP_NODELAY, a body limit, the connection's
+    deadlines and our gateway."""
 
     rfile: BinaryIO  # the request stream; swapped for the body while Chalice reads it
 
@@ -91,9 +116,17 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         super().__init__(request, client_address, server, app_object, config)
 
     def setup(self) -> None:
-        super().setup()
+        # StreamRequestHandler.setup, with reads and writes bounded by the connection's
+        # deadlines (tools/connection_slots.py) instead of waiting as long as the client likes.
+        self.connection = self.request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.local_gateway = TorrentinoGateway(self._app_object, self._config)
+        self.client = self._slots.connection(self.request)
+        self._stream = io.BufferedReader(DeadlineReader(self.client))
+        self.rfile = self._stream
+        self.wfile = DeadlineWriter(self.client)
+        self.local_gateway = TorrentinoGateway(
+            self._app_object, self._config, str(self.client_address[0])
+        )
 
     def end_headers(self) -> None:
         # A client that asked to close (or spoke HTTP/1.0) is told so in the response
@@ -105,12 +138,29 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
             self.send_header("Connection", "close")
         super().end_headers()
 
-    def _refuse(self, error: TorrentinoError, status: int | None = None) -> None:
+    def _refuse(
+        self,
+        error: TorrentinoError,
+        status: int | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
         response = _error(error)
         self.close_connection = True
-        headers = dict(response["headers"])
+        headers = {**response["headers"], **(extra_headers or {})}
         headers["Connection"] = "close"
         self._send_http_response(status or response["statusCode"], headers, response["body"])
+
+    @property
+    def _slots(self) -> ConnectionSlots:
+        slots: ConnectionSlots = self.server.slots
+        return slots
+
+    def _refuse_busy(self) -> None:
+        self._refuse(
+            ServerBusy(self._slots.limits.max_connections),
+            status=503,
+            extra_headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
@@ -136,6 +186,7 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
             self._refuse(BodyTooLarge(MAX_BODY_BYTES))
             return
         connection_stream = self.rfile
+        self.client.await_body()
         body = connection_stream.read(int(length))
         if len(body) != int(length):  # the client went away mid-body: do not act on a part
             self._refuse(
@@ -144,17 +195,55 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
                 )
             )
             return
+        if self.client.turned_away:
+            self._refuse_busy()
+            return
+        if not self.client.begin_work():
+            raise ConnectionEvicted
         self.rfile = io.BytesIO(body)  # where Chalice reads the body from
         try:
             super()._generic_handle()
         finally:
             self.rfile = connection_stream
 
+    def handle_one_request(self) -> None:
+        """One request, within the connection's deadlines (`ClientConnection`)."""
+        self.client.await_request()
+        # What a refusal before the request line is parsed answers with (http.server sets
+        # these for each request it parses; they would otherwise be the last request's).
+        self.requestline, self.request_version, self.command = "", "HTTP/1.1", ""
+        try:
+            # A kept-alive connection waits for its next request's first byte (perhaps
+            # already read with the last request) before the head's own time starts.
+            if self.client.requests > 1 and self._stream.peek(1):
+                self.client.received(0)
+            super().handle_one_request()
+        except ClientTooSlow:
+            self.close_connection = True
+            if self.client.request_started:  # a connection that never sent a byte is just closed
+                self._refuse(self.client.timeout_error(), status=408)
+        except HeadTooLarge:
+            self._refuse(
+                InvalidInput("the request line and headers are larger than 64 KiB"), status=431
+            )
+        except ConnectionEvicted:
+            self.close_connection = True
+            # A client that sent (part of) a request learns it was not acted on.
+            if self.client.request_started or self.client.sent_before_eviction or self._pending():
+                self._refuse_busy()
+
+    def _pending(self) -> bool:
+        """Whether the client's bytes wait unread (the reading side is shut: no wait)."""
+        try:
+            return bool(self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:
+            return False
+
     def handle(self) -> None:
         try:
             super().handle()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client left before its answer: nothing to do
+        except OSError:  # reset, broken pipe, or a client that stopped reading its answer
+            self.close_connection = True  # the client is gone or stuck: nothing more to do
 
     # Chalice binds these to its own handler function; point them at ours.
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
@@ -168,7 +257,8 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
 
 
 class TorrentinoHTTPServer(ThreadedHTTPServer):
-    """Chalice's threaded server with a listen backlog that fits a burst of clients.
+    """Chalice's threaded server with a listen backlog that fits a burst of clients, and
+    at most `TORRENTINO_MAX_CONNECTIONS` connections (threads) served at once.
 
     socketserver's default backlog is 5: when more clients connect at once (a
     browser opens six), the kernel drops the extra SYNs and the clients retry
@@ -176,6 +266,30 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
     """
 
     request_queue_size = 128
+
+    def __init__(self, server_address: tuple[str, int], handler: Any) -> None:
+        self.slots = ConnectionSlots(ConnectionLimits.from_environment())
+        super().__init__(server_address, handler)
+
+    def server_bind(self) -> None:
+        # Linux hands over a connection only once its first bytes arrive (nginx's
+        # `listen ... deferred`): a client that connects and says nothing waits in the
+        # kernel for a few seconds, without a thread or a place, and every connection
+        # accepted has its request ready to read.
+        if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux only
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+        super().server_bind()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection on a thread of its own, if `ConnectionSlots` has a place."""
+        if self.slots.admit(request) is None:
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.slots.release(request)
+        super().shutdown_request(request)
 
 
 def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:

@@ -108,6 +108,16 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def thread_count(self) -> int:
+        """How many threads the server process runs now, from /proc."""
+        assert self.process is not None
+        return len(list(Path(f"/proc/{self.process.pid}/task").iterdir()))
+
+    def fd_count(self) -> int:
+        """How many file descriptors the server process holds open now, from /proc."""
+        assert self.process is not None
+        return len(list(Path(f"/proc/{self.process.pid}/fd").iterdir()))
+
     def memory_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS) of the server process in MiB, from /proc."""
         assert self.process is not None

@@ -17,7 +17,7 @@ from chalicelib.keys import INVOKE_ACTOR
 
 def resolve(path: Path, key: str) -> Identity:
     with db.connect(path) as conn:
-        return resolve_identity(conn, {"authorization": f"Bearer {key}"})
+        return resolve_identity(conn, {"authorization": f"Bearer {key}"}, "127.0.0.1")
 
 
 def key_events(path: Path) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 def resolve(path: Path, headers: dict[str, str]) -> Identity:
     with db.connect(path) as conn:
-        return resolve_identity(conn, headers)
+        return resolve_identity(conn, headers, "127.0.0.1")
 
 
 def dump(path: Path) -> str:

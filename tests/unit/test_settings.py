@@ -44,3 +44,20 @@ def test_busy_timeout_comes_from_the_environment(
     else:
         monkeypatch.setenv("TORRENTINO_BUSY_TIMEOUT_MS", value)
     assert settings.busy_timeout_ms() == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        *[(None, False), ("1", True), ("TRUE", True), (" yes ", True), ("on", True)],
+        *[("0", False), ("no", False), ("", False), ("enabled", False)],
+    ],
+)
+def test_open_to_network_is_on_only_when_asked_for(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, expected: bool
+) -> None:
+    if value is None:
+        monkeypatch.delenv("TORRENTINO_OPEN_TO_NETWORK", raising=False)
+    else:
+        monkeypatch.setenv("TORRENTINO_OPEN_TO_NETWORK", value)
+    assert settings.open_to_network() is expected

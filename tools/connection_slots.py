@@ -1,0 +1,232 @@
+"""Which connections the launcher serves, what each waits for, and until when.
+
+Every accepted connection has a thread (as in `chalice local`) and, while it waits
+for its client, a deadline. At most `max_connections` are served at once. When a new
+connection arrives and every place is taken, one that is waiting for its client gives
+up its place (`ConnectionSlots._eviction_candidate` says which): a client that sends
+nothing, or too little, costs the others nothing, while an ordinary client, whose
+connection is accepted only once its request has arrived, is hardly ever waiting for
+its client. nginx does the same with idle keep-alive connections when its
+`worker_connections` run out.
+Only when every place is busy with a request does the new connection get a 503,
+answered by one of a few spare threads; beyond those, its socket is closed unanswered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import select
+import socket
+import threading
+import time
+from typing import Any
+
+from tools.connection_limits import (
+    MAX_HEAD_BYTES,
+    SPARE_THREADS,
+    ClientTooSlow,
+    ConnectionEvicted,
+    ConnectionLimits,
+    HeadTooLarge,
+    RequestTimeout,
+)
+
+
+class ClientConnection:
+    """One accepted connection: what it waits for now, and the deadline for it.
+
+    Its handler thread moves it from step to step; the accepting thread may evict it
+    while it waits for its client (`ConnectionSlots.admit`).
+    """
+
+    def __init__(self, sock: socket.socket, limits: ConnectionLimits, lock: threading.Lock) -> None:
+        self.sock = sock
+        self.limits = limits
+        self.turned_away = False  # over the cap: every request is answered 503
+        self.evicted = False
+        self.sent_before_eviction = False  # bytes were waiting for its thread when evicted
+        self.working = False  # a whole request is in: the app runs or the answer is sent
+        self.requests = 0
+        self.request_started = False  # a byte of the current request has arrived
+        self.reading = "headers"
+        self._head_bytes = 0
+        self._lock = lock
+        self.waiting_since = time.monotonic()
+        self.deadline = self.waiting_since + limits.header_timeout
+
+    def await_request(self) -> None:
+        """Wait for the next request: the first within the header timeout of the
+        connection, a later one within the keep-alive timeout."""
+        with self._lock:
+            self.working = False
+        if self.requests:
+            self.waiting_since = time.monotonic()
+            self.deadline = self.waiting_since + self.limits.keepalive_timeout
+        self.requests += 1
+        self.request_started = False
+        self.reading = "headers"
+        self._head_bytes = 0
+
+    def received(self, count: int) -> None:
+        """Note that the request has begun and `count` more bytes of it arrived.
+
+        Raises `HeadTooLarge`.
+        """
+        if not self.request_started:
+            self.request_started = True
+            if self.requests > 1:  # the keep-alive wait is over: the head has its own time
+                self.deadline = time.monotonic() + self.limits.header_timeout
+        if self.reading == "headers":
+            self._head_bytes += count
+            # Counted as read, so one buffer of the body may be in it too.
+            if self._head_bytes > MAX_HEAD_BYTES + io.DEFAULT_BUFFER_SIZE:
+                raise HeadTooLarge
+
+    def await_body(self) -> None:
+        """The head is in: the body has the body timeout from now."""
+        self.reading = "body"
+        self.deadline = time.monotonic() + self.limits.body_timeout
+
+    def timeout_error(self) -> RequestTimeout:
+        """The 408 for the part of the request that did not arrive in time."""
+        if self.reading == "body":
+            return RequestTimeout("body", self.limits.body_timeout)
+        return RequestTimeout("headers", self.limits.header_timeout)
+
+    def begin_work(self) -> bool:
+        """Mark the whole request in, so it keeps its place; False if it was evicted."""
+        with self._lock:
+            if self.evicted:
+                return False
+            self.working = True
+            return True
+
+    def has_unread_bytes(self) -> bool:
+        """Whether the client has sent bytes its thread has not read yet (or closed)."""
+        # poll, not recv: a socket with a timeout waits in recv, even with MSG_DONTWAIT.
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return bool(poller.poll(0))
+
+    def evict(self) -> None:
+        """Give up this waiting connection's place (the caller holds the slots' lock).
+
+        Shutting the socket's reading side wakes the handler thread from `recv`.
+        """
+        self.evicted = True
+        self.sent_before_eviction = self.has_unread_bytes()
+        self.limits = self.limits.for_turning_away()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
+
+
+class ConnectionSlots:
+    """The connections a server holds: at most `max_connections` served, a few leaving."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self._lock = threading.Lock()
+        self._served: dict[socket.socket, ClientConnection] = {}
+        # Evicted or turned away, each still on its thread until it has answered.
+        self._leaving: dict[socket.socket, ClientConnection] = {}
+
+    def admit(self, sock: socket.socket) -> ClientConnection | None:
+        """A place for a new connection, or None when it must be closed unanswered."""
+        with self._lock:
+            spare = len(self._leaving) < SPARE_THREADS
+            if len(self._served) >= self.limits.max_connections and spare:
+                victim = self._eviction_candidate()
+                if victim is not None:
+                    victim.evict()
+                    self._leaving[victim.sock] = self._served.pop(victim.sock)
+            if len(self._served) < self.limits.max_connections:
+                self._served[sock] = ClientConnection(sock, self.limits, self._lock)
+                return self._served[sock]
+            if spare:
+                turned_away = ClientConnection(sock, self.limits.for_turning_away(), self._lock)
+                turned_away.turned_away = True
+                self._leaving[sock] = turned_away
+                return turned_away
+            return None
+
+    def _eviction_candidate(self) -> ClientConnection | None:
+        """The waiting connection to give up its place, if any connection is waiting.
+
+        The one that has waited longest for its client, among those that have not yet
+        finished a request (slow or silent clients) before those idle after one (a
+        keep-alive client between requests, which may be sending its next one as it is
+        closed). One whose client has sent what its thread has not read yet (threads
+        are slow to run on a busy machine) is not waiting for its client: those go
+        after, a request begun before one whose thread has read nothing yet (an
+        ordinary client that has just connected and sent its whole request).
+        """
+
+        def order(c: ClientConnection) -> tuple[bool, bool, bool, float]:
+            unread = c.has_unread_bytes()
+            return (unread, unread and not c.request_started, c.requests > 1, c.waiting_since)
+
+        return min((c for c in self._served.values() if not c.working), key=order, default=None)
+
+    def connection(self, sock: socket.socket) -> ClientConnection:
+        """The connection `admit` made for `sock`."""
+        with self._lock:
+            return self._served.get(sock) or self._leaving[sock]
+
+    def release(self, sock: socket.socket) -> None:
+        """Forget `sock`: its thread is done with it."""
+        with self._lock:
+            self._served.pop(sock, None)
+            self._leaving.pop(sock, None)
+
+
+class DeadlineReader(io.RawIOBase):
+    """The socket's reading side, each read bounded by the connection's current deadline.
+
+    A socket timeout bounds one `recv`; this bounds the whole step, so a client that
+    sends a byte now and then cannot stretch it.
+    """
+
+    def __init__(self, client: ClientConnection) -> None:
+        super().__init__()
+        self._client = client
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Raises `ClientTooSlow`, `ConnectionEvicted` or `HeadTooLarge`."""
+        client = self._client
+        if client.evicted:
+            raise ConnectionEvicted
+        remaining = client.deadline - time.monotonic()
+        if remaining <= 0:
+            raise ClientTooSlow
+        client.sock.settimeout(remaining)
+        try:
+            count = client.sock.recv_into(buffer)
+        except TimeoutError:
+            raise ClientTooSlow from None
+        if client.evicted:
+            raise ConnectionEvicted
+        if count:
+            client.received(count)
+        return count
+
+
+class DeadlineWriter(io.BufferedIOBase):
+    """The socket's writing side; each write must be taken within the send timeout."""
+
+    def __init__(self, client: ClientConnection) -> None:
+        super().__init__()
+        self._client = client
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        """Send all of `data`; raises `TimeoutError` when the client does not take it."""
+        self._client.sock.settimeout(self._client.limits.send_timeout)
+        self._client.sock.sendall(data)
+        with memoryview(data) as view:
+            return view.nbytes
