@@ -249,19 +249,28 @@ class ApiGateway:
     prefix: str
     user_agent: str = "lambda-harness"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # Sent as X-Api-Key with every request that brings no key of its own.
+    api_key: str | None = None
 
     @classmethod
-    def execute_api(cls, package: Package, container: Container) -> ApiGateway:
+    def execute_api(
+        cls, package: Package, container: Container, api_key: str | None = None
+    ) -> ApiGateway:
         """The API's own URL: https://<id>.execute-api.<region>.amazonaws.com/<stage>/..."""
         host = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
-        return cls(package, container, host, f"/{package.stage}")
+        return cls(package, container, host, f"/{package.stage}", api_key=api_key)
 
     @classmethod
     def custom_domain(
-        cls, package: Package, container: Container, base_path: str = ""
+        cls,
+        package: Package,
+        container: Container,
+        base_path: str = "",
+        api_key: str | None = None,
     ) -> ApiGateway:
         """A custom domain whose base path mapping (none: its root) points at the stage."""
-        return cls(package, container, "tickets.example.com", f"/{base_path}" if base_path else "")
+        prefix = f"/{base_path}" if base_path else ""
+        return cls(package, container, "tickets.example.com", prefix, api_key=api_key)
 
     def url(self, path: str) -> str:
         """The path a client uses for one of the API's own paths (`/api/v1/...`)."""
@@ -278,6 +287,9 @@ class ApiGateway:
     ) -> GatewayResponse:
         """Send a request as a client would (`url` is the path and query it asks for)."""
         multi = {k: [v] if isinstance(v, str) else list(v) for k, v in (headers or {}).items()}
+        given = {name.lower() for name in multi}
+        if self.api_key and not given & {"authorization", "x-api-key"}:
+            multi["X-Api-Key"] = [self.api_key]
         if json_body is not None:
             body = json.dumps(json_body)
             multi.setdefault("Content-Type", ["application/json"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,9 +35,11 @@ def start_container(package: Package, efs: Path, tmp_path: Path) -> Iterator[Sta
     """Start containers of the package (the API handler unless named); all stopped after."""
     started: list[Container] = []
 
-    def start(function: str = "APIHandler", name: str | None = None) -> Container:
+    def start(function: str = "APIHandler", name: str | None = None, **options: Any) -> Container:
         name = name or f"{function}-{len(started)}"
-        container = Container(package, function, mount_dir=efs, workdir=tmp_path / name, name=name)
+        container = Container(
+            package, function, mount_dir=efs, workdir=tmp_path / name, name=name, **options
+        )
         started.append(container.start())
         return container
 
@@ -45,7 +48,25 @@ def start_container(package: Package, efs: Path, tmp_path: Path) -> Iterator[Sta
         container.stop()
 
 
+# Behind API Gateway every caller is remote: a deployment serves once its first key exists.
+FIRST_ADMIN = "owner"
+# For tests about starting and sharing the database rather than about keys: the setting
+# that lets keyless callers in from the network, so the containers start on a fresh volume.
+OPEN_TO_NETWORK = {"TORRENTINO_OPEN_TO_NETWORK": "1"}
+
+
+def create_first_key(start_container: StartContainer) -> str:
+    """The first admin key, made as a deployment makes it: by invoking the keys function."""
+    answer = start_container("Keys").invoke(
+        {"command": "create", "user": FIRST_ADMIN, "role": "admin"}
+    )
+    key: str = answer["result"]["key"]
+    return key
+
+
 @pytest.fixture
 def gateway(package: Package, start_container: StartContainer) -> ApiGateway:
-    """API Gateway's own URL (the stage in the path) in front of one API container."""
-    return ApiGateway.execute_api(package, start_container())
+    """API Gateway's own URL (the stage in the path) in front of one API container, with the
+    deployment's first admin key."""
+    key = create_first_key(start_container)
+    return ApiGateway.execute_api(package, start_container(), api_key=key)

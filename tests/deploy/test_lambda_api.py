@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import StartContainer
+from tests.deploy.conftest import FIRST_ADMIN, StartContainer, create_first_key
 from tests.helpers import example_ticket
 from tools.lambda_harness import ApiGateway, Container, GatewayResponse, Package
 
@@ -37,7 +37,7 @@ def test_the_function_sees_only_the_package_and_the_standard_library(
     assert not [p for p in ready["sys_path"] if "site-packages" in p or ".venv" in p]
     for module in ("chalice.app", "pydantic", "pydantic_core", "chalicelib"):
         assert ready["modules"][module].startswith(str(package.task_dir)), module
-    gateway = ApiGateway.execute_api(package, container)
+    gateway = ApiGateway.execute_api(package, container, api_key=create_first_key(start_container))
     created = gateway.request("POST", gateway.url("/api/v1/tickets"), json_body=example_ticket())
     assert created.status == 201, created.body
     assert gateway.request("GET", gateway.url("/api/v1/tickets")).status == 200
@@ -64,7 +64,7 @@ def test_the_seed_walkthrough_behind_the_stage_prefix(gateway: ApiGateway) -> No
     )
     assert created.status == 201, created.body
     ticket = created.json()
-    assert ticket["state"] == "pending" and ticket["created_by"] == "anonymous"
+    assert ticket["state"] == "pending" and ticket["created_by"] == FIRST_ADMIN
     location = created.header("Location")
     assert location == f"/api/api/v1/tickets/{ticket['id']}"  # the stage, then the route
     # 3. Get the ticket, where Location says it is
@@ -106,9 +106,12 @@ def shared_gateway(
     """One warm container for the error cases, which change nothing."""
     workdir = tmp_path_factory.mktemp("errors")
     (workdir / "efs").mkdir()
+    keys = Container(package, "Keys", mount_dir=workdir / "efs", workdir=workdir / "keys")
+    with keys:
+        created = keys.invoke({"command": "create", "user": FIRST_ADMIN, "role": "admin"})
     container = Container(package, "APIHandler", mount_dir=workdir / "efs", workdir=workdir)
     with container:
-        yield ApiGateway.execute_api(package, container)
+        yield ApiGateway.execute_api(package, container, api_key=created["result"]["key"])
 
 
 def assert_error(response: GatewayResponse, status: int, code: str) -> dict[str, Any]:
@@ -155,6 +158,23 @@ def test_error_cases_answer_the_api_error_shape(
     assert after == before  # and nothing changed: no event, so no ticket either
 
 
+def test_a_deployment_without_a_key_serves_no_one(
+    package: Package, start_container: StartContainer
+) -> None:
+    # Behind API Gateway every caller is another machine: until the first key exists the
+    # API answers 401 saying how to make one, and changes nothing.
+    gateway = ApiGateway.execute_api(package, start_container())
+    refused = gateway.request("POST", gateway.url("/api/v1/tickets"), json_body=example_ticket())
+    error = assert_error(refused, 401, "unauthorized")
+    assert "create the first key" in error["message"]
+    assert gateway.request("GET", gateway.url("/api/v1/health")).status == 200
+    key = create_first_key(start_container)
+    served = gateway.request(
+        "GET", gateway.url("/api/v1/tickets"), headers={"X-Api-Key": key}
+    ).json()
+    assert served["total"] == 0
+
+
 def test_repeated_query_parameters_arrive_whole(gateway: ApiGateway) -> None:
     ids = {}
     for tags in (["music", "flac"], ["music"], ["film"]):
@@ -193,11 +213,12 @@ def follow_pages(gateway: ApiGateway, first: str, key: str, prefix: str) -> list
 def test_every_location_and_next_link_leads_where_it_says(
     package: Package, start_container: StartContainer, where: str
 ) -> None:
+    key = create_first_key(start_container)
     container = start_container()
     gateway = {
-        "stage prefix": lambda: ApiGateway.execute_api(package, container),
-        "custom domain": lambda: ApiGateway.custom_domain(package, container),
-        "custom domain base path": lambda: ApiGateway.custom_domain(package, container, "tr"),
+        "stage prefix": lambda: ApiGateway.execute_api(package, container, key),
+        "custom domain": lambda: ApiGateway.custom_domain(package, container, api_key=key),
+        "custom domain base path": lambda: ApiGateway.custom_domain(package, container, "tr", key),
     }[where]()
     prefix = {"stage prefix": "/api", "custom domain": "", "custom domain base path": "/tr"}[where]
     created = []
@@ -214,7 +235,11 @@ def test_every_location_and_next_link_leads_where_it_says(
     )
     assert [t["id"] for t in tickets] == [t["id"] for t in reversed(created)]  # queue order
     events = follow_pages(gateway, gateway.url("/api/v1/audit?limit=2"), "events", prefix)
-    assert [e["event_type"] for e in events] == ["service_started"] + ["ticket_created"] * 7
+    assert [e["event_type"] for e in events] == [
+        "api_key_created",
+        "service_started",
+        *["ticket_created"] * 7,
+    ]
     document = gateway.request("GET", gateway.url("/api/v1/openapi.json")).json()
     assert document["servers"] == [{"url": f"{prefix}/"}]
 

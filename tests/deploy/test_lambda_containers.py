@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.check import check_database
-from tests.deploy.conftest import StartContainer
+from tests.deploy.conftest import OPEN_TO_NETWORK, StartContainer
 from tests.helpers import example_ticket
 from tools.lambda_harness import ApiGateway, GatewayResponse, Package
 
@@ -91,7 +91,9 @@ def test_containers_at_once_share_one_database_and_lose_nothing(
     package: Package, start_container: StartContainer, efs: Path
 ) -> None:
     gateways = [
-        ApiGateway.execute_api(package, start_container(name=f"container-{n}"))
+        ApiGateway.execute_api(
+            package, start_container(name=f"container-{n}", extra_env=OPEN_TO_NETWORK)
+        )
         for n in range(CONTAINERS)
     ]
     assert not (efs / "torrentino.db").exists()  # a fresh volume: they all start on it at once

@@ -164,13 +164,14 @@ def test_the_setting_opens_it_to_a_trusted_network(
         assert (status, reply["created_by"]) == (201, "anonymous")
 
 
-def test_plain_chalice_local_takes_every_caller_for_this_machine(
+def test_plain_chalice_local_refuses_another_machine_by_the_name_it_uses(
     other_machine: OtherMachine, tmp_path: Path
 ) -> None:
-    # Chalice's own local gateway says 127.0.0.1 for every caller: without the launcher
-    # the app cannot tell (docs/security.md). Plain `chalice local` listens on
-    # 127.0.0.1 unless told otherwise.
+    # Chalice's own local gateway says 127.0.0.1 for every caller, so without the
+    # launcher the app cannot tell another machine by its address (docs/security.md).
+    # It still can by the name the request uses for this machine: not localhost.
     with Server(tmp_path / "plain.db", command=[*PLAIN_CHALICE_LOCAL, *EVERY_ADDRESS]) as server:
         tickets = url_from(other_machine, server, "/api/v1/tickets")
         status, reply = other_machine.request("POST", tickets, example_ticket())
-        assert (status, reply["created_by"]) == (201, "anonymous")
+        assert status == 401
+        assert FIRST_KEY_COMMAND in reply["error"]["message"]
