@@ -107,7 +107,15 @@ def cold_start(package: Package, workdir: Path, *, fresh: bool) -> ColdStart:
     if fresh and mount.exists():
         shutil.rmtree(mount)
     mount.mkdir(parents=True, exist_ok=True)
-    container = Container(package, "APIHandler", mount_dir=mount, workdir=workdir / "container")
+    # Open to keyless callers, so a fresh database's first request is served as it would be
+    # once its first key exists (without a key it is a 401, from the same start-up work).
+    container = Container(
+        package,
+        "APIHandler",
+        mount_dir=mount,
+        workdir=workdir / "container",
+        extra_env={"TORRENTINO_OPEN_TO_NETWORK": "1"},
+    )
     started = time.perf_counter()
     with container:
         init_ms = (time.perf_counter() - started) * 1000
