@@ -154,7 +154,8 @@ class SqliteAuditLog:
             if audit_filter.after is None or cursor is not None:
                 more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
                 sql, params = list_query(more, visible_to, cursor)
-                events = [row_to_event(row) for row in self.conn.execute(sql, params)]
+                rows = self.conn.execute(sql, params).fetchall()  # see SqliteTicketStore.list
+                events = [row_to_event(row) for row in rows]
             sql, params = count_query(audit_filter, visible_to)
             total: int = self.conn.execute(sql, params).fetchone()[0]
         shown, last = cut_page(events, audit_filter.limit)
