@@ -35,8 +35,10 @@ from chalicelib.api.parsing import (
 )
 from chalicelib.audit.log import AuditFilter, AuditPage, SqliteAuditLog
 from chalicelib.audit.ticket_events import TicketHistory
-from chalicelib.backup_files import BackupInProgress, BackupList, list_backups
+from chalicelib.backup_files import BackupList, list_backups
 from chalicelib.errors import (
+    BackupFailed,
+    BackupInProgress,
     Forbidden,
     IdempotencyMismatch,
     InvalidInput,
@@ -436,7 +438,7 @@ def list_backup_files(caller: Caller) -> Response:
     body_required=False,
     response=backup.CreatedBackup,
     status=201,
-    errors=(Forbidden, BackupInProgress, backup.BackupFailed),
+    errors=(Forbidden, BackupInProgress, BackupFailed),
     tag="backups",
 )
 def create_backup(caller: Caller) -> Response:

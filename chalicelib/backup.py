@@ -31,7 +31,6 @@ from chalicelib import __version__, db, migrations, restore, settings
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.backup_files import (
     BackupInfo,
-    BackupInProgress,
     BackupManifest,
     apply_retention,
     backup_name,
@@ -42,19 +41,17 @@ from chalicelib.backup_files import (
     temp_path,
 )
 from chalicelib.cli import command_parser
-from chalicelib.errors import StorageUnavailable, TorrentinoError
+from chalicelib.errors import (
+    BackupFailed,
+    BackupInProgress,
+    TorrentinoError,
+)
 from chalicelib.timestamps import format_timestamp, utc_now
 
 CLI_ACTOR = "admin-cli"
 SYSTEM_ACTOR = "system"
 # A timer that fires a little early (EventBridge, a restarted server) must not skip a day.
 DUE_SLACK = 0.1
-
-
-class BackupFailed(StorageUnavailable):
-    """A backup could not be taken; nothing was published and old backups are untouched."""
-
-    code = "backup_failed"
 
 
 class CreatedBackup(BackupInfo):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chalicelib.errors import StorageUnavailable
+from chalicelib.errors import BackupInProgress
 from chalicelib.timestamps import Timestamp
 
 MANIFEST_SUFFIX = ".json"
@@ -34,18 +34,6 @@ LOCK_NAME = ".torrentino-backup.lock"
 BUSY_RETRY_SECONDS = 10
 LOCK_POLL_SECONDS = 0.05
 _NAME = re.compile(r"(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}\.\d{3})Z\.db")
-
-
-class BackupInProgress(StorageUnavailable):
-    """Another backup into the same directory is running."""
-
-    code = "backup_in_progress"
-
-    def __init__(self, backup_dir: Path) -> None:
-        super().__init__(
-            f"a backup into {backup_dir} is already being taken; retry when it has finished",
-            retry_after=BUSY_RETRY_SECONDS,
-        )
 
 
 class BackupManifest(BaseModel):
@@ -272,7 +260,7 @@ def directory_lock(
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise BackupInProgress(backup_dir) from None
+                    raise BackupInProgress(backup_dir, retry_after=BUSY_RETRY_SECONDS) from None
                 if on_wait is not None and not waited:
                     on_wait()
                 waited = True

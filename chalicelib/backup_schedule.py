@@ -16,8 +16,7 @@ import traceback
 from pathlib import Path
 
 from chalicelib.backup import backup_if_due, seconds_until_due
-from chalicelib.backup_files import BackupInProgress
-from chalicelib.errors import TorrentinoError
+from chalicelib.errors import BackupInProgress, TorrentinoError
 
 RETRY_AFTER_FAILURE_SECONDS = 3600.0
 RETRY_WHILE_BUSY_SECONDS = 60.0

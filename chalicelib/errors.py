@@ -5,6 +5,8 @@ How each becomes an HTTP status is decided in one place, `chalicelib.api.errors`
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class TorrentinoError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -125,3 +127,37 @@ class StorageCorrupt(TorrentinoError):
     """The database is damaged, not torrentino's, or from a newer torrentino."""
 
     code = "storage_corrupt"
+
+
+class BackupFailed(StorageUnavailable):
+    """A backup could not be taken; nothing was published and old backups are untouched."""
+
+    code = "backup_failed"
+
+
+class BackupInProgress(StorageUnavailable):
+    """Another backup into the same directory is running."""
+
+    code = "backup_in_progress"
+
+    def __init__(self, backup_dir: Path, *, retry_after: int) -> None:
+        super().__init__(
+            f"a backup into {backup_dir} is already being taken; retry when it has finished",
+            retry_after=retry_after,
+        )
+
+
+class DatabaseInUse(TorrentinoError):
+    """A process has the database open, so it cannot be replaced now."""
+
+    code = "database_in_use"
+
+
+class BackupUnusable(TorrentinoError):
+    """A backup file that must not be restored, with every reason found."""
+
+    code = "backup_unusable"
+
+    def __init__(self, backup: Path, problems: list[str]) -> None:
+        super().__init__(f"{backup} cannot be restored: {'; '.join(problems)}")
+        self.problems = problems

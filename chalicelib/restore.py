@@ -40,28 +40,17 @@ from chalicelib import db, migrations
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.backup_files import fsync_path, read_manifest, sha256_of
 from chalicelib.check import check_database
-from chalicelib.errors import StorageUnavailable, TorrentinoError
+from chalicelib.errors import (
+    BackupUnusable,
+    DatabaseInUse,
+    StorageUnavailable,
+    TorrentinoError,
+)
 from chalicelib.timestamps import utc_now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 OUR_TABLES = frozenset({"tickets", "audit_events"})
 WAL_FILES = ("", "-wal", "-shm")
-
-
-class DatabaseInUse(TorrentinoError):
-    """A process has the database open, so it cannot be replaced now."""
-
-    code = "database_in_use"
-
-
-class BackupUnusable(TorrentinoError):
-    """A backup file that must not be restored, with every reason found."""
-
-    code = "backup_unusable"
-
-    def __init__(self, backup: Path, problems: list[str]) -> None:
-        super().__init__(f"{backup} cannot be restored: {'; '.join(problems)}")
-        self.problems = problems
 
 
 @dataclass

@@ -22,8 +22,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.errors import TorrentinoError
-
 HEADER_TIMEOUT_VARIABLE = "TORRENTINO_HEADER_TIMEOUT_MS"
 BODY_TIMEOUT_VARIABLE = "TORRENTINO_BODY_TIMEOUT_MS"
 KEEPALIVE_TIMEOUT_VARIABLE = "TORRENTINO_KEEPALIVE_TIMEOUT_MS"
@@ -88,30 +86,6 @@ class ConnectionLimits:
             keepalive_timeout=min(self.keepalive_timeout, TURN_AWAY_SECONDS),
             send_timeout=min(self.send_timeout, TURN_AWAY_SECONDS),
             max_connections=self.max_connections,
-        )
-
-
-class RequestTimeout(TorrentinoError):
-    """The request's head or body did not arrive in time (HTTP 408)."""
-
-    code = "request_timeout"
-
-    def __init__(self, part: str, seconds: float) -> None:
-        super().__init__(
-            f"the request's {part} did not arrive within {seconds:g} s; "
-            "send the whole request at once"
-        )
-
-
-class ServerBusy(TorrentinoError):
-    """The server has no place for this connection's request now (HTTP 503)."""
-
-    code = "server_busy"
-
-    def __init__(self, max_connections: int) -> None:
-        super().__init__(
-            f"the server is serving all the {max_connections} connections it serves at once"
-            f" and did not act on this request; retry in {RETRY_AFTER_SECONDS} s"
         )
 
 

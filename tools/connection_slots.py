@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+from chalicelib.api.errors import RequestTimeout
 from tools.connection_limits import (
     MAX_HEAD_BYTES,
     SPARE_THREADS,
@@ -29,7 +30,6 @@ from tools.connection_limits import (
     ConnectionEvicted,
     ConnectionLimits,
     HeadTooLarge,
-    RequestTimeout,
 )
 
 

@@ -51,7 +51,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from chalicelib import settings  # noqa: E402
-from chalicelib.api.errors import BodyTooLarge, RouteNotFound  # noqa: E402
+from chalicelib.api.errors import BodyTooLarge, RouteNotFound, ServerBusy  # noqa: E402
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.backup_schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
@@ -62,7 +62,6 @@ from tools.connection_limits import (  # noqa: E402
     ConnectionEvicted,
     ConnectionLimits,
     HeadTooLarge,
-    ServerBusy,
 )
 from tools.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
 
@@ -138,15 +137,10 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
             self.send_header("Connection", "close")
         super().end_headers()
 
-    def _refuse(
-        self,
-        error: TorrentinoError,
-        status: int | None = None,
-        extra_headers: dict[str, str] | None = None,
-    ) -> None:
+    def _refuse(self, error: TorrentinoError, status: int | None = None) -> None:
         response = _error(error)
         self.close_connection = True
-        headers = {**response["headers"], **(extra_headers or {})}
+        headers = dict(response["headers"])
         headers["Connection"] = "close"
         self._send_http_response(status or response["statusCode"], headers, response["body"])
 
@@ -156,11 +150,8 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         return slots
 
     def _refuse_busy(self) -> None:
-        self._refuse(
-            ServerBusy(self._slots.limits.max_connections),
-            status=503,
-            extra_headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        limit = self._slots.limits.max_connections
+        self._refuse(ServerBusy(limit, retry_after=RETRY_AFTER_SECONDS))
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
@@ -221,7 +212,7 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         except ClientTooSlow:
             self.close_connection = True
             if self.client.request_started:  # a connection that never sent a byte is just closed
-                self._refuse(self.client.timeout_error(), status=408)
+                self._refuse(self.client.timeout_error())
         except HeadTooLarge:
             self._refuse(
                 InvalidInput("the request line and headers are larger than 64 KiB"), status=431

@@ -69,6 +69,31 @@ class InternalError(TorrentinoError):
         super().__init__("internal error; the server log has the details")
 
 
+class RequestTimeout(TorrentinoError):
+    """The request's head or body did not arrive in time."""
+
+    code = "request_timeout"
+
+    def __init__(self, part: str, seconds: float) -> None:
+        super().__init__(
+            f"the request's {part} did not arrive within {seconds:g} s; "
+            "send the whole request at once"
+        )
+
+
+class ServerBusy(TorrentinoError):
+    """The server has no place for this connection's request now."""
+
+    code = "server_busy"
+
+    def __init__(self, max_connections: int, *, retry_after: int) -> None:
+        super().__init__(
+            f"the server is serving all the {max_connections} connections it serves at once"
+            f" and did not act on this request; retry in {retry_after} s"
+        )
+        self.retry_after = retry_after
+
+
 # The one place where errors become HTTP statuses. A subclass not listed has its base's.
 STATUS: dict[type[TorrentinoError], int] = {
     InvalidInput: 400,
@@ -78,6 +103,7 @@ STATUS: dict[type[TorrentinoError], int] = {
     KeyNotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
+    RequestTimeout: 408,
     InvalidTransition: 409,
     StaleTicket: 412,
     BodyTooLarge: 413,
@@ -86,6 +112,7 @@ STATUS: dict[type[TorrentinoError], int] = {
     StorageCorrupt: 500,
     InternalError: 500,
     StorageUnavailable: 503,
+    ServerBusy: 503,
 }
 
 
@@ -97,7 +124,7 @@ def status_of(error: type[TorrentinoError] | TorrentinoError) -> int:
 
 def error_headers(error: TorrentinoError) -> dict[str, str]:
     """The headers an error's answer carries besides its body."""
-    if isinstance(error, StorageUnavailable) and error.retry_after is not None:
+    if isinstance(error, StorageUnavailable | ServerBusy) and error.retry_after is not None:
         return {"Retry-After": str(error.retry_after)}
     if isinstance(error, MethodNotAllowed):
         return {"Allow": error.allowed}

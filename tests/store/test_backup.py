@@ -18,7 +18,6 @@ import pytest
 
 from chalicelib import backup, migrations
 from chalicelib.backup_files import (
-    BackupInProgress,
     backup_name,
     list_backups,
     manifest_path,
@@ -26,6 +25,7 @@ from chalicelib.backup_files import (
     sha256_of,
 )
 from chalicelib.check import check_database
+from chalicelib.errors import BackupFailed, BackupInProgress
 from chalicelib.storage import open_storage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.timestamps import utc_now
@@ -171,7 +171,7 @@ def test_a_snapshot_that_fails_the_check_is_not_published_and_retention_waits(
     conn.commit()
     conn.close()
 
-    with pytest.raises(backup.BackupFailed) as failed:
+    with pytest.raises(BackupFailed) as failed:
         backup.create_backup(db_path, actor="root", backup_dir=backups)
 
     assert "failed verification" in failed.value.message
@@ -188,7 +188,7 @@ def test_a_backup_directory_that_cannot_be_made_is_a_recorded_failure(
     fill(db_path)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(backup.BackupFailed) as failed:
+    with pytest.raises(BackupFailed) as failed:
         backup.create_backup(db_path, actor="system", backup_dir=blocker / "backups")
     assert "Not a directory" in failed.value.message
     assert str(blocker / "backups") in failed.value.message
@@ -196,7 +196,7 @@ def test_a_backup_directory_that_cannot_be_made_is_a_recorded_failure(
 
 
 def test_no_database_no_backup(tmp_path: Path, backups: Path) -> None:
-    with pytest.raises(backup.BackupFailed) as failed:
+    with pytest.raises(BackupFailed) as failed:
         backup.create_backup(tmp_path / "missing.db", actor="root", backup_dir=backups)
     assert "there is no database" in failed.value.message
     assert "not in the audit log" in failed.value.message

@@ -18,10 +18,8 @@ import pytest
 from chalicelib import backup, migrations, service
 from chalicelib.backup_files import manifest_path
 from chalicelib.check import check_database
-from chalicelib.errors import StorageUnavailable, TicketNotFound
+from chalicelib.errors import BackupUnusable, DatabaseInUse, StorageUnavailable, TicketNotFound
 from chalicelib.restore import (
-    BackupUnusable,
-    DatabaseInUse,
     lock_path,
     restore_backup,
     verify_backup,
