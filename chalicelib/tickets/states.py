@@ -40,16 +40,19 @@ class TicketState(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: ClassVar[str]
+    # A state without fields travels as its bare name (`"pending"`).
+    bare: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         if "kind" in cls.__dict__:
+            cls.bare = not cls.model_fields
             STATE_CLASSES[cls.kind] = cls
 
     @model_serializer(mode="wrap")
     def _to_wire(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return {self.kind: handler(self)} if type(self).model_fields else self.kind
+        return self.kind if self.bare else {self.kind: handler(self)}
 
     def is_terminal(self) -> bool:
         """Whether no further transition is possible."""
@@ -155,7 +158,7 @@ def encode_state(state: TicketState) -> str:
 # Most rows a list reads are pending: a state without fields is always the same text, and
 # states are frozen, so one instance serves every such row.
 _WITHOUT_FIELDS = {
-    encode_state(cls()): cls() for cls in STATE_CLASSES.values() if not cls.model_fields
+    encode_state(cls()): cls() for cls in STATE_CLASSES.values() if cls.bare
 }
 
 
@@ -172,7 +175,7 @@ def decode_state(text: str) -> TicketState:
 def _wire_schema() -> dict[str, Any]:
     options: list[dict[str, Any]] = []
     for cls in STATE_CLASSES.values():
-        if not cls.model_fields:
+        if cls.bare:
             continue
         fields = cls.model_json_schema(mode="validation")
         fields.pop("title", None)
@@ -190,7 +193,7 @@ def _wire_schema() -> dict[str, Any]:
     options += [
         {"type": "string", "const": cls.kind, "description": cls.__doc__}
         for cls in STATE_CLASSES.values()
-        if not cls.model_fields
+        if cls.bare
     ]
     return {
         "oneOf": options,
@@ -204,8 +207,9 @@ def _coerce_state(value: Any) -> Any:
 
 
 def _state_to_wire(state: TicketState, info: SerializationInfo) -> Any:
-    # Serialise by the value's own class, not the field's declared base class.
-    return state.model_dump(mode=info.mode)
+    # Serialise by the value's own class, not the field's declared base class; most rows
+    # are pending, whose wire form needs no serialiser at all.
+    return state.kind if state.bare else state.model_dump(mode=info.mode)
 
 
 # A state as a model field: read from and written in its wire form, documented as such.
