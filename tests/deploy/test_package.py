@@ -80,7 +80,7 @@ def test_the_efs_stage_mounts_the_access_point_and_keeps_the_database_on_it(
     parameters = package.template["Parameters"]
     assert parameters["SubnetIds"]["Type"] == "List<AWS::EC2::Subnet::Id>"
     assert parameters["SecurityGroupIds"]["Type"] == "List<AWS::EC2::SecurityGroup::Id>"
-    for function in ("APIHandler", "Keys"):
+    for function in ("APIHandler", "Keys", "ScheduledBackup"):
         properties = package.function(function)
         assert properties["Runtime"] == f"python{sys.version_info.major}.{sys.version_info.minor}"
         assert properties["VpcConfig"] == {
@@ -93,11 +93,14 @@ def test_the_efs_stage_mounts_the_access_point_and_keeps_the_database_on_it(
         assert Path(variables["TORRENTINO_DB_PATH"]).parent == Path(mount["LocalMountPath"])
         assert variables["TORRENTINO_JOURNAL_MODE"] in settings.JOURNAL_MODES
         assert settings.is_rollback(variables["TORRENTINO_JOURNAL_MODE"])
-        # Lambda answers (our 503 after the busy timeout) before API Gateway gives up.
-        assert properties["Timeout"] < API_GATEWAY_TIMEOUT_SECONDS
+        if function != "ScheduledBackup":  # no API Gateway in front: up to Lambda's 15 min
+            # Lambda answers (our 503 after the busy timeout) before API Gateway gives up.
+            assert properties["Timeout"] < API_GATEWAY_TIMEOUT_SECONDS
         assert "EfsClientAccess" in package.template["Resources"][function]["DependsOn"]
     assert package.function("APIHandler")["Handler"] == "app.app"
     assert package.function("Keys")["Handler"] == "app.keys"
+    assert package.function("ScheduledBackup")["Handler"] == "app.scheduled_backup"
+    assert package.function("ScheduledBackup")["Timeout"] == 900
     assert package.function("APIHandler")["ReservedConcurrentExecutions"]["Fn::If"][0] == (
         "LimitConcurrency"
     )
@@ -115,6 +118,7 @@ def statements(package: Package) -> list[dict[str, Any]]:
             assert resource["Properties"]["Roles"] == [
                 {"Ref": "ApiHandlerRole"},
                 {"Ref": "KeysRole"},
+                {"Ref": "ScheduledBackupRole"},
             ]
             found.extend(resource["Properties"]["PolicyDocument"]["Statement"])
     return found
