@@ -232,9 +232,9 @@ def next_page(path: str, after: str | int | None) -> str | None:
 
 def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
-    link = next_page(path, page.next_after)
-    headers: Headers = {"Link": f'<{link}>; rel="next"'} if link else {}
-    return json_response(page.model_copy(update={"next": link}), headers=headers)
+    url = next_page(path, page.next_after)
+    headers: Headers = {"Link": f'<{url}>; rel="next"'} if url else {}
+    return json_response(page.model_copy(update={"next": url}), headers=headers)
 
 
 @api_route(
