@@ -22,8 +22,10 @@ from chalicelib.api.errors import (
     error_headers,
     status_of,
 )
+from chalicelib.api.key_commands import run_key_command
 from chalicelib.api.links import base_path
 from chalicelib.api.openapi import Operation, build_document
+from chalicelib.api.origin import refuse_other_sites
 from chalicelib.api.parsing import (
     ModelT,
     NoBody,
@@ -47,8 +49,7 @@ from chalicelib.errors import (
     TicketNotFound,
     TorrentinoError,
 )
-from chalicelib.identity import Identity, WhoAmI, resolve_identity, who_am_i
-from chalicelib.key_commands import run_key_command
+from chalicelib.identity import ANONYMOUS, Identity, WhoAmI, resolve_identity, who_am_i
 from chalicelib.service import Health, ensure_started
 from chalicelib.storage import open_storage
 from chalicelib.tickets.listing import TicketFilter, TicketPage
@@ -126,13 +127,10 @@ def api_route(
                 ensure_started(db_file)
                 # One connection per request, for the caller's identity and the work.
                 with open_storage(db_file) as storage:
-                    caller = Caller(
-                        identity=resolve_identity(
-                            storage.connection, request().headers, source_ip()
-                        ),
-                        tickets=storage.tickets,
-                        audit_log=storage.audit_log,
-                    )
+                    identity = resolve_identity(storage.connection, request().headers, source_ip())
+                    if identity == ANONYMOUS:  # no key: another site's page could be it
+                        refuse_other_sites(method, request().headers)
+                    caller = Caller(identity, storage.tickets, storage.audit_log)
                     response: Response = view(caller, **kwargs)
                 return response
             except TorrentinoError as error:
@@ -484,13 +482,14 @@ def health() -> Response:
     tag="meta",
 )
 def openapi_document() -> Response:
-    """The OpenAPI document, built once from the routes' declarations."""
+    """The OpenAPI document, built from the routes' declarations (see `openapi_json`)."""
     return Response(body=openapi_json(link("/")), status_code=200, headers=JSON_HEADERS)
 
 
 @functools.cache
 def openapi_json(server: str = "/") -> str:
-    """The OpenAPI document as JSON text, for a client that reaches the API at `server`."""
+    """The OpenAPI document as JSON text, for a client that reaches the API at `server`
+    (built once per prefix a client came through: one, or a handful behind API Gateway)."""
     document = build_document(OPERATIONS, version=__version__)
     document["servers"] = [{"url": server}]
     return json.dumps(document, ensure_ascii=False)
@@ -524,7 +523,7 @@ def page_file_response(name: str) -> Response:
 @app.lambda_function(name="keys")
 def keys(event: Any, context: Any) -> dict[str, Any]:
     """Create, list and revoke API keys on a deployment with no shell: invoked with a JSON
-    command (see `chalicelib.key_commands`); a new key is in the answer once, never logged.
+    command (see `chalicelib.api.key_commands`); a new key is in the answer once, never logged.
     """
     del context
     return run_key_command(event, settings.db_path())

@@ -28,7 +28,8 @@ KEY_PREFIX = "trn"
 FIRST_KEY_NEEDED = (
     "no API key exists yet, so the service answers only this machine, by the name "
     "localhost or a loopback address; create the first key on the server with: "
-    'make keys ARGS="create <name> --role admin"'
+    'make keys ARGS="create <name> --role admin" (on AWS Lambda: invoke the keys '
+    "function, see docs/deploy.md)"
 )
 # trn_<12 hex: key id>_<43 url-safe chars: 256 random bits>
 _KEY_PATTERN = re.compile(r"trn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -172,7 +173,7 @@ class WhoAmI(BaseModel):
     name: str = Field(description="The name recorded as created_by, cancelled_by and actor.")
     role: Role = Field(description="user: files tickets and cancels its own; admin: everything.")
     open_mode: bool = Field(
-        description="No API key exists yet: every caller is the anonymous admin."
+        description="No API key exists yet: every caller on this machine is the anonymous admin."
     )
 
 

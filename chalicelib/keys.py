@@ -25,7 +25,7 @@ from chalicelib.identity import ANONYMOUS_NAME, Role, hash_key, new_key
 from chalicelib.timestamps import Timestamp, format_timestamp, utc_now
 
 CLI_ACTOR = "admin-cli"
-INVOKE_ACTOR = "admin-invoke"  # the `keys` Lambda function (chalicelib/key_commands.py)
+INVOKE_ACTOR = "admin-invoke"  # the `keys` Lambda function (chalicelib/api/key_commands.py)
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _RESERVED_NAMES = {ANONYMOUS_NAME, "system", CLI_ACTOR, INVOKE_ACTOR}
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             keys = list_keys(path)
             if not keys:
-                print("no API keys: the service is open to anyone who can reach it")
+                print("no API keys: the service answers only this machine, without a key")
             for info in keys:
                 revoked = (
                     f"revoked {format_timestamp(info.revoked_at)}" if info.revoked_at else "active"

@@ -42,12 +42,7 @@ def busy_timeout_ms() -> int:
 
     Anything but plain decimal digits means the default, 5000.
     """
-    configured = os.environ.get(BUSY_TIMEOUT_VARIABLE, "")
-    return (
-        int(configured)
-        if configured.isdecimal() and configured.isascii()
-        else DEFAULT_BUSY_TIMEOUT_MS
-    )
+    return _whole_number(BUSY_TIMEOUT_VARIABLE, DEFAULT_BUSY_TIMEOUT_MS)
 
 
 def journal_mode() -> JournalMode:

@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 RUNTIME = PROJECT_DIR / "tools" / "lambda_runtime.py"
 # Drops CAP_DAC_OVERRIDE before exec, so root meets read-only files as anyone would.
-WITHOUT_OVERRIDES = PROJECT_DIR / "tests" / "reliability" / "no_dac_override.py"
+WITHOUT_OVERRIDES = PROJECT_DIR / "tools" / "no_dac_override.py"
 # The interpreter itself, not the virtualenv's launcher: with -I -S nothing of the venv shows.
 BASE_PYTHON = os.path.realpath(sys.executable)
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024

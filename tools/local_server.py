@@ -51,12 +51,18 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from chalicelib import settings  # noqa: E402
-from chalicelib.api.errors import BodyTooLarge, RouteNotFound, ServerBusy  # noqa: E402
+from chalicelib.api.errors import (  # noqa: E402
+    BodyTooLarge,
+    HeadersTooLarge,
+    RouteNotFound,
+    ServerBusy,
+)
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.backup_schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
 from chalicelib.service import ensure_started  # noqa: E402
 from tools.connection_limits import (  # noqa: E402
+    MAX_HEAD_BYTES,
     RETRY_AFTER_SECONDS,
     ClientTooSlow,
     ConnectionEvicted,
@@ -214,9 +220,7 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
             if self.client.request_started:  # a connection that never sent a byte is just closed
                 self._refuse(self.client.timeout_error())
         except HeadTooLarge:
-            self._refuse(
-                InvalidInput("the request line and headers are larger than 64 KiB"), status=431
-            )
+            self._refuse(HeadersTooLarge(MAX_HEAD_BYTES))
         except ConnectionEvicted:
             self.close_connection = True
             # A client that sent (part of) a request learns it was not acted on.

@@ -41,6 +41,15 @@ class UnsupportedMediaType(InvalidInput):
         )
 
 
+class HeadersTooLarge(InvalidInput):
+    """The request line and headers are larger than the server reads."""
+
+    code = "invalid_input"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request line and headers are larger than {limit // 1024} KiB")
+
+
 class RouteNotFound(TorrentinoError):
     """No API route has this path."""
 
@@ -108,6 +117,7 @@ STATUS: dict[type[TorrentinoError], int] = {
     StaleTicket: 412,
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
+    HeadersTooLarge: 431,
     IdempotencyMismatch: 422,
     StorageCorrupt: 500,
     InternalError: 500,

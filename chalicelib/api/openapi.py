@@ -248,7 +248,7 @@ def build_document(operations: list[Operation], *, version: str) -> dict[str, An
             "description": (
                 "Self-hosted media acquisition: file tickets, follow them, read the audit log. "
                 "Every error has the `ErrorResponse` shape. Until the first API key is created "
-                "the API is open and every caller is `anonymous`."
+                "only this machine is served, and every caller from it is `anonymous`."
             ),
         },
         "servers": [{"url": "/"}],

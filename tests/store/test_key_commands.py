@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from chalicelib import db
+from chalicelib.api.key_commands import run_key_command
 from chalicelib.identity import Identity, Role, resolve_identity
-from chalicelib.key_commands import run_key_command
 from chalicelib.keys import INVOKE_ACTOR
 
 
