@@ -66,9 +66,6 @@ export function query(params) {
   }
   return q.toString();
 }
-// The API's `next` links are absolute paths; the page's own URLs stay relative, so that
-// they also work under API Gateway's stage prefix.
-export const relative = (link) => link.replace(/^\/+/, '');
 
 /** A random token for Idempotency-Key (crypto.randomUUID needs HTTPS; this does not). */
 export function randomToken() {
@@ -117,6 +114,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Call the API at `path`: relative to the page (`${API}…`, so under API Gateway's stage
+ * prefix too), or one of the API's own links (`next`), an absolute path that already
+ * carries whatever prefix the page came through. */
 export async function api(path, { method = 'GET', body, headers = {}, key = keys.get() } = {}) {
   const sent = { Accept: 'application/json', ...headers };
   if (key) sent['X-Api-Key'] = key;

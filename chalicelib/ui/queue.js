@@ -14,7 +14,6 @@ import {
   plural,
   put,
   query,
-  relative,
   session,
   STATE_LABELS,
   stateName,
@@ -120,7 +119,7 @@ export async function queueView(view, me) {
 
   async function showMore(event) {
     event.target.disabled = true;
-    const { data } = await api(relative(next)).catch((error) => { hooks.fail(error); return { data: null }; });
+    const { data } = await api(next).catch((error) => { hooks.fail(error); return { data: null }; });
     if (!data || !view.current()) return;
     const start = shown.length;
     shown = shown.concat(data.tickets);
