@@ -18,6 +18,9 @@ import {
   timeAgo,
 } from './core.js';
 
+// Where the page of the newest events starts, counted from the oldest event.
+const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
+
 export async function auditView(view, me) {
   await me;
   if (!view.current()) return;
@@ -47,13 +50,29 @@ export async function auditView(view, me) {
 
   async function load() {
     const wanted = types;
-    // Pages are aligned on PAGE_SIZE from the oldest event; the newest is the last page.
-    const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
+    const read = async (params) => (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+    // Pages are aligned on PAGE_SIZE from the oldest event, so they stay put as events
+    // come; the newest is the last page. Each is read from the nearer end of the log: the
+    // newest page, which every live refresh reads, costs no offset at all, and no page
+    // costs one of over half the log.
     let at = offset;
-    if (at === null) at = lastPage((await api(`${API}audit?${query({ event_type: types, limit: 1 })}`)).data.total);
-    const { data } = await api(`${API}audit?${query({ event_type: types, limit: PAGE_SIZE, offset: at })}`);
+    let data;
+    if (at === null) {
+      data = await read({ sort: 'newest', limit: PAGE_SIZE });
+      at = lastPage(data.total);
+      data.events = data.events.slice(0, data.total - at);
+    } else {
+      const { total } = await read({ limit: 1 });
+      const fromNewest = total - at - PAGE_SIZE;
+      if (fromNewest < at && at < total) {
+        data = await read({ sort: 'newest', offset: Math.max(0, fromNewest), limit: Math.min(PAGE_SIZE, total - at) });
+      } else {
+        data = await read({ offset: at, limit: PAGE_SIZE });
+        data.events.reverse();
+      }
+    }
     if (!view.current() || wanted !== types) return;
-    put(list, ...data.events.slice().reverse().map(eventRow));
+    put(list, ...data.events.map(eventRow));
     caption.textContent = data.total === 0 ? 'No events match.'
       : `Events ${count(at + 1)}–${count(at + data.events.length)} of ${count(data.total)}, newest first.`;
     // After a page change, keep focus on the button pressed (or the caption, at either end).

@@ -70,10 +70,9 @@ export const watch = {
   },
   async auditMoved() {
     if (this.cursor === null) {
-      // Start at the newest event: the last one of the log.
-      const { data } = await api(`${API}audit?limit=1`);
-      const last = data.total > 0 ? (await api(`${API}audit?${query({ limit: 1, offset: data.total - 1 })}`)).data.events : [];
-      this.cursor = last.length ? last[last.length - 1].id : 0;
+      // Start at the newest event: the first one newest first, however long the log.
+      const [newest] = (await api(`${API}audit?sort=newest&limit=1`)).data.events;
+      this.cursor = newest ? newest.id : 0;
       return false;
     }
     const { data } = await api(`${API}audit?${query({ after: this.cursor, limit: 100 })}`);
