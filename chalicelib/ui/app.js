@@ -38,7 +38,7 @@ function renderAccount() {
   put(box,
     h('span', { class: 'who' }, h('span', { class: 'visually-hidden' }, 'Signed in as '), h('strong', {}, me.name), ' '),
     h('span', { class: 'role', title: me.role === 'admin' ? 'May do everything' : 'Files tickets and cancels their own' }, me.role),
-    me.open_mode ? h('span', { class: 'role', title: 'No API key exists yet: everyone is the anonymous admin' }, 'open mode') : null,
+    me.open_mode ? h('span', { class: 'role', title: 'No API key exists yet, so this machine (or its network, if the server allows it) needs none: you are the anonymous admin' }, 'open mode') : null,
     keys.get() ? h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out') : null,
   );
 }
