@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Page, expect
 
+from chalicelib.audit.events import AuditEventType
 from tests.browser.conftest import OpenContext, Site
 
 DASH = "\u2013"  # the page writes ranges with an en dash: 1\u201350
@@ -30,6 +31,8 @@ def test_filter_by_event_type_and_page_through(
     assert total == 1 + 64 + 3  # service_started, 64 created, 3 cancelled
     ids = [event["id"] for event in everything["events"]]
     page = open_page(site, None, "#/audit")
+    # A filter for every event type the API's OpenAPI document names.
+    expect(page.locator(".filters .chip")).to_have_count(len(AuditEventType))
     # The newest page first, newest event at the top; pages are 50 events from the oldest.
     expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
         f"Events 51{DASH}{total} of {total}, newest first."
