@@ -114,26 +114,26 @@ function currentHash() {
 async function route() {
   const { path, params } = currentHash();
   const found = ROUTES.find(([pattern]) => pattern.test(path));
-  const [pattern, nav, view] = found || [null, '', notFoundView];
+  const [pattern, nav, showView] = found || [null, '', notFoundView];
   for (const link of document.querySelectorAll('[data-nav]')) {
     if (link.dataset.nav === nav) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   session.generation += 1;
   session.refresh = null;
-  const shown = {
+  const view = {
     generation: session.generation,
     params,
-    current: () => shown.generation === session.generation,
+    current: () => view.generation === session.generation,
   };
   const args = pattern ? path.match(pattern).slice(1) : [];
   const me = loadMe();
   me.catch(() => {}); // reported by the view that awaits it
   try {
-    await view(shown, me, ...args);
-    if (shown.current()) focusHeading();
+    await showView(view, me, ...args);
+    if (view.current()) focusHeading();
   } catch (error) {
-    if (shown.current()) showError(error);
+    if (view.current()) showError(error);
   }
 }
 

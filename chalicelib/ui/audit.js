@@ -23,7 +23,6 @@ import {
 const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
 let eventTypes = null; // as the API's own description lists them, read once
 
-
 export async function auditView(view, me) {
   await me;
   eventTypes ||= (await api(`${API}openapi.json`)).data.components.schemas.AuditEventType.enum;
