@@ -362,7 +362,7 @@ def fail_ticket(caller: Caller, ticket_id: str) -> Response:
 @api_route(
     "GET",
     "/api/v1/audit",
-    summary="List audit events, oldest first",
+    summary="List audit events, oldest first (or newest first)",
     description="A user sees only the events about tickets it created.",
     query=AuditFilter,
     response=AuditPage,
@@ -371,7 +371,7 @@ def fail_ticket(caller: Caller, ticket_id: str) -> Response:
     tag="audit",
 )
 def list_audit_events(caller: Caller) -> Response:
-    """List audit events, oldest first; a user sees only events about its own tickets."""
+    """List audit events in the order asked; a user sees only events about its own tickets."""
     audit_filter = parse_query(
         AuditFilter,
         query_params(),

@@ -4,7 +4,7 @@ indexes, the page it gives back, and a ticket's history."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -16,8 +16,10 @@ from chalicelib.paging import MAX_QUERY_INTEGER, cut_page, one_or_many
 from chalicelib.tickets.store import SqliteTicketStore
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
 
-# Oldest first; the id breaks ties between events of the same microsecond.
-ORDER = "timestamp, id"
+AuditSort = Literal["oldest", "newest"]
+# The id breaks ties between events of the same microsecond. Both orders are one index
+# scan, forwards or backwards: the newest events cost no more to reach than the oldest.
+_ORDER_BY = {"oldest": "timestamp, id", "newest": "timestamp DESC, id DESC"}
 
 
 class AuditFilter(BaseModel):
@@ -32,6 +34,10 @@ class AuditFilter(BaseModel):
     ticket_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     since: QueryTimestamp | None = None
     until: QueryTimestamp | None = None
+    sort: AuditSort = Field(
+        default="oldest",
+        description="`oldest` first (the log's order) or `newest` first.",
+    )
     limit: Annotated[int, Field(ge=1, le=1000)] = 50
     offset: Annotated[int, Field(ge=0, le=MAX_QUERY_INTEGER)] = 0
     after: int | None = Field(
@@ -39,9 +45,9 @@ class AuditFilter(BaseModel):
         ge=0,
         le=MAX_QUERY_INTEGER,
         description=(
-            "Start right after this event (the `next` links use it): fast at any depth. An id "
-            "that names no event starts at the next one that exists. With `offset`, skip "
-            "that many more."
+            "Start right after this event in the page's order (the `next` links use it): "
+            "fast at any depth. An id that names no event starts at the next one that "
+            "exists. With `offset`, skip that many more."
         ),
     )
 
@@ -91,14 +97,16 @@ def list_query(
 ) -> tuple[str, list[Any]]:
     """The SQL and parameters that list a page of events (also used to show query plans).
 
-    With a `cursor` the page starts right after it, with an index seek however deep it is.
+    With a `cursor` the page starts right after it, in the filter's order, with an index
+    seek however deep it is.
     """
     where, params = _where(audit_filter, visible_to)
     if cursor is not None:
         where = f"{where} AND " if where else " WHERE "
-        where += "(timestamp, id) > (?, ?)"
+        where += f"(timestamp, id) {'<' if audit_filter.sort == 'newest' else '>'} (?, ?)"
         params = [*params, *cursor]
-    sql = f"SELECT id, event_type, timestamp, data FROM audit_events{where} ORDER BY {ORDER}"
+    order = _ORDER_BY[audit_filter.sort]
+    sql = f"SELECT id, event_type, timestamp, data FROM audit_events{where} ORDER BY {order}"
     return f"{sql} LIMIT ? OFFSET ?", [*params, audit_filter.limit, audit_filter.offset]
 
 
@@ -109,7 +117,7 @@ def count_query(audit_filter: AuditFilter, visible_to: str | None = None) -> tup
     which a trigger keeps in step with the log, so it costs the same however long it grows.
     """
     narrowed = audit_filter.model_dump(
-        exclude={"event_type", "limit", "offset", "after"}, exclude_defaults=True
+        exclude={"event_type", "sort", "limit", "offset", "after"}, exclude_defaults=True
     )
     if visible_to is None and not narrowed:
         types = sorted({t.value for t in audit_filter.event_type or ()})
@@ -119,11 +127,16 @@ def count_query(audit_filter: AuditFilter, visible_to: str | None = None) -> tup
     return f"SELECT count(*) FROM audit_events{where}", params
 
 
-def _cursor(conn: sqlite3.Connection, after: int) -> Cursor | None:
-    # The position of the first event at or above `after`, so an id that names no event
-    # (0, or one beyond the last) is a cursor too; None when no event is that late.
+def _cursor(conn: sqlite3.Connection, after: int, sort: AuditSort) -> Cursor | None:
+    # The position of the first event at or beyond `after` in the page's order (at or
+    # above it oldest first, at or below it newest first), so an id that names no event
+    # is a cursor too; None when no event is that far on. Timestamps follow ids (both in
+    # commit order), so the events before the cursor are exactly those up to `after`.
+    newest = sort == "newest"
     found = conn.execute(
-        "SELECT timestamp FROM audit_events WHERE id >= ? ORDER BY id LIMIT 1", (after,)
+        f"SELECT timestamp FROM audit_events WHERE id {'<=' if newest else '>='} ?"
+        f" ORDER BY id{' DESC' if newest else ''} LIMIT 1",
+        (after,),
     ).fetchone()
     return None if found is None else (found[0], after)
 
@@ -144,13 +157,15 @@ class SqliteAuditLog:
         self.conn = conn
 
     def page(self, audit_filter: AuditFilter, *, visible_to: str | None = None) -> AuditPage:
-        """A page of events, oldest first, and the total that matches, from one snapshot.
+        """A page of events in the filter's order, and the total that matches, from one
+        snapshot.
 
         With `visible_to`, only events about tickets that user created are included.
         """
         with db.transaction(self.conn, write=False):
             events: list[AuditEvent] = []
-            cursor = None if audit_filter.after is None else _cursor(self.conn, audit_filter.after)
+            after, sort = audit_filter.after, audit_filter.sort
+            cursor = None if after is None else _cursor(self.conn, after, sort)
             if audit_filter.after is None or cursor is not None:
                 more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
                 sql, params = list_query(more, visible_to, cursor)

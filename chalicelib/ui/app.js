@@ -36,9 +36,9 @@ function renderAccount() {
   byId('nav-backups').hidden = !isAdmin();
   if (!me) return put(box);
   put(box,
-    h('span', { class: 'who' }, h('span', { class: 'visually-hidden' }, 'Signed in as '), h('strong', {}, me.name), ' '),
+    h('span', { class: 'who' }, h('span', { class: 'visually-hidden' }, 'Signed in as '), h('strong', me.name), ' '),
     h('span', { class: 'role', title: me.role === 'admin' ? 'May do everything' : 'Files tickets and cancels their own' }, me.role),
-    me.open_mode ? h('span', { class: 'role', title: 'No API key exists yet: everyone is the anonymous admin' }, 'open mode') : null,
+    me.open_mode ? h('span', { class: 'role', title: 'No API key exists yet, so this machine (or its network, if the server allows it) needs none: you are the anonymous admin' }, 'open mode') : null,
     keys.get() ? h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out') : null,
   );
 }
@@ -67,8 +67,8 @@ function askForKey(refused = Boolean(keys.get())) {
   const button = h('button', { type: 'submit' }, 'Sign in');
   const form = h('form', { class: 'panel narrow', novalidate: true, onsubmit: submit },
     refused
-      ? h('div', { class: 'notice error', role: 'alert' }, h('p', {}, 'Your API key was refused: it is wrong or has been revoked. Enter a valid key.'))
-      : h('p', {}, 'This torrentino asks for an API key.'),
+      ? h('div', { class: 'notice error', role: 'alert' }, h('p', 'Your API key was refused: it is wrong or has been revoked. Enter a valid key.'))
+      : h('p', 'This torrentino asks for an API key.'),
     field,
     h('div', { class: 'check' }, remember, h('label', { for: 'remember' }, 'Remember on this device'), ' '),
     h('p', { class: 'hint' }, 'Otherwise the key is kept only until this tab is closed.'),
@@ -114,26 +114,26 @@ function currentHash() {
 async function route() {
   const { path, params } = currentHash();
   const found = ROUTES.find(([pattern]) => pattern.test(path));
-  const [pattern, nav, view] = found || [null, '', notFoundView];
+  const [pattern, nav, showView] = found || [null, '', notFoundView];
   for (const link of document.querySelectorAll('[data-nav]')) {
     if (link.dataset.nav === nav) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   session.generation += 1;
   session.refresh = null;
-  const view_ = {
+  const view = {
     generation: session.generation,
     params,
-    current: () => view_.generation === session.generation,
+    current: () => view.generation === session.generation,
   };
   const args = pattern ? path.match(pattern).slice(1) : [];
   const me = loadMe();
   me.catch(() => {}); // reported by the view that awaits it
   try {
-    await view(view_, me, ...args);
-    if (view_.current()) focusHeading();
+    await showView(view, me, ...args);
+    if (view.current()) focusHeading();
   } catch (error) {
-    if (view_.current()) showError(error);
+    if (view.current()) showError(error);
   }
 }
 
@@ -141,13 +141,13 @@ function showError(error) {
   if (error.status === 401) return askForKey();
   put(main(),
     h('h1', { tabindex: '-1' }, error.status === 0 ? 'Cannot reach torrentino' : 'Something went wrong'),
-    h('div', { class: 'notice error', role: 'alert' }, h('p', {}, error.message)),
+    h('div', { class: 'notice error', role: 'alert' }, h('p', error.message)),
     h('button', { type: 'button', onclick: route }, 'Try again'));
   focusHeading();
 }
 
 function notFoundView() {
-  put(main(), h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '#/' }, 'Go to the queue')));
+  put(main(), h('h1', 'Page not found'), h('p', h('a', { href: '#/' }, 'Go to the queue')));
 }
 
 hooks.refused = askForKey;

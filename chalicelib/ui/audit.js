@@ -3,57 +3,77 @@ import {
   api,
   API,
   count,
-  EVENT_LABELS,
   h,
   hooks,
   isAdmin,
+  label,
   main,
   onChange,
   PAGE_SIZE,
   plural,
   put,
   query,
-  STATE_LABELS,
+  stateFields,
+  stateNotes,
   ticketTitle,
   timeAgo,
 } from './core.js';
 
+// Where the page of the newest events starts, counted from the oldest event.
+const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
+let eventTypes = null; // as the API's own description lists them, read once
+
 export async function auditView(view, me) {
   await me;
+  eventTypes ||= (await api(`${API}openapi.json`)).data.components.schemas.AuditEventType.enum;
   if (!view.current()) return;
-  let types = view.params.getAll('event_type').filter((t) => t in EVENT_LABELS);
+  let types = view.params.getAll('event_type').filter((type) => eventTypes.includes(type));
   let offset = view.params.has('offset') ? Number(view.params.get('offset')) || 0 : null; // null: the latest page
   const list = h('ol', { class: 'events', 'aria-label': 'Audit events, newest first' });
   const caption = h('p', { class: 'summary', role: 'status', tabindex: '-1' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Audit log pages' });
-  const boxes = Object.keys(EVENT_LABELS).map((type) => {
+  const boxes = eventTypes.map((type) => {
     const box = h('input', { type: 'checkbox', name: 'event_type', value: type, onchange: () => { offset = null; apply(); } });
     box.checked = types.includes(type);
-    return h('label', { class: 'chip' }, box, EVENT_LABELS[type]);
+    return h('label', { class: 'chip' }, box, label(type));
   });
   put(main(),
-    h('h1', {}, 'Audit log'),
+    h('h1', 'Audit log'),
     isAdmin() ? null : h('p', { class: 'lead' }, 'You see the events of the tickets you filed.'),
-    h('form', { class: 'filters', 'aria-label': 'Filter events', onsubmit: (e) => e.preventDefault() },
-      h('fieldset', { class: 'states' }, h('legend', {}, 'Event types (none ticked: all)'), h('div', { class: 'chips' }, boxes))),
+    h('form', { class: 'filters', 'aria-label': 'Filter events', onsubmit: (event) => event.preventDefault() },
+      h('fieldset', { class: 'states' }, h('legend', 'Event types (none ticked: all)'), h('div', { class: 'chips' }, boxes))),
     caption, list, pager);
 
   function apply() {
-    types = boxes.map((b) => b.querySelector('input')).filter((b) => b.checked).map((b) => b.value);
-    const q = query({ event_type: types, offset: offset === null ? undefined : offset });
-    window.history.replaceState(null, '', `#/audit${q ? `?${q}` : ''}`);
+    types = boxes.map((chip) => chip.querySelector('input')).filter((box) => box.checked).map((box) => box.value);
+    const search = query({ event_type: types, offset: offset === null ? undefined : offset });
+    window.history.replaceState(null, '', `#/audit${search ? `?${search}` : ''}`);
     return load().catch(hooks.fail);
   }
 
   async function load() {
     const wanted = types;
-    // Pages are aligned on PAGE_SIZE from the oldest event; the newest is the last page.
-    const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
+    const read = async (params) => (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+    // Pages are aligned on PAGE_SIZE from the oldest event, so they stay put, and read from
+    // the nearer end: the newest (every live refresh's) with no offset, none past half.
     let at = offset;
-    if (at === null) at = lastPage((await api(`${API}audit?${query({ event_type: types, limit: 1 })}`)).data.total);
-    const { data } = await api(`${API}audit?${query({ event_type: types, limit: PAGE_SIZE, offset: at })}`);
+    let data;
+    if (at === null) {
+      data = await read({ sort: 'newest', limit: PAGE_SIZE });
+      at = lastPage(data.total);
+      data.events = data.events.slice(0, data.total - at);
+    } else {
+      const { total } = await read({ limit: 1 });
+      const fromNewest = total - at - PAGE_SIZE;
+      if (fromNewest < at && at < total) {
+        data = await read({ sort: 'newest', offset: Math.max(0, fromNewest), limit: Math.min(PAGE_SIZE, total - at) });
+      } else {
+        data = await read({ offset: at, limit: PAGE_SIZE });
+        data.events.reverse();
+      }
+    }
     if (!view.current() || wanted !== types) return;
-    put(list, ...data.events.slice().reverse().map(eventRow));
+    put(list, ...data.events.map(eventRow));
     caption.textContent = data.total === 0 ? 'No events match.'
       : `Events ${count(at + 1)}–${count(at + data.events.length)} of ${count(data.total)}, newest first.`;
     // After a page change, keep focus on the button pressed (or the caption, at either end).
@@ -78,9 +98,9 @@ export async function auditView(view, me) {
   function eventRow(event) {
     const ticketId = event.data.ticket_id;
     return h('li', { class: 'event', 'data-event-id': event.id },
-      h('div', { class: 'meta' }, h('strong', {}, EVENT_LABELS[event.event_type] || event.event_type), timeAgo(event.timestamp), h('span', {}, `#${event.id}`),
+      h('div', { class: 'meta' }, h('strong', label(event.event_type)), timeAgo(event.timestamp), h('span', `#${event.id}`),
         ticketId ? h('a', { href: `#/tickets/${ticketId}` }, `Ticket ${ticketId.slice(0, 8)}`) : null),
-      h('p', {}, eventSummary(event)));
+      h('p', eventSummary(event)));
   }
 
   await load();
@@ -89,28 +109,29 @@ export async function auditView(view, me) {
 
 /** One event in words; every value from the event is text. */
 export function eventSummary(event) {
-  const d = event.data;
+  const data = event.data;
   switch (event.event_type) {
     case 'ticket_created':
-      return h('span', {}, 'Filed by ', h('strong', {}, d.created_by), `: "${ticketTitle(d)}", priority ${d.priority}, into `, h('code', {}, d.dest_path));
+      return h('span', 'Filed by ', h('strong', data.created_by), `: "${ticketTitle(data)}", priority ${data.priority}, into `, h('code', data.dest_path));
     case 'ticket_cancelled':
-      return h('span', {}, 'Cancelled by ', h('strong', {}, d.cancelled_by), d.reason ? `: "${d.reason}"` : '');
-    case 'ticket_state_changed':
-      return h('span', {}, `${STATE_LABELS[d.to] || d.to} by `, h('strong', {}, d.actor),
-        d.to === 'failed' && d.state && d.state.failed ? `: "${d.state.failed.error}"` : '');
+      return h('span', 'Cancelled by ', h('strong', data.cancelled_by), data.reason ? `: "${data.reason}"` : '');
+    case 'ticket_state_changed': {
+      const notes = stateNotes(stateFields(data.state || data.to)).map(([, value]) => value);
+      return h('span', `${label(data.to)} by `, h('strong', data.actor), notes.length ? `: "${notes.join('", "')}"` : '');
+    }
     case 'api_key_created':
-      return h('span', {}, `Key ${d.key_id} created for `, h('strong', {}, d.user), ` (${d.role})`);
+      return h('span', `Key ${data.key_id} created for `, h('strong', data.user), ` (${data.role})`);
     case 'api_key_revoked':
-      return h('span', {}, `Key ${d.key_id} of `, h('strong', {}, d.user), ' revoked');
+      return h('span', `Key ${data.key_id} of `, h('strong', data.user), ' revoked');
     case 'service_started':
-      return h('span', {}, `Version ${d.version}, schema ${d.schema_version}`);
+      return h('span', `Version ${data.version}, schema ${data.schema_version}`);
     case 'backup_created':
-      return h('span', {}, h('code', {}, d.file), `: ${plural(d.tickets, 'ticket', 'tickets')}, ${d.duration_seconds} s`);
+      return h('span', h('code', data.file), `: ${plural(data.tickets, 'ticket', 'tickets')}, ${data.duration_seconds} s`);
     case 'backup_failed':
-      return h('span', {}, d.reason);
+      return h('span', data.reason);
     case 'backup_restored':
-      return h('span', {}, 'From ', h('code', {}, d.file), `: ${plural(d.tickets, 'ticket', 'tickets')}`);
+      return h('span', 'From ', h('code', data.file), `: ${plural(data.tickets, 'ticket', 'tickets')}`);
     default:
-      return h('span', {}, JSON.stringify(d));
+      return h('span', JSON.stringify(data));
   }
 }

@@ -6,24 +6,24 @@ const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
 export async function backupsView(view, me) {
   await me;
   if (!view.current()) return;
-  if (!isAdmin()) return put(main(), h('h1', {}, 'Backups'), h('p', {}, 'Only an admin sees the backups.'));
+  if (!isAdmin()) return put(main(), h('h1', 'Backups'), h('p', 'Only an admin sees the backups.'));
   const list = h('ol', { class: 'events', 'aria-label': 'Backups, newest first' });
   const caption = h('p', { class: 'summary', role: 'status' });
-  const notice = h('div', {});
+  const notice = h('div');
   const button = h('button', { type: 'button', onclick: take }, 'Back up now');
-  put(main(), h('h1', {}, 'Backups'),
+  put(main(), h('h1', 'Backups'),
     h('p', { class: 'lead' }, 'The server backs up by itself once a day; a backup counts once it passes the consistency check.'),
     notice, h('div', { class: 'actions' }, button), caption, list);
 
   async function load() {
     const { data } = await api(`${API}backups`);
     if (!view.current()) return;
-    const n = data.backups.length;
-    caption.textContent = n ? `${plural(n, 'backup', 'backups')}, newest first.` : 'No backups yet.';
-    put(list, data.backups.map((b) => h('li', { class: 'event', 'data-backup': b.name },
-      h('div', { class: 'meta' }, h('strong', {}, b.name), timeAgo(b.taken_at)),
-      h('p', {}, mib(b.size_bytes), ', ', b.tickets === null ? 'tickets unknown' : plural(b.tickets, 'ticket', 'tickets'), ', ',
-        b.verified ? 'verified' : h('strong', {}, `not verified: ${b.problem}`)))));
+    const taken = data.backups.length;
+    caption.textContent = taken ? `${plural(taken, 'backup', 'backups')}, newest first.` : 'No backups yet.';
+    put(list, data.backups.map((backup) => h('li', { class: 'event', 'data-backup': backup.name },
+      h('div', { class: 'meta' }, h('strong', backup.name), timeAgo(backup.taken_at)),
+      h('p', mib(backup.size_bytes), ', ', backup.tickets === null ? 'tickets unknown' : plural(backup.tickets, 'ticket', 'tickets'), ', ',
+        backup.verified ? 'verified' : h('strong', `not verified: ${backup.problem}`)))));
   }
 
   async function take() {
@@ -35,7 +35,7 @@ export async function backupsView(view, me) {
       await load();
     } catch (error) {
       if (error.status === 401) return hooks.refused();
-      put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p', {}, `No backup was taken: ${error.message}`)));
+      put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p', `No backup was taken: ${error.message}`)));
     } finally {
       button.disabled = false;
     }

@@ -5,43 +5,42 @@
 export const API = 'api/v1/';
 const KEY_ITEM = 'torrentino.apiKey';
 export const PAGE_SIZE = 50;
-export const STATES = ['pending', 'completed', 'cancelled', 'failed'];
-export const STATE_LABELS = { pending: 'Pending', completed: 'Completed', cancelled: 'Cancelled', failed: 'Failed' };
-export const EVENT_LABELS = {
-  ticket_created: 'Ticket filed',
-  ticket_cancelled: 'Ticket cancelled',
-  ticket_state_changed: 'Ticket state changed',
-  api_key_created: 'API key created',
-  api_key_revoked: 'API key revoked',
-  service_started: 'Service started',
-  backup_created: 'Backup taken',
-  backup_failed: 'Backup failed',
-  backup_restored: 'Backup restored',
-};
+// Each state and the states it may move to, as in ALLOWED_TRANSITIONS (tickets/states.py,
+// held equal by tests/handler/test_webpage_states.py), which the API does not publish:
+// the page's one list of states. Labels come from names; app.css may colour a badge.
+const TRANSITIONS = { pending: ['cancelled', 'completed', 'failed'], completed: [], cancelled: [], failed: [] };
+export const STATES = Object.keys(TRANSITIONS);
+export const QUEUED = 'pending'; // waiting in the queue: the queue's default view
+export const isFinal = (state) => !TRANSITIONS[state].length;
+const mayMove = (ticket, to) => (TRANSITIONS[stateName(ticket.state)] || []).includes(to);
+// Labels the name alone does not give (`backup_failed` is "Backup failed").
+const LABELS = { ticket_created: 'Ticket filed', backup_created: 'Backup taken', api_key_created: 'API key created', api_key_revoked: 'API key revoked' };
+export const label = (name) => LABELS[name] || name.charAt(0).toUpperCase() + name.slice(1).replace(/_/g, ' ');
 
-/** An element with attributes, event handlers and children; strings become text nodes. */
-export function h(tag, props, ...children) {
+const nothing = (value) => value === null || value === undefined || value === false;
+/** An element with attributes (a plain object, or none) and children, strings as text. */
+export function h(tag, ...children) {
+  const props = Object.getPrototypeOf(children[0] ?? 0) === Object.prototype ? children.shift() : {};
   const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(props || {})) {
-    if (value === null || value === undefined || value === false) continue;
+  for (const [name, value] of Object.entries(props)) {
+    if (nothing(value)) continue;
     if (name === 'class') el.className = value;
     else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
     else el.setAttribute(name, value === true ? '' : String(value));
   }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
+  for (const child of children.flat(Infinity).filter((given) => !nothing(given))) {
     el.append(child instanceof Node ? child : String(child));
   }
   return el;
 }
 export const byId = (id) => document.getElementById(id);
-/** Replace an element's children (null, undefined and false stand for nothing). */
-export const put = (el, ...children) => el.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+/** Replace an element's children (as `h` takes them). */
+export const put = (el, ...children) => el.replaceChildren(...children.flat(Infinity).filter((child) => !nothing(child)));
 export const main = () => byId('main');
 const numberFormat = new Intl.NumberFormat();
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-export const count = (n) => numberFormat.format(n);
-export const plural = (n, one, many) => `${count(n)} ${n === 1 ? one : many}`;
+export const count = (number) => numberFormat.format(number);
+export const plural = (number, one, many) => `${count(number)} ${number === 1 ? one : many}`;
 
 function parseTime(iso) {
   return new Date(iso.replace(/(\.\d{3})\d+/, '$1'));
@@ -58,32 +57,31 @@ export const timeAgo = (iso) => h('time', { datetime: iso, title: dateFormat.for
 export const timeFull = (iso) => h('time', { datetime: iso }, `${dateFormat.format(parseTime(iso))} (${ago(iso)})`);
 
 export function query(params) {
-  const q = new URLSearchParams();
+  const search = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
     for (const item of [].concat(value)) {
-      if (item !== undefined && item !== null && item !== '') q.append(name, item);
+      if (item !== undefined && item !== null && item !== '') search.append(name, item);
     }
   }
-  return q.toString();
+  return search.toString();
 }
-// The API's `next` links are absolute paths; the page's own URLs stay relative, so that
-// they also work under API Gateway's stage prefix.
-export const relative = (link) => link.replace(/^\/+/, '');
 
 /** A random token for Idempotency-Key (crypto.randomUUID needs HTTPS; this does not). */
 export function randomToken() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
 export function stateName(state) {
   return typeof state === 'string' ? state : Object.keys(state)[0];
 }
 export const stateFields = (state) => (typeof state === 'string' ? {} : state[stateName(state)]);
-export const badge = (state) => h('span', { class: `badge ${stateName(state)}` }, STATE_LABELS[stateName(state)] || stateName(state));
-export const tagList = (tags) => (tags.length ? h('ul', { class: 'tags', 'aria-label': 'Tags' }, tags.map((t) => h('li', { class: 'tag' }, t))) : null);
-export function ticketTitle(t) {
-  const line = t.query_context.description.trim().split('\n')[0];
+/** A state's fields other than when and by whom: a failure's error, a reason. */
+export const stateNotes = (fields) => Object.entries(fields).filter(([name, value]) => value !== null && !/_(at|by)$/.test(name));
+export const badge = (state) => h('span', { class: `badge ${stateName(state)}` }, label(stateName(state)));
+export const tagList = (tags) => (tags.length ? h('ul', { class: 'tags', 'aria-label': 'Tags' }, tags.map((tag) => h('li', { class: 'tag' }, tag))) : null);
+export function ticketTitle(ticket) {
+  const line = ticket.query_context.description.trim().split('\n')[0];
   return line.length > 120 ? `${line.slice(0, 119)}…` : line || '(no description)';
 }
 
@@ -117,6 +115,8 @@ export class ApiError extends Error {
   }
 }
 
+/** Call the API at `${API}…`, relative to the page, or at an absolute link it gave
+ * (`next`), which carries the path prefix the page came through already. */
 export async function api(path, { method = 'GET', body, headers = {}, key = keys.get() } = {}) {
   const sent = { Accept: 'application/json', ...headers };
   if (key) sent['X-Api-Key'] = key;
@@ -142,8 +142,8 @@ export const getTicket = (id) => api(`${API}tickets/${encodeURIComponent(id)}`);
 
 export const session = { me: null, generation: 0, refresh: null, firstListShown: false };
 export const isAdmin = () => session.me && session.me.role === 'admin';
-export const mayCancel = (t) => stateName(t.state) === 'pending' && (isAdmin() || t.created_by === session.me.name);
-export const mayFinish = (t) => stateName(t.state) === 'pending' && isAdmin();
+export const mayCancel = (ticket) => mayMove(ticket, 'cancelled') && (isAdmin() || ticket.created_by === session.me.name);
+export const mayFinish = (ticket) => mayMove(ticket, 'completed') && isAdmin();
 
 /** Show `message` next to a field (and keep the field's hint). */
 export function fieldError(field, input, message) {

@@ -7,6 +7,7 @@ import {
   getTicket,
   h,
   hooks,
+  label,
   main,
   mayCancel,
   onChange,
@@ -14,9 +15,8 @@ import {
   plural,
   put,
   query,
-  relative,
+  QUEUED,
   session,
-  STATE_LABELS,
   stateName,
   STATES,
   tagList,
@@ -27,19 +27,21 @@ import {
 
 function readQueueFilter(params) {
   // No `state` at all means the default view, the waiting tickets; `state=` means all.
-  const state = params.has('state') ? params.getAll('state').filter((s) => STATES.includes(s)) : ['pending'];
+  const state = params.has('state') ? params.getAll('state').filter((name) => STATES.includes(name)) : [QUEUED];
   return {
     state,
-    tag: (params.get('tag') || '').split(',').map((t) => t.trim()).filter(Boolean),
+    tag: splitTags(params.get('tag') || ''),
     created_by: (params.get('created_by') || '').trim(),
     sort: params.get('sort') === 'newest' ? 'newest' : 'queue',
   };
 }
 
+const splitTags = (text) => text.split(',').map((tag) => tag.trim()).filter(Boolean);
+
 function queueHash(filter) {
-  const q = query({ tag: filter.tag.join(', '), created_by: filter.created_by, sort: filter.sort === 'newest' ? 'newest' : '' });
-  const state = filter.state.length ? filter.state.map((s) => `state=${s}`).join('&') : 'state=';
-  return `#/?${state}${q ? `&${q}` : ''}`;
+  const others = query({ tag: filter.tag.join(', '), created_by: filter.created_by, sort: filter.sort === 'newest' ? 'newest' : '' });
+  const state = filter.state.length ? filter.state.map((name) => `state=${name}`).join('&') : 'state=';
+  return `#/?${state}${others ? `&${others}` : ''}`;
 }
 
 export async function queueView(view, me) {
@@ -49,13 +51,13 @@ export async function queueView(view, me) {
   const list = h('ol', { class: 'tickets', 'aria-label': 'Tickets' });
   const summary = h('p', { class: 'summary', role: 'status' });
   const more = h('div', { class: 'more' });
-  const notice = h('div', {});
+  const notice = h('div');
   const counts = {};
-  const chips = STATES.map((s) => {
-    counts[s] = h('span', { class: 'count' });
-    const box = h('input', { type: 'checkbox', name: 'state', value: s, onchange: apply });
-    box.checked = filter.state.includes(s);
-    return h('label', { class: 'chip' }, box, STATE_LABELS[s], counts[s]);
+  const chips = STATES.map((state) => {
+    counts[state] = h('span', { class: 'count' });
+    const box = h('input', { type: 'checkbox', name: 'state', value: state, onchange: apply });
+    box.checked = filter.state.includes(state);
+    return h('label', { class: 'chip' }, box, label(state), counts[state]);
   });
   const tagInput = h('input', { id: 'filter-tag', name: 'tag', value: filter.tag.join(', '), placeholder: 'e.g. music, flac', autocomplete: 'off' });
   const creatorInput = h('input', { id: 'filter-creator', name: 'created_by', value: filter.created_by, autocomplete: 'off' });
@@ -64,7 +66,7 @@ export async function queueView(view, me) {
     h('option', { value: 'newest' }, 'Newest first'));
   sortSelect.value = filter.sort;
   // Tags, creator and order fold away on a phone, unless one of them is in use.
-  const others = h('details', { class: 'more-filters' }, h('summary', {}, 'Tags, creator and order'),
+  const others = h('details', { class: 'more-filters' }, h('summary', 'Tags, creator and order'),
     h('div', { class: 'filter-fields' },
       h('div', { class: 'field' }, h('label', { for: 'filter-tag' }, 'Tags (all must match)'), tagInput),
       h('div', { class: 'field' }, h('label', { for: 'filter-creator' }, 'Created by'), creatorInput),
@@ -72,13 +74,13 @@ export async function queueView(view, me) {
       h('div', { class: 'field' }, h('button', { type: 'submit', class: 'secondary' }, 'Apply filters'))));
   others.open = matchMedia('(min-width: 40rem)').matches || filter.tag.length > 0 || Boolean(filter.created_by) || filter.sort !== 'queue';
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter tickets', onsubmit: apply },
-    h('fieldset', { class: 'states' }, h('legend', {}, 'State'), h('div', { class: 'chips' }, chips)), others);
+    h('fieldset', { class: 'states' }, h('legend', 'State'), h('div', { class: 'chips' }, chips)), others);
 
   function apply(event) {
     if (event) event.preventDefault();
     filter = {
       state: chips.map((chip) => chip.querySelector('input')).filter((box) => box.checked).map((box) => box.value),
-      tag: tagInput.value.split(',').map((t) => t.trim()).filter(Boolean),
+      tag: splitTags(tagInput.value),
       created_by: creatorInput.value.trim(),
       sort: sortSelect.value,
     };
@@ -93,10 +95,10 @@ export async function queueView(view, me) {
     const { data } = await api(`${API}tickets?${query(apiFilter({ sort: filter.sort === 'newest' ? 'newest' : undefined, limit }))}`);
     await me;
     if (!view.current() || wanted !== filter) return;
-    const before = new Set(shown.map((t) => t.id));
+    const before = new Set(shown.map((ticket) => ticket.id));
     shown = data.tickets;
     next = data.next;
-    put(list, ...shown.map((t) => ticketRow(t, live && !before.has(t.id))));
+    put(list, ...shown.map((ticket) => ticketRow(ticket, live && !before.has(ticket.id))));
     renderFooter(data.total);
     if (!session.firstListShown) {
       session.firstListShown = true;
@@ -106,72 +108,72 @@ export async function queueView(view, me) {
   }
 
   async function loadCounts(wanted) {
-    const results = await Promise.all(STATES.map((s) => api(`${API}tickets?${query({ ...apiFilter({ state: s }), limit: 1 })}`)))
+    const results = await Promise.all(STATES.map((state) => api(`${API}tickets?${query({ ...apiFilter({ state }), limit: 1 })}`)))
       .catch(() => null);
     if (!results || !view.current() || wanted !== filter) return;
-    STATES.forEach((s, i) => { counts[s].textContent = count(results[i].data.total); });
+    STATES.forEach((state, index) => { counts[state].textContent = count(results[index].data.total); });
   }
 
   function renderFooter(total) {
     summary.textContent = total === 0 ? 'No tickets match.' : `Showing ${count(shown.length)} of ${plural(total, 'ticket', 'tickets')}.`;
-    const empty = total === 0 ? h('div', { class: 'empty' }, h('p', {}, 'Nothing here.'), h('a', { class: 'button', href: '#/new' }, 'File a request')) : null;
+    const empty = total === 0 ? h('div', { class: 'empty' }, h('p', 'Nothing here.'), h('a', { class: 'button', href: '#/new' }, 'File a request')) : null;
     put(more, empty || '', next ? h('button', { type: 'button', class: 'secondary', onclick: showMore }, 'Show more') : '');
   }
 
   async function showMore(event) {
     event.target.disabled = true;
-    const { data } = await api(relative(next)).catch((error) => { hooks.fail(error); return { data: null }; });
+    const { data } = await api(next).catch((error) => { hooks.fail(error); return { data: null }; });
     if (!data || !view.current()) return;
     const start = shown.length;
     shown = shown.concat(data.tickets);
     next = data.next;
-    list.append(...data.tickets.map((t) => ticketRow(t, false)));
+    list.append(...data.tickets.map((ticket) => ticketRow(ticket, false)));
     renderFooter(data.total);
     const first = list.children[start];
     if (first) first.querySelector('a').focus();
   }
 
-  function ticketRow(t, fresh) {
+  function ticketRow(ticket, fresh) {
     const actions = h('div', { class: 'ticket-actions' });
-    if (mayCancel(t)) {
+    if (mayCancel(ticket)) {
       const ask = h('button', {
-        type: 'button', class: 'secondary', 'data-key': `cancel-${t.id}`,
-        'aria-label': `Cancel: ${ticketTitle(t)}`, onclick: () => confirmCancel(t, actions, ask),
+        type: 'button', class: 'secondary', 'data-key': `cancel-${ticket.id}`,
+        'aria-label': `Cancel: ${ticketTitle(ticket)}`, onclick: () => confirmCancel(ticket, actions, ask),
       }, 'Cancel');
       actions.append(ask);
     }
-    return h('li', { class: fresh ? 'ticket fresh' : 'ticket', 'data-ticket-row': '', 'data-id': t.id },
+    return h('li', { class: fresh ? 'ticket fresh' : 'ticket', 'data-ticket-row': '', 'data-id': ticket.id },
       h('div', { class: 'ticket-main' },
-        h('a', { class: 'ticket-title', href: `#/tickets/${t.id}`, 'data-key': `open-${t.id}` }, ticketTitle(t)),
-        h('div', { class: 'meta' }, badge(t.state), h('span', { class: 'priority' }, `Priority ${t.priority}`), tagList(t.query_context.tags)),
+        h('a', { class: 'ticket-title', href: `#/tickets/${ticket.id}`, 'data-key': `open-${ticket.id}` }, ticketTitle(ticket)),
+        h('div', { class: 'meta' }, badge(ticket.state), h('span', { class: 'priority' }, `Priority ${ticket.priority}`), tagList(ticket.query_context.tags)),
         h('div', { class: 'meta' },
-          h('span', { class: 'dest' }, h('span', { class: 'visually-hidden' }, 'Destination: '), t.dest_path),
-          h('span', {}, 'by ', h('strong', {}, t.created_by)),
-          timeAgo(t.created_at))),
+          h('span', { class: 'dest' }, h('span', { class: 'visually-hidden' }, 'Destination: '), ticket.dest_path),
+          h('span', 'by ', h('strong', ticket.created_by)),
+          timeAgo(ticket.created_at))),
       actions);
   }
 
-  function confirmCancel(t, actions, ask) {
+  function confirmCancel(ticket, actions, ask) {
     const yes = h('button', { type: 'button', class: 'danger', onclick: cancel }, 'Yes, cancel it');
     const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it');
-    put(actions, h('p', {}, 'Cancel this ticket?'), yes, no);
+    put(actions, h('p', 'Cancel this ticket?'), yes, no);
     yes.focus();
 
     async function cancel() {
       yes.disabled = true;
       put(notice);
       try {
-        await api(`${API}tickets/${encodeURIComponent(t.id)}`, { method: 'DELETE' });
+        await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'DELETE' });
         toast('Ticket cancelled.');
       } catch (error) {
         if (error.status === 401) return hooks.refused();
-        const now = await getTicket(t.id).catch(() => null);
-        put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p', {},
+        const now = await getTicket(ticket.id).catch(() => null);
+        put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p',
           error.status === 409 && now
-            ? `Someone else acted first: "${ticketTitle(t)}" is already ${STATE_LABELS[stateName(now.data.state)].toLowerCase()}. Nothing was changed.`
+            ? `Someone else acted first: "${ticketTitle(ticket)}" is already ${label(stateName(now.data.state)).toLowerCase()}. Nothing was changed.`
             : error.message)));
       }
-      const row = shown.findIndex((s) => s.id === t.id);
+      const row = shown.findIndex((other) => other.id === ticket.id);
       await load(Math.max(PAGE_SIZE, shown.length));
       const link = list.children[Math.min(row, list.children.length - 1)];
       (link ? link.querySelector('a') : main().querySelector('h1')).focus();
@@ -179,7 +181,7 @@ export async function queueView(view, me) {
   }
 
   put(main(),
-    h('div', { class: 'page-head' }, h('h1', {}, 'Queue'), h('a', { class: 'button', href: '#/new' }, 'New request')),
+    h('div', { class: 'page-head' }, h('h1', 'Queue'), h('a', { class: 'button', href: '#/new' }, 'New request')),
     form, notice, summary, list, more);
   await load();
   onChange(view, () => load(Math.min(1000, Math.max(PAGE_SIZE, shown.length)), true));

@@ -13,44 +13,35 @@ import {
   toast,
 } from './core.js';
 
-// The API's bounds, as hints (the API checks them; its messages are shown as they come).
-const HINTS = {
-  description: 'What to look for, e.g. "Abbey Road by The Beatles, 2019 remaster". Up to 10,000 characters.',
-  tags: 'Separate with commas, e.g. music, flac, album. Up to 100 tags of 1 to 100 characters each.',
-  dest_path: 'An absolute folder path, e.g. /media/music/beatles: starts with /, no ".." part, at most 4,096 bytes.',
-  priority: 'A whole number from 0 to 65,535: higher goes first. 100 is usual.',
-};
-
-
+// Each field: id, API field (where details[].field starts), label, hint (the API's
+// bounds, which the API checks), and its input.
 const FORM_FIELDS = [
-  // [id, API field (prefix of details[].field), label]
-  ['new-description', 'query_context.description', 'Description'],
-  ['new-tags', 'query_context.tags', 'Tags'],
-  ['new-dest', 'dest_path', 'Destination'],
-  ['new-priority', 'priority', 'Priority'],
+  ['new-description', 'query_context.description', 'Description', 'What to look for, e.g. "Abbey Road by The Beatles, 2019 remaster". Up to 10,000 characters.',
+    'textarea', { name: 'description', rows: '3', maxlength: '10000' }],
+  ['new-tags', 'query_context.tags', 'Tags', 'Separate with commas, e.g. music, flac, album. Up to 100 tags of 1 to 100 characters each.',
+    'input', { name: 'tags', autocomplete: 'off' }],
+  ['new-dest', 'dest_path', 'Destination', 'An absolute folder path, e.g. /media/music/beatles: starts with /, no ".." part, at most 4,096 bytes.',
+    'input', { name: 'dest_path', autocomplete: 'off', spellcheck: 'false' }],
+  ['new-priority', 'priority', 'Priority', 'A whole number from 0 to 65,535: higher goes first. 100 is usual.',
+    'input', { name: 'priority', inputmode: 'numeric', value: '100' }],
 ];
 
 export async function newTicketView(view, me) {
   await me;
   if (!view.current()) return;
   let attempt = null; // { key, body }: one Idempotency-Key per submission, reused by retries
-  const summaryBox = h('div', {});
-  const inputs = {
-    'new-description': h('textarea', { id: 'new-description', name: 'description', rows: '3', maxlength: '10000', 'aria-describedby': 'new-description-hint' }),
-    'new-tags': h('input', { id: 'new-tags', name: 'tags', autocomplete: 'off', 'aria-describedby': 'new-tags-hint' }),
-    'new-dest': h('input', { id: 'new-dest', name: 'dest_path', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'new-dest-hint' }),
-    'new-priority': h('input', { id: 'new-priority', name: 'priority', inputmode: 'numeric', value: '100', 'aria-describedby': 'new-priority-hint' }),
-  };
-  const hints = { 'new-description': HINTS.description, 'new-tags': HINTS.tags, 'new-dest': HINTS.dest_path, 'new-priority': HINTS.priority };
+  const summaryBox = h('div');
+  const inputs = {};
   const fields = {};
-  for (const [id, , label] of FORM_FIELDS) {
-    fields[id] = h('div', { class: 'field' }, h('label', { for: id }, label), h('span', { class: 'hint', id: `${id}-hint` }, hints[id]), inputs[id]);
+  for (const [id, , label, hint, tag, attributes] of FORM_FIELDS) {
+    inputs[id] = h(tag, { id, ...attributes, 'aria-describedby': `${id}-hint` });
+    fields[id] = h('div', { class: 'field' }, h('label', { for: id }, label), h('span', { class: 'hint', id: `${id}-hint` }, hint), inputs[id]);
   }
   const button = h('button', { type: 'submit' }, 'File request');
   const form = h('form', { class: 'form', novalidate: true, onsubmit: submit },
     FORM_FIELDS.map(([id]) => fields[id]), h('div', { class: 'actions' }, button, h('a', { href: '#/' }, 'Back to the queue')));
   put(main(),
-    h('h1', {}, 'New request'),
+    h('h1', 'New request'),
     h('p', { class: 'lead' }, 'Say what you want and where it should go; it joins the queue at once.'),
     summaryBox, form);
 
@@ -59,7 +50,7 @@ export async function newTicketView(view, me) {
     return {
       priority: /^\d{1,6}$/.test(priorityText) ? Number(priorityText) : (priorityText || null),
       query_context: {
-        tags: inputs['new-tags'].value.split(',').map((t) => t.trim()).filter(Boolean),
+        tags: inputs['new-tags'].value.split(',').map((tag) => tag.trim()).filter(Boolean),
         description: inputs['new-description'].value.trim(),
       },
       dest_path: inputs['new-dest'].value.trim(),
@@ -97,15 +88,15 @@ export async function newTicketView(view, me) {
         // Next to the field, the message alone; in the summary, which field it is about.
         const [id, , label] = known;
         if (!fields[id].classList.contains('has-error')) fieldError(fields[id], inputs[id], message);
-        items.push(h('li', {}, h('a', { href: `#${id}`, onclick: (e) => { e.preventDefault(); inputs[id].focus(); } }, `${label}: ${message}`)));
+        items.push(h('li', h('a', { href: `#${id}`, onclick: (event) => { event.preventDefault(); inputs[id].focus(); } }, `${label}: ${message}`)));
       } else {
-        items.push(h('li', {}, message));
+        items.push(h('li', message));
       }
     }
     const retry = error.status === 0 || error.status >= 500
-      ? h('p', {}, 'Nothing was filed twice: trying again is safe.') : null;
+      ? h('p', 'Nothing was filed twice: trying again is safe.') : null;
     const box = h('div', { class: 'error-summary', role: 'alert', tabindex: '-1' },
-      h('h2', {}, 'There is a problem'), h('ul', {}, items), retry);
+      h('h2', 'There is a problem'), h('ul', items), retry);
     put(summaryBox, box);
     box.focus();
   }

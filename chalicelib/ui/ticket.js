@@ -10,14 +10,17 @@ import {
   h,
   hooks,
   isAdmin,
+  label,
   main,
   mayCancel,
   mayFinish,
   onChange,
   put,
+  QUEUED,
   session,
   stateFields,
   stateName,
+  stateNotes,
   tagList,
   ticketTitle,
   timeAgo,
@@ -33,13 +36,13 @@ export async function ticketView(view, me, id) {
   } catch (error) {
     if (error.status !== 404) throw error;
     if (!view.current()) return;
-    put(main(), h('h1', {}, 'No such ticket'), h('p', {}, 'There is no ticket with this id.'), h('p', {}, h('a', { href: '#/' }, 'Back to the queue')));
+    put(main(), h('h1', 'No such ticket'), h('p', 'There is no ticket with this id.'), h('p', h('a', { href: '#/' }, 'Back to the queue')));
     return;
   }
   if (!view.current()) return;
-  const notice = h('div', {});
-  const body = h('div', {});
-  put(main(), h('p', {}, h('a', { href: '#/' }, '← Back to the queue')), body);
+  const notice = h('div');
+  const body = h('div');
+  put(main(), h('p', h('a', { href: '#/' }, '← Back to the queue')), body);
   await render();
   onChange(view, async () => {
     const latest = await getTicket(id);
@@ -52,30 +55,31 @@ export async function ticketView(view, me, id) {
   });
 
   function say(text, kind) {
-    put(notice, h('div', { class: kind, role: 'alert' }, h('p', {}, text)));
+    put(notice, h('div', { class: kind, role: 'alert' }, h('p', text)));
   }
 
   async function render() {
-    const t = current.data;
+    const ticket = current.data;
     // A user may read the history of its own tickets only (the API answers 403 otherwise).
-    const history = isAdmin() || t.created_by === session.me.name
-      ? await api(`${API}tickets/${encodeURIComponent(t.id)}/history`).then((r) => r.data, (error) => error)
+    const history = isAdmin() || ticket.created_by === session.me.name
+      ? await api(`${API}tickets/${encodeURIComponent(ticket.id)}/history`).then((answer) => answer.data, (error) => error)
       : new ApiError(403, 'forbidden', '');
     if (!view.current()) return;
     put(body,
-      h('div', { class: 'title-row' }, h('h1', {}, ticketTitle(t)), badge(t.state)),
+      h('div', { class: 'title-row' }, h('h1', ticketTitle(ticket)), badge(ticket.state)),
       notice,
-      h('dl', { class: 'fields panel' },
-        h('dt', {}, 'Description'), h('dd', {}, h('p', { class: 'description' }, t.query_context.description || '(none)')),
-        h('dt', {}, 'State'), h('dd', {}, stateLine(t.state)),
-        h('dt', {}, 'Priority'), h('dd', {}, String(t.priority)),
-        h('dt', {}, 'Tags'), h('dd', {}, tagList(t.query_context.tags) || '(none)'),
-        h('dt', {}, 'Destination'), h('dd', {}, h('code', {}, t.dest_path)),
-        h('dt', {}, 'Created by'), h('dd', {}, t.created_by),
-        h('dt', {}, 'Created'), h('dd', {}, timeFull(t.created_at)),
-        h('dt', {}, 'Ticket id'), h('dd', {}, h('code', {}, t.id))),
-      actionForms(t),
-      h('h2', {}, 'History'),
+      h('dl', { class: 'fields panel' }, [
+        ['Description', h('p', { class: 'description' }, ticket.query_context.description || '(none)')],
+        ['State', stateLine(ticket.state)],
+        ['Priority', String(ticket.priority)],
+        ['Tags', tagList(ticket.query_context.tags) || '(none)'],
+        ['Destination', h('code', ticket.dest_path)],
+        ['Created by', ticket.created_by],
+        ['Created', timeFull(ticket.created_at)],
+        ['Ticket id', h('code', ticket.id)],
+      ].map(([term, value]) => [h('dt', term), h('dd', value)])),
+      actionForms(ticket),
+      h('h2', 'History'),
       history instanceof ApiError ? historyUnavailable(history) : timeline(history));
   }
 
@@ -85,42 +89,42 @@ export async function ticketView(view, me, id) {
       ? 'Only the person who filed this ticket and admins can see its history.' : error.message);
   }
 
-  function actionForms(t) {
-    if (!mayCancel(t) && !mayFinish(t)) return null;
+  function actionForms(ticket) {
+    if (!mayCancel(ticket) && !mayFinish(ticket)) return null;
     const forms = [];
-    if (mayCancel(t)) {
+    if (mayCancel(ticket)) {
       const reason = h('textarea', { id: 'cancel-reason', rows: '2', maxlength: '10000', 'aria-describedby': 'cancel-reason-hint' });
       const field = h('div', { class: 'field' }, h('label', { for: 'cancel-reason' }, 'Reason for cancelling (optional)'),
         h('span', { class: 'hint', id: 'cancel-reason-hint' }, 'Up to 10,000 characters.'), reason);
-      forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (e) => {
-        e.preventDefault();
+      forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (event) => {
+        event.preventDefault();
         const text = reason.value.trim();
-        act(e.submitter || e.target.querySelector('button'), 'DELETE', '', text ? { reason: text } : undefined, field, reason, 'cancelled');
+        act(event.submitter || event.target.querySelector('button'), 'DELETE', '', text ? { reason: text } : undefined, field, reason);
       } }, field, h('button', { type: 'submit', class: 'danger' }, 'Cancel ticket')));
     }
-    if (mayFinish(t)) {
+    if (mayFinish(ticket)) {
       const errorText = h('input', { id: 'fail-error', autocomplete: 'off', 'aria-describedby': 'fail-error-hint' });
       const field = h('div', { class: 'field' }, h('label', { for: 'fail-error' }, 'What went wrong'),
         h('span', { class: 'hint', id: 'fail-error-hint' }, 'Required to mark it failed; up to 10,000 characters.'), errorText);
-      forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (e) => {
-        e.preventDefault();
+      forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (event) => {
+        event.preventDefault();
         if (!errorText.value.trim()) return fieldError(field, errorText, 'Say what went wrong: it is required.');
-        act(e.submitter || e.target.querySelector('button'), 'POST', '/fail', { error: errorText.value.trim() }, field, errorText, 'failed');
+        act(event.submitter || event.target.querySelector('button'), 'POST', '/fail', { error: errorText.value.trim() }, field, errorText);
       } }, field, h('div', { class: 'actions' },
         h('button', { type: 'submit', class: 'secondary' }, 'Mark failed'),
-        h('button', { type: 'button', onclick: (e) => act(e.target, 'POST', '/complete', undefined, null, null, 'completed') }, 'Mark completed'))));
+        h('button', { type: 'button', onclick: (event) => act(event.target, 'POST', '/complete') }, 'Mark completed'))));
     }
     return h('section', { 'aria-labelledby': 'actions-title' }, h('h2', { id: 'actions-title' }, 'Actions'), h('div', { class: 'columns' }, forms));
   }
 
-  async function act(button, method, suffix, payload, field, input, done) {
+  async function act(button, method, suffix, payload, field, input) {
     button.disabled = true;
     try {
       current = await api(`${API}tickets/${encodeURIComponent(id)}${suffix}`, {
         method, body: payload, headers: { 'If-Match': current.etag },
       });
       await render();
-      say(`Ticket ${done}.`, 'notice ok');
+      say(`Ticket ${stateName(current.data.state)}.`, 'notice ok');
       focusHeading();
     } catch (error) {
       if (error.status === 401) return hooks.refused();
@@ -142,19 +146,17 @@ export async function ticketView(view, me, id) {
   }
 }
 
+/** A state in words: its badge, by whom and when, and its other fields. */
 function stateLine(state) {
-  const kind = stateName(state);
-  const f = stateFields(state);
-  if (kind === 'cancelled') {
-    return h('span', {}, badge(state), ' by ', h('strong', {}, f.cancelled_by), ', ', timeAgo(f.cancelled_at),
-      f.reason ? h('p', { class: 'description' }, `Reason: ${f.reason}`) : null);
-  }
-  if (kind === 'completed') return h('span', {}, badge(state), ' ', timeAgo(f.completed_at));
-  if (kind === 'failed') return h('span', {}, badge(state), ' ', timeAgo(f.failed_at), h('p', { class: 'description' }, `Error: ${f.error}`));
-  return h('span', {}, badge(state), ' waiting in the queue');
+  const fields = stateFields(state);
+  const named = (suffix) => Object.keys(fields).find((name) => name.endsWith(suffix));
+  const [actor, time] = [named('_by'), named('_at')];
+  return h('span', badge(state), actor ? [' by ', h('strong', fields[actor]), ','] : null,
+    time ? [' ', timeAgo(fields[time])] : stateName(state) === QUEUED && ' waiting in the queue',
+    stateNotes(fields).map(([name, value]) => h('p', { class: 'description' }, `${label(name)}: ${value}`)));
 }
 
 function timeline(history) {
   return h('ol', { class: 'timeline' }, history.entries.map(({ event, state }) =>
-    h('li', {}, h('span', { class: 'when' }, timeFull(event.timestamp)), h('p', {}, eventSummary(event), ' ', badge(state)))));
+    h('li', h('span', { class: 'when' }, timeFull(event.timestamp)), h('p', eventSummary(event), ' ', badge(state)))));
 }

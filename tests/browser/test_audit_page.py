@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Site
+from chalicelib.audit.events import AuditEventType
+from tests.browser.conftest import OpenContext, Site
 
 DASH = "\u2013"  # the page writes ranges with an en dash: 1\u201350
 
@@ -29,6 +31,8 @@ def test_filter_by_event_type_and_page_through(
     assert total == 1 + 64 + 3  # service_started, 64 created, 3 cancelled
     ids = [event["id"] for event in everything["events"]]
     page = open_page(site, None, "#/audit")
+    # A filter for every event type the API's OpenAPI document names.
+    expect(page.locator(".filters .chip")).to_have_count(len(AuditEventType))
     # The newest page first, newest event at the top; pages are 50 events from the oldest.
     expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
         f"Events 51{DASH}{total} of {total}, newest first."
@@ -66,3 +70,44 @@ def test_filter_by_event_type_and_page_through(
     # An event about a ticket links to it.
     page.locator(".event").first.get_by_role("link").click()
     expect(page.locator("main h1")).to_have_text("Ticket 63")
+
+
+def test_no_page_reads_deeper_than_half_the_log(
+    fresh_site: Site, open_context: OpenContext
+) -> None:
+    """The newest page and the live cursor come from the newest end of the log (no offset),
+    every other page from the nearer end: an OFFSET costs in proportion to its depth."""
+    site = fresh_site
+    for n in range(120):
+        site.file(query_context={"tags": [], "description": f"Ticket {n}"})
+    total = site.call("GET", "audit?limit=1")["total"]
+    assert total == 121  # service_started and 120 filed: pages 0-49, 50-99, 100-120
+    context = open_context(site)
+    asked: list[dict[str, list[str]]] = []
+    context.on(
+        "request",
+        lambda request: (
+            asked.append(parse_qs(urlsplit(request.url).query))
+            if "/api/v1/audit" in request.url
+            else None
+        ),
+    )
+    page = context.new_page()
+    page.goto(f"{site.url}#/audit")
+    page.locator("#live").wait_for()
+    caption = page.get_by_role("status").filter(has_text="Events")
+    expect(caption).to_have_text(f"Events 101{DASH}121 of 121, newest first.")
+    for button, shown in (
+        ("Older", "51\u2013100"),
+        ("Older", "1\u201350"),
+        ("Newer", "51\u2013100"),
+    ):
+        page.get_by_role("button", name=button).click()
+        expect(caption).to_have_text(f"Events {shown} of 121, newest first.")
+    everything = site.call("GET", "audit?limit=1000")["events"]
+    assert event_ids(page) == [e["id"] for e in everything[50:100]][::-1]
+    offsets = [int(query.get("offset", ["0"])[0]) for query in asked]
+    assert len(offsets) >= 7 and max(offsets) <= total // 2, asked
+    # The newest page and the live cursor, with no offset at all.
+    assert {"sort": ["newest"], "limit": ["50"]} in asked
+    assert {"sort": ["newest"], "limit": ["1"]} in asked

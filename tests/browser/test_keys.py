@@ -150,6 +150,9 @@ def test_open_mode_shows_the_anonymous_admin_until_a_key_exists(
     expect(page.locator("#account")).to_contain_text("anonymous")
     expect(page.locator("#account")).to_contain_text("admin")
     expect(page.locator("#account")).to_contain_text("open mode")
+    # Open mode serves this machine only (docs/security.md#open-mode), not everyone.
+    title = page.locator("#account .role", has_text="open mode").get_attribute("title") or ""
+    assert "this machine" in title and "everyone" not in title, title
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     key = fresh_site.add_key("erin", Role.ADMIN)
     # The next poll finds the service closed and asks for a key: no reload needed.

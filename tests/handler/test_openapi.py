@@ -94,7 +94,16 @@ def test_errors_and_examples_are_documented(api: Api) -> None:
         "after",
     }
     audit = {p["name"] for p in doc["paths"]["/api/v1/audit"]["get"]["parameters"]}
-    assert audit == {"event_type", "ticket_id", "since", "until", "limit", "offset", "after"}
+    assert audit == {
+        "event_type",
+        "ticket_id",
+        "since",
+        "until",
+        "sort",
+        "limit",
+        "offset",
+        "after",
+    }
 
 
 def test_the_document_needs_no_key(api: Api, handler_db: Path) -> None:

@@ -53,6 +53,17 @@ AUDIT_FILTERS = {
         None,
     ),
     "a user's view": (AuditFilter(), "user3"),
+    # Newest first: the same indexes, scanned backwards.
+    "newest first": (AuditFilter(sort="newest"), None),
+    "newest of one type": (AuditFilter(sort="newest", event_type=["ticket_cancelled"]), None),
+    "newest of one ticket": (
+        AuditFilter(sort="newest", ticket_id="00000000-0000-4000-8000-000000000000"),
+        None,
+    ),
+    "newest in a window": (
+        AuditFilter(sort="newest", since="2020-01-01T00:00:00Z", until="2030-01-01T00:00:00Z"),
+        None,
+    ),
 }
 # Sorting the matches is fine where no single index can give their order.
 MAY_SORT = {"several states", "one tag", "two tags", "a user's view"}
@@ -134,12 +145,21 @@ def test_keyset_pages_seek_instead_of_stepping_over_an_offset(populated: Path, n
     ), steps
 
 
-def test_audit_keyset_page_seeks(populated: Path) -> None:
-    sql, params = audit_log.list_query(AuditFilter(), None, ("2026-01-01T00:00:00.000000Z", 10))
+@pytest.mark.parametrize(("sort", "seek"), [("oldest", "timestamp>?"), ("newest", "timestamp<?")])
+def test_audit_keyset_page_seeks(populated: Path, sort: str, seek: str) -> None:
+    cursor = ("2026-01-01T00:00:00.000000Z", 10)
+    sql, params = audit_log.list_query(AuditFilter(sort=sort), None, cursor)
     steps = plan(populated, sql, params)
-    print(f"audit after: {steps}")
+    print(f"audit after, {sort} first: {steps}")
     (step,) = steps
-    assert step.startswith("SEARCH audit_events USING INDEX idx_audit_time (timestamp>?")
+    assert step.startswith(f"SEARCH audit_events USING INDEX idx_audit_time ({seek}")
+
+
+def test_the_newest_first_count_is_the_same_lookup_as_oldest_first() -> None:
+    for oldest in (AuditFilter(), AuditFilter(event_type=["ticket_created"])):
+        newest = oldest.model_copy(update={"sort": "newest"})
+        assert audit_log.count_query(newest) == audit_log.count_query(oldest)
+        assert "audit_counts" in audit_log.count_query(newest)[0]
 
 
 @pytest.mark.parametrize("name", TICKET_FILTERS)
