@@ -157,9 +157,7 @@ def encode_state(state: TicketState) -> str:
 
 # Most rows a list reads are pending: a state without fields is always the same text, and
 # states are frozen, so one instance serves every such row.
-_WITHOUT_FIELDS = {
-    encode_state(cls()): cls() for cls in STATE_CLASSES.values() if cls.bare
-}
+_WITHOUT_FIELDS = {encode_state(cls()): cls() for cls in STATE_CLASSES.values() if cls.bare}
 
 
 def decode_state(text: str) -> TicketState:
