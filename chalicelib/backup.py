@@ -46,10 +46,10 @@ from chalicelib.errors import (
     BackupInProgress,
     TorrentinoError,
 )
+from chalicelib.keys import CLI_ACTOR
+from chalicelib.service import SYSTEM_ACTOR
 from chalicelib.timestamps import format_timestamp, utc_now
 
-CLI_ACTOR = "admin-cli"
-SYSTEM_ACTOR = "system"
 # A timer that fires a little early (EventBridge, a restarted server) must not skip a day.
 DUE_SLACK = 0.1
 
