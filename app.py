@@ -423,7 +423,8 @@ def me(caller: Caller) -> Response:
 def list_backup_files(caller: Caller) -> Response:
     """The backups in the backup directory, from their manifests (cheap at any size)."""
     caller.identity.require_admin("list backups")
-    found = list_backups(settings.backup_dir(), settings.db_path().stem)
+    db_file = settings.db_path()
+    found = list_backups(settings.backup_dir(db_file), db_file.stem)
     return json_response(BackupList(backups=found))
 
 

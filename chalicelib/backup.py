@@ -6,8 +6,8 @@
     python -m chalicelib.backup restore FILE        # server stopped (make restore FILE=...)
 
 The database is TORRENTINO_DB_PATH (or the default) and backups go to
-TORRENTINO_BACKUP_DIR (default: `backups/` beside the database); `--db` and
-`--backup-dir` override them. docs/backups.md tells the whole story.
+TORRENTINO_BACKUP_DIR (default: `backups/` beside that database, `--db`'s when given);
+`--db` and `--backup-dir` override them. docs/backups.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def create_backup(
     once. Raises `BackupInProgress`, `BackupFailed`, or `StorageUnavailable` while a
     restore is running.
     """
-    backup_dir = backup_dir or settings.backup_dir()
+    backup_dir = backup_dir or settings.backup_dir(db_path)
     if wait is None:
         wait = settings.busy_timeout_ms() / 1000
     with restore.in_use(db_path):
@@ -209,7 +209,7 @@ def seconds_until_due(db_path: Path, backup_dir: Path | None = None) -> float | 
     hours = settings.backup_every_hours()
     if hours == 0:
         return None
-    backups = list_backups(backup_dir or settings.backup_dir(), db_path.stem)
+    backups = list_backups(backup_dir or settings.backup_dir(db_path), db_path.stem)
     if not backups:
         return 0.0
     due = backups[0].taken_at + timedelta(hours=hours) * (1 - DUE_SLACK)
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the backup command line; return the exit status."""
     args = _parser().parse_args(argv)
     db_path: Path = args.db or settings.db_path()
-    backup_dir: Path = args.backup_dir or settings.backup_dir()
+    backup_dir: Path = args.backup_dir or settings.backup_dir(db_path)
     try:
         return _run(args, db_path, backup_dir)
     except TorrentinoError as error:

@@ -334,3 +334,33 @@ def test_the_command_line_creates_lists_and_verifies(db_path: Path, backups: Pat
     assert not_due.returncode == 0 and "no backup due" in not_due.stdout
     refused = run_cli("verify", str(db_path.parent / "nothing.db"), env=env)
     assert refused.returncode == 1 and "REFUSED" in refused.stdout
+
+
+def test_the_command_line_keeps_backups_beside_the_database_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given, configured = tmp_path / "given" / "torrentino.db", tmp_path / "env" / "torrentino.db"
+    for path in (given, configured):
+        path.parent.mkdir()
+        migrations.migrate(path)
+    ids = fill(given)
+    monkeypatch.delenv("TORRENTINO_BACKUP_DIR", raising=False)
+    env = {"TORRENTINO_DB_PATH": str(configured)}
+    db = ("--db", str(given))
+
+    created = run_cli(*db, "create", env=env)
+    assert created.returncode == 0, created.stderr
+    [info] = list_backups(given.parent / "backups", given.stem)
+    assert not (configured.parent / "backups").exists()
+    listed = run_cli(*db, "list", env=env)
+    assert info.name in listed.stdout and "verified" in listed.stdout
+    verified = run_cli(*db, "verify", env=env)
+    assert (
+        verified.returncode == 0
+        and f"{given.parent / 'backups' / info.name}: ok" in verified.stdout
+    )
+    fill(given)  # after the backup: gone once it is restored
+    restored = run_cli(*db, "restore", info.name, env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert check_database(given).tickets == len(ids)
+    assert check_database(configured).tickets == 0
