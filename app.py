@@ -44,6 +44,7 @@ from chalicelib.errors import (
     InvalidInput,
     InvalidTransition,
     StaleTicket,
+    StorageUnavailable,
     TicketNotFound,
     TorrentinoError,
 )
@@ -417,7 +418,7 @@ def me(caller: Caller) -> Response:
     "/api/v1/backups",
     summary="List the backups, newest first (admins)",
     response=BackupList,
-    errors=(Forbidden,),
+    errors=(Forbidden, StorageUnavailable),
     tag="backups",
 )
 def list_backup_files(caller: Caller) -> Response:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chalicelib.errors import BackupInProgress
+from chalicelib.errors import BackupInProgress, StorageUnavailable
 from chalicelib.timestamps import Timestamp
 
 MANIFEST_SUFFIX = ".json"
@@ -150,7 +150,8 @@ def temp_path(final: Path) -> Path:
 
 
 def list_backups(backup_dir: Path, stem: str) -> list[BackupInfo]:
-    """Every backup of database `<stem>.db` in `backup_dir`, newest first."""
+    """Every backup of database `<stem>.db` in `backup_dir`, newest first (none if the
+    folder does not exist yet); raises `StorageUnavailable` if it cannot be read."""
     found = []
     for path, at in _backups(backup_dir, stem):
         try:
@@ -181,8 +182,12 @@ def list_backups(backup_dir: Path, stem: str) -> list[BackupInfo]:
 def _backups(backup_dir: Path, stem: str) -> Iterator[tuple[Path, datetime]]:
     try:
         names = os.listdir(backup_dir)
-    except FileNotFoundError:
+    except FileNotFoundError:  # no backup taken yet
         return
+    except OSError as error:  # not a directory, no permission, a failing disk
+        raise StorageUnavailable(
+            f"the backup folder {backup_dir} cannot be read: {error.strerror or error}"
+        ) from error
     for name in names:
         at = taken_at(stem, name)
         if at is not None:
