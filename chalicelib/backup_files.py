@@ -220,9 +220,18 @@ def kept_by_retention(
 
 
 def apply_retention(backup_dir: Path, stem: str, *, keep_daily: int, keep_weekly: int) -> list[str]:
-    """Delete the backups (and their manifests) that retention does not keep; return their
-    names, oldest first. Call it only right after a new backup was verified."""
-    backups = dict(_backups(backup_dir, stem))
+    """Delete the verified backups (and their manifests) that retention does not keep;
+    return their names, oldest first. Call it only right after a new backup was verified.
+
+    Only verified backups (as `list_backups` says) count: a file without a manifest that
+    vouches for it, copied in by hand say, neither pushes a verified backup out of its
+    day or week nor is ever deleted here.
+    """
+    backups = {
+        backup_dir / info.name: info.taken_at
+        for info in list_backups(backup_dir, stem)
+        if info.verified
+    }
     kept = kept_by_retention(backups.values(), keep_daily=keep_daily, keep_weekly=keep_weekly)
     removed = sorted((at, path) for path, at in backups.items() if at not in kept)
     for _, path in removed:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -65,6 +65,17 @@ def events(path: Path, event_type: str) -> list[tuple[str, dict[str, object]]]:
 @pytest.fixture
 def backups(tmp_path: Path) -> Path:
     return tmp_path / "backups"
+
+
+def verified_copy(backups: Path, source: str, at: datetime) -> Path:
+    """A copy of backup `source` named as one taken `at`, with its manifest: verified."""
+    manifest = read_manifest(backups / source)
+    assert manifest is not None
+    copy = backups / backup_name(source.rsplit("-", 1)[0], at)
+    shutil.copyfile(backups / source, copy)
+    renamed = manifest.model_copy(update={"name": copy.name, "taken_at": at})
+    manifest_path(copy).write_text(renamed.model_dump_json())
+    return copy
 
 
 def test_a_backup_is_a_verified_snapshot_with_a_manifest(db_path: Path, backups: Path) -> None:
@@ -143,9 +154,7 @@ def test_retention_runs_after_a_verified_backup_and_deletes_only_backups(
     fill(db_path)
     seed = backup.create_backup(db_path, actor="root", backup_dir=backups)
     now = utc_now()
-    old = [backups / backup_name(db_path.stem, now - timedelta(days=d)) for d in (1, 2, 3)]
-    for path in old:
-        shutil.copyfile(backups / seed.name, path)
+    old = [verified_copy(backups, seed.name, now - timedelta(days=d)) for d in (1, 2, 3)]
     strangers = [backups / "notes.txt", backups / backup_name("other", now - timedelta(days=9))]
     for path in strangers:
         path.write_text("keep me")
@@ -158,6 +167,37 @@ def test_retention_runs_after_a_verified_backup_and_deletes_only_backups(
     assert names == {created.name, old[0].name}
     assert all(path.exists() for path in strangers)
     assert events(db_path, "backup_created")[-1][1]["removed"] == created.removed
+
+
+def test_retention_counts_and_deletes_only_verified_backups(
+    db_path: Path, backups: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_DAILY", "2")
+    monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_WEEKLY", "0")
+    fill(db_path)
+    seed = backup.create_backup(db_path, actor="root", backup_dir=backups)
+    yesterday = (utc_now() - timedelta(days=1)).replace(hour=1)
+    kept_yesterday = verified_copy(backups, seed.name, yesterday)
+    # Copied in by hand, without manifests: one later the same day, one a month old.
+    by_hand = [
+        backups / backup_name(db_path.stem, yesterday + timedelta(hours=1)),
+        backups / backup_name(db_path.stem, yesterday - timedelta(days=30)),
+    ]
+    for path in by_hand:
+        shutil.copyfile(backups / seed.name, path)
+
+    created = backup.create_backup(db_path, actor="root", backup_dir=backups)
+
+    # Today's newest and yesterday's newest verified one; the hand-copied files count
+    # for nothing and stay.
+    assert created.removed == [seed.name]
+    listed = {info.name: info.verified for info in list_backups(backups, db_path.stem)}
+    assert listed == {
+        created.name: True,
+        kept_yesterday.name: True,
+        by_hand[0].name: False,
+        by_hand[1].name: False,
+    }
 
 
 def test_a_snapshot_that_fails_the_check_is_not_published_and_retention_waits(
