@@ -26,6 +26,7 @@ from chalicelib.backup_files import (
 )
 from chalicelib.check import check_database
 from chalicelib.errors import BackupFailed, BackupInProgress
+from chalicelib.snapshot import take_snapshot
 from chalicelib.storage import open_storage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.timestamps import utc_now
@@ -78,6 +79,7 @@ def verified_copy(backups: Path, source: str, at: datetime) -> Path:
     return copy
 
 
+@pytest.mark.usefixtures("journal_mode")
 def test_a_backup_is_a_verified_snapshot_with_a_manifest(db_path: Path, backups: Path) -> None:
     ids = fill(db_path)
     created = backup.create_backup(db_path, actor="root", backup_dir=backups)
@@ -115,14 +117,16 @@ def test_a_backup_is_as_private_as_the_database(db_path: Path, backups: Path) ->
     assert (backups / created.name).stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.usefixtures("journal_mode")
 def test_the_live_database_is_only_read(db_path: Path, backups: Path) -> None:
     fill(db_path)
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     before = db_path.read_bytes()
-    backup._snapshot(db_path, backups.parent / "snapshot.db")
+    assert take_snapshot(db_path, backups.parent / "snapshot.db") is None
     assert db_path.read_bytes() == before
+    assert check_database(backups.parent / "snapshot.db").tickets == 5
 
 
 def test_list_reads_manifests_and_flags_what_it_cannot_vouch_for(
