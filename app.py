@@ -46,6 +46,7 @@ from chalicelib.errors import (
     InvalidInput,
     InvalidTransition,
     StaleTicket,
+    StorageUnavailable,
     TicketNotFound,
     TorrentinoError,
 )
@@ -415,13 +416,14 @@ def me(caller: Caller) -> Response:
     "/api/v1/backups",
     summary="List the backups, newest first (admins)",
     response=BackupList,
-    errors=(Forbidden,),
+    errors=(Forbidden, StorageUnavailable),
     tag="backups",
 )
 def list_backup_files(caller: Caller) -> Response:
     """The backups in the backup directory, from their manifests (cheap at any size)."""
     caller.identity.require_admin("list backups")
-    found = list_backups(settings.backup_dir(), settings.db_path().stem)
+    db_file = settings.db_path()
+    found = list_backups(settings.backup_dir(db_file), db_file.stem)
     return json_response(BackupList(backups=found))
 
 

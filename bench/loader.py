@@ -64,7 +64,7 @@ def _change_event(kind: str, ticket_id: str) -> tuple[object, ...]:
 
 
 def _rows(
-    count: int, seed: int, state_weights: dict[str, int], histories: bool
+    count: int, seed: int, state_weights: dict[str, int], histories: bool, description_chars: int
 ) -> Iterator[tuple[tuple[object, ...], list[tuple[object, ...]]]]:
     rng = random.Random(seed)
     states = _states()
@@ -76,7 +76,8 @@ def _rows(
         ticket_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         stamp = format_timestamp(start + n * step)
         priority = rng.choice(PRIORITIES)
-        context = {"tags": rng.sample(TAGS, 2), "description": f"bulk ticket {n}"}
+        description = f"bulk ticket {n}".ljust(description_chars, ".")
+        context = {"tags": rng.sample(TAGS, 2), "description": description}
         dest_path = f"/media/bulk/{n % 1000}"
         kind = rng.choices(kinds, weights)[0]
         ticket = (
@@ -115,12 +116,15 @@ def build(
     seed: int = 6,
     states: dict[str, int] | None = None,
     histories: bool = False,
+    description_chars: int = 0,
 ) -> float:
     """Create `path` with `count` tickets and their events; return the seconds it took.
 
     `states` weighs the tickets' states (default `STATE_WEIGHTS`). Each ticket gets its
     `ticket_created` event; with `histories`, a ticket that is no longer pending also
     gets the event that moved it, so the database passes the consistency check.
+    `description_chars` pads each description to that length (at most 10,000), for a
+    database of many bytes but few tickets.
     """
     started = time.perf_counter()
     for suffix in ("", "-wal", "-shm"):
@@ -133,7 +137,7 @@ def build(
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("PRAGMA cache_size = -262144")  # 256 MiB, for the loader only
         conn.execute("BEGIN")
-        rows = _rows(count, seed, states or STATE_WEIGHTS, histories)
+        rows = _rows(count, seed, states or STATE_WEIGHTS, histories, description_chars)
         while True:
             batch = [row for _, row in zip(range(BATCH), rows, strict=False)]
             if not batch:

@@ -6,8 +6,8 @@
     python -m chalicelib.backup restore FILE        # server stopped (make restore FILE=...)
 
 The database is TORRENTINO_DB_PATH (or the default) and backups go to
-TORRENTINO_BACKUP_DIR (default: `backups/` beside the database); `--db` and
-`--backup-dir` override them. docs/backups.md tells the whole story.
+TORRENTINO_BACKUP_DIR (default: `backups/` beside that database, `--db`'s when given);
+`--db` and `--backup-dir` override them. docs/backups.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import math
 import os
-import shutil
 import sqlite3
 import sys
 import time
@@ -46,10 +45,11 @@ from chalicelib.errors import (
     BackupInProgress,
     TorrentinoError,
 )
+from chalicelib.keys import CLI_ACTOR
+from chalicelib.service import SYSTEM_ACTOR
+from chalicelib.snapshot import mib, take_snapshot
 from chalicelib.timestamps import format_timestamp, utc_now
 
-CLI_ACTOR = "admin-cli"
-SYSTEM_ACTOR = "system"
 # A timer that fires a little early (EventBridge, a restarted server) must not skip a day.
 DUE_SLACK = 0.1
 
@@ -59,6 +59,11 @@ class CreatedBackup(BackupInfo):
 
     duration_seconds: float
     removed: list[str] = Field(description="Older backups that retention deleted after it.")
+    note: str | None = Field(
+        default=None,
+        description="Set when the copy held the database's read lock for its whole run "
+        "(a rollback journal on a busy database): writers waited for it.",
+    )
 
 
 def create_backup(
@@ -77,14 +82,14 @@ def create_backup(
     once. Raises `BackupInProgress`, `BackupFailed`, or `StorageUnavailable` while a
     restore is running.
     """
-    backup_dir = backup_dir or settings.backup_dir()
+    backup_dir = backup_dir or settings.backup_dir(db_path)
     if wait is None:
         wait = settings.busy_timeout_ms() / 1000
     with restore.in_use(db_path):
         try:
             backup_dir.mkdir(parents=True, exist_ok=True)
             with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
-                manifest = _take(db_path, backup_dir)
+                manifest, note = _take(db_path, backup_dir)
                 removed = apply_retention(
                     backup_dir,
                     db_path.stem,
@@ -106,20 +111,24 @@ def create_backup(
             verified=True,
             duration_seconds=manifest.duration_seconds,
             removed=removed,
+            note=note,
         )
         data = created.model_dump(mode="json", include={"size_bytes", "tickets", "removed"})
         data.update(file=manifest.name, duration_seconds=manifest.duration_seconds)
+        if note is not None:
+            data["note"] = note
+            _say(f"backup {manifest.name}: {note}")
         _record(db_path, AuditEventType.BACKUP_CREATED, data, actor)
     return created
 
 
-def _take(db_path: Path, backup_dir: Path) -> BackupManifest:
+def _take(db_path: Path, backup_dir: Path) -> tuple[BackupManifest, str | None]:
     remove_leftovers(backup_dir, db_path.stem)
     started, clock = utc_now(), time.monotonic()  # once this backup has the directory
     final = backup_dir / backup_name(db_path.stem, started)
     temp = temp_path(final)
     try:
-        _snapshot(db_path, temp)
+        note = take_snapshot(db_path, temp)
         os.chmod(temp, db_path.stat().st_mode & 0o777)  # it holds what the database holds
         found = restore.verify_backup(temp)
         if found.problems:
@@ -142,32 +151,7 @@ def _take(db_path: Path, backup_dir: Path) -> BackupManifest:
     finally:
         for suffix in ("", "-journal", "-wal", "-shm", ".json"):
             Path(f"{temp}{suffix}").unlink(missing_ok=True)
-    return manifest
-
-
-def _snapshot(db_path: Path, temp: Path) -> None:
-    """`VACUUM INTO` from a read-only connection: one read transaction, so a consistent
-    snapshot that never blocks the server's writers (WAL) and never writes the live file."""
-    if not db_path.is_file():
-        raise BackupFailed(f"there is no database at {db_path}")
-    with db.connect(db_path, read_only=True) as source:
-        pages = source.execute("PRAGMA page_count").fetchone()[0]
-        free_pages = source.execute("PRAGMA freelist_count").fetchone()[0]
-        needed = (pages - free_pages) * source.execute("PRAGMA page_size").fetchone()[0]
-        available = shutil.disk_usage(temp.parent).free
-        if available < needed:
-            raise BackupFailed(
-                f"not enough space in {temp.parent}: {_mib(available)} free, the backup "
-                f"needs about {_mib(needed)}"
-            )
-        try:
-            source.execute("VACUUM INTO ?", (str(temp),))
-        except sqlite3.Error as error:  # the backup's file, not the live database, failed
-            raise BackupFailed(_write_failure(error, temp.parent)) from error
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:,.1f} MiB"
+    return manifest, note
 
 
 def _reason(error: Exception) -> str:
@@ -179,17 +163,6 @@ def _reason(error: Exception) -> str:
     return f"the backup failed: {error}"
 
 
-def _write_failure(error: sqlite3.Error, backup_dir: Path) -> str:
-    reason = f"writing the backup into {backup_dir} failed: {error}"
-    if "I/O" in str(error) or "full" in str(error):
-        try:
-            free = _mib(shutil.disk_usage(backup_dir).free)
-        except OSError:
-            free = "unknown"
-        reason += f" (a full disk or a file size limit does this; free space: {free})"
-    return reason
-
-
 def _record(db_path: Path, event_type: AuditEventType, data: dict[str, Any], actor: str) -> bool:
     """Record a backup event in the live database; False (and a line on stderr) if it
     cannot be written: the backup's own outcome matters more than its log entry."""
@@ -197,10 +170,14 @@ def _record(db_path: Path, event_type: AuditEventType, data: dict[str, Any], act
         with db.connect(db_path) as conn, db.transaction(conn):
             record(conn, event_type, data, actor=actor, at=utc_now())
     except (TorrentinoError, sqlite3.Error) as error:
-        with contextlib.suppress(OSError):  # stderr may be on the same full disk
-            print(f"torrentino: could not record {event_type.value}: {error}", file=sys.stderr)
+        _say(f"could not record {event_type.value}: {error}")
         return False
     return True
+
+
+def _say(message: str) -> None:
+    with contextlib.suppress(OSError):  # stderr may be on the same full disk
+        print(f"torrentino: {message}", file=sys.stderr)
 
 
 def seconds_until_due(db_path: Path, backup_dir: Path | None = None) -> float | None:
@@ -209,7 +186,7 @@ def seconds_until_due(db_path: Path, backup_dir: Path | None = None) -> float | 
     hours = settings.backup_every_hours()
     if hours == 0:
         return None
-    backups = list_backups(backup_dir or settings.backup_dir(), db_path.stem)
+    backups = list_backups(backup_dir or settings.backup_dir(db_path), db_path.stem)
     if not backups:
         return 0.0
     due = backups[0].taken_at + timedelta(hours=hours) * (1 - DUE_SLACK)
@@ -252,7 +229,7 @@ def _say_waiting() -> None:
 def _print_created(created: CreatedBackup, backup_dir: Path) -> None:
     print(
         f"created {backup_dir / created.name} ({created.tickets} tickets, "
-        f"{_mib(created.size_bytes)}, verified, {created.duration_seconds:.1f} s)"
+        f"{mib(created.size_bytes)}, verified, {created.duration_seconds:.1f} s)"
     )
     for name in created.removed:
         print(f"retention removed {name}")
@@ -292,7 +269,7 @@ def _run(args: argparse.Namespace, db_path: Path, backup_dir: Path) -> int:
             tickets = "?" if info.tickets is None else f"{info.tickets:,}"
             print(
                 f"{info.name}  {format_timestamp(info.taken_at)}  "
-                f"{_mib(info.size_bytes):>12}  {tickets:>9} tickets  {state}"
+                f"{mib(info.size_bytes):>12}  {tickets:>9} tickets  {state}"
             )
     elif args.command == "verify":
         files = args.files or [
@@ -314,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the backup command line; return the exit status."""
     args = _parser().parse_args(argv)
     db_path: Path = args.db or settings.db_path()
-    backup_dir: Path = args.backup_dir or settings.backup_dir()
+    backup_dir: Path = args.backup_dir or settings.backup_dir(db_path)
     try:
         return _run(args, db_path, backup_dir)
     except TorrentinoError as error:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chalicelib.errors import BackupInProgress
+from chalicelib.errors import BackupInProgress, StorageUnavailable
 from chalicelib.timestamps import Timestamp
 
 MANIFEST_SUFFIX = ".json"
@@ -150,7 +150,8 @@ def temp_path(final: Path) -> Path:
 
 
 def list_backups(backup_dir: Path, stem: str) -> list[BackupInfo]:
-    """Every backup of database `<stem>.db` in `backup_dir`, newest first."""
+    """Every backup of database `<stem>.db` in `backup_dir`, newest first (none if the
+    folder does not exist yet); raises `StorageUnavailable` if it cannot be read."""
     found = []
     for path, at in _backups(backup_dir, stem):
         try:
@@ -181,8 +182,12 @@ def list_backups(backup_dir: Path, stem: str) -> list[BackupInfo]:
 def _backups(backup_dir: Path, stem: str) -> Iterator[tuple[Path, datetime]]:
     try:
         names = os.listdir(backup_dir)
-    except FileNotFoundError:
+    except FileNotFoundError:  # no backup taken yet
         return
+    except OSError as error:  # not a directory, no permission, a failing disk
+        raise StorageUnavailable(
+            f"the backup folder {backup_dir} cannot be read: {error.strerror or error}"
+        ) from error
     for name in names:
         at = taken_at(stem, name)
         if at is not None:
@@ -215,9 +220,18 @@ def kept_by_retention(
 
 
 def apply_retention(backup_dir: Path, stem: str, *, keep_daily: int, keep_weekly: int) -> list[str]:
-    """Delete the backups (and their manifests) that retention does not keep; return their
-    names, oldest first. Call it only right after a new backup was verified."""
-    backups = dict(_backups(backup_dir, stem))
+    """Delete the verified backups (and their manifests) that retention does not keep;
+    return their names, oldest first. Call it only right after a new backup was verified.
+
+    Only verified backups (as `list_backups` says) count: a file without a manifest that
+    vouches for it, copied in by hand say, neither pushes a verified backup out of its
+    day or week nor is ever deleted here.
+    """
+    backups = {
+        backup_dir / info.name: info.taken_at
+        for info in list_backups(backup_dir, stem)
+        if info.verified
+    }
     kept = kept_by_retention(backups.values(), keep_daily=keep_daily, keep_weekly=keep_weekly)
     removed = sorted((at, path) for path, at in backups.items() if at not in kept)
     for _, path in removed:

@@ -74,10 +74,10 @@ BACKUP_KEEP_DAILY_VARIABLE = "TORRENTINO_BACKUP_KEEP_DAILY"
 BACKUP_KEEP_WEEKLY_VARIABLE = "TORRENTINO_BACKUP_KEEP_WEEKLY"
 
 
-def backup_dir() -> Path:
-    """Where backups go: `TORRENTINO_BACKUP_DIR`, or `backups/` beside the database."""
+def backup_dir(database: Path) -> Path:
+    """Where the backups of `database` go: `TORRENTINO_BACKUP_DIR`, or `backups/` beside it."""
     configured = os.environ.get(BACKUP_DIR_VARIABLE)
-    return Path(configured) if configured else db_path().parent / "backups"
+    return Path(configured) if configured else database.parent / "backups"
 
 
 def _whole_number(variable: str, default: int) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib.errors import (
+    BackupUnusable,
+    DatabaseInUse,
     Forbidden,
     IdempotencyMismatch,
     InvalidInput,
@@ -114,11 +116,13 @@ STATUS: dict[type[TorrentinoError], int] = {
     MethodNotAllowed: 405,
     RequestTimeout: 408,
     InvalidTransition: 409,
+    DatabaseInUse: 409,
     StaleTicket: 412,
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
     HeadersTooLarge: 431,
     IdempotencyMismatch: 422,
+    BackupUnusable: 422,
     StorageCorrupt: 500,
     InternalError: 500,
     StorageUnavailable: 503,

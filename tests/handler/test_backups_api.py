@@ -54,6 +54,19 @@ def test_users_may_not_see_or_take_backups(api: Api, handler_db: Path) -> None:
     assert status == 201
 
 
+def test_an_unreadable_backup_folder_is_a_503_naming_it(
+    api: Api, handler_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_folder = handler_db.parent / "backups-file"
+    not_a_folder.write_text("a file where the backup folder should be")
+    monkeypatch.setenv(BACKUP_DIR_VARIABLE, str(not_a_folder))
+    status, error, _ = api.call("GET", "/api/v1/backups")
+    assert status == 503, error
+    assert error["error"]["code"] == "storage_unavailable"
+    assert str(not_a_folder) in error["error"]["message"]
+    assert "Not a directory" in error["error"]["message"]
+
+
 def test_a_body_is_refused(api: Api, handler_db: Path) -> None:
     status, error, _ = api.call("POST", "/api/v1/backups", {"now": True})
     assert status == 400
@@ -69,6 +82,7 @@ def test_both_routes_are_in_the_openapi_document(api: Api) -> None:
     assert listed == {"$ref": "#/components/schemas/BackupList"}
     assert created == {"$ref": "#/components/schemas/CreatedBackup"}
     assert {"403", "503"} <= set(operations["post"]["responses"])
+    assert {"403", "503"} <= set(operations["get"]["responses"])
     fields = document["components"]["schemas"]["BackupInfo"]["properties"]
     assert {"name", "taken_at", "size_bytes", "tickets", "verified"} <= set(fields)
 

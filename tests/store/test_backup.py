@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from chalicelib.backup_files import (
 )
 from chalicelib.check import check_database
 from chalicelib.errors import BackupFailed, BackupInProgress
+from chalicelib.snapshot import take_snapshot
 from chalicelib.storage import open_storage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.timestamps import utc_now
@@ -67,6 +68,18 @@ def backups(tmp_path: Path) -> Path:
     return tmp_path / "backups"
 
 
+def verified_copy(backups: Path, source: str, at: datetime) -> Path:
+    """A copy of backup `source` named as one taken `at`, with its manifest: verified."""
+    manifest = read_manifest(backups / source)
+    assert manifest is not None
+    copy = backups / backup_name(source.rsplit("-", 1)[0], at)
+    shutil.copyfile(backups / source, copy)
+    renamed = manifest.model_copy(update={"name": copy.name, "taken_at": at})
+    manifest_path(copy).write_text(renamed.model_dump_json())
+    return copy
+
+
+@pytest.mark.usefixtures("journal_mode")
 def test_a_backup_is_a_verified_snapshot_with_a_manifest(db_path: Path, backups: Path) -> None:
     ids = fill(db_path)
     created = backup.create_backup(db_path, actor="root", backup_dir=backups)
@@ -104,14 +117,16 @@ def test_a_backup_is_as_private_as_the_database(db_path: Path, backups: Path) ->
     assert (backups / created.name).stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.usefixtures("journal_mode")
 def test_the_live_database_is_only_read(db_path: Path, backups: Path) -> None:
     fill(db_path)
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     before = db_path.read_bytes()
-    backup._snapshot(db_path, backups.parent / "snapshot.db")
+    assert take_snapshot(db_path, backups.parent / "snapshot.db") is None
     assert db_path.read_bytes() == before
+    assert check_database(backups.parent / "snapshot.db").tickets == 5
 
 
 def test_list_reads_manifests_and_flags_what_it_cannot_vouch_for(
@@ -143,9 +158,7 @@ def test_retention_runs_after_a_verified_backup_and_deletes_only_backups(
     fill(db_path)
     seed = backup.create_backup(db_path, actor="root", backup_dir=backups)
     now = utc_now()
-    old = [backups / backup_name(db_path.stem, now - timedelta(days=d)) for d in (1, 2, 3)]
-    for path in old:
-        shutil.copyfile(backups / seed.name, path)
+    old = [verified_copy(backups, seed.name, now - timedelta(days=d)) for d in (1, 2, 3)]
     strangers = [backups / "notes.txt", backups / backup_name("other", now - timedelta(days=9))]
     for path in strangers:
         path.write_text("keep me")
@@ -158,6 +171,37 @@ def test_retention_runs_after_a_verified_backup_and_deletes_only_backups(
     assert names == {created.name, old[0].name}
     assert all(path.exists() for path in strangers)
     assert events(db_path, "backup_created")[-1][1]["removed"] == created.removed
+
+
+def test_retention_counts_and_deletes_only_verified_backups(
+    db_path: Path, backups: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_DAILY", "2")
+    monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_WEEKLY", "0")
+    fill(db_path)
+    seed = backup.create_backup(db_path, actor="root", backup_dir=backups)
+    yesterday = (utc_now() - timedelta(days=1)).replace(hour=1)
+    kept_yesterday = verified_copy(backups, seed.name, yesterday)
+    # Copied in by hand, without manifests: one later the same day, one a month old.
+    by_hand = [
+        backups / backup_name(db_path.stem, yesterday + timedelta(hours=1)),
+        backups / backup_name(db_path.stem, yesterday - timedelta(days=30)),
+    ]
+    for path in by_hand:
+        shutil.copyfile(backups / seed.name, path)
+
+    created = backup.create_backup(db_path, actor="root", backup_dir=backups)
+
+    # Today's newest and yesterday's newest verified one; the hand-copied files count
+    # for nothing and stay.
+    assert created.removed == [seed.name]
+    listed = {info.name: info.verified for info in list_backups(backups, db_path.stem)}
+    assert listed == {
+        created.name: True,
+        kept_yesterday.name: True,
+        by_hand[0].name: False,
+        by_hand[1].name: False,
+    }
 
 
 def test_a_snapshot_that_fails_the_check_is_not_published_and_retention_waits(
@@ -334,3 +378,33 @@ def test_the_command_line_creates_lists_and_verifies(db_path: Path, backups: Pat
     assert not_due.returncode == 0 and "no backup due" in not_due.stdout
     refused = run_cli("verify", str(db_path.parent / "nothing.db"), env=env)
     assert refused.returncode == 1 and "REFUSED" in refused.stdout
+
+
+def test_the_command_line_keeps_backups_beside_the_database_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given, configured = tmp_path / "given" / "torrentino.db", tmp_path / "env" / "torrentino.db"
+    for path in (given, configured):
+        path.parent.mkdir()
+        migrations.migrate(path)
+    ids = fill(given)
+    monkeypatch.delenv("TORRENTINO_BACKUP_DIR", raising=False)
+    env = {"TORRENTINO_DB_PATH": str(configured)}
+    db = ("--db", str(given))
+
+    created = run_cli(*db, "create", env=env)
+    assert created.returncode == 0, created.stderr
+    [info] = list_backups(given.parent / "backups", given.stem)
+    assert not (configured.parent / "backups").exists()
+    listed = run_cli(*db, "list", env=env)
+    assert info.name in listed.stdout and "verified" in listed.stdout
+    verified = run_cli(*db, "verify", env=env)
+    assert (
+        verified.returncode == 0
+        and f"{given.parent / 'backups' / info.name}: ok" in verified.stdout
+    )
+    fill(given)  # after the backup: gone once it is restored
+    restored = run_cli(*db, "restore", info.name, env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert check_database(given).tickets == len(ids)
+    assert check_database(configured).tickets == 0
