@@ -28,7 +28,8 @@ RETRY_AFTER_SECONDS = 1
 def _open(
     path: Path, *, create: bool = False, read_only: bool = False, any_thread: bool = False
 ) -> sqlite3.Connection:
-    """The one place a SQLite connection is opened.
+    """The one place a connection to the served database is opened (`bare` opens the
+    others).
 
     Only a migration may create the file: a request finding it gone must not quietly start
     an empty database (say, in the mount point of an unmounted disk).
@@ -36,7 +37,7 @@ def _open(
     journal_mode = settings.journal_mode()
     mode = "ro" if read_only else "rwc" if create else "rw"
     conn = sqlite3.connect(
-        f"file:{pathname2url(str(path.absolute()))}?mode={mode}",
+        _uri(path, mode),
         uri=True,
         timeout=settings.busy_timeout_ms() / 1000,
         isolation_level=None,
@@ -59,6 +60,21 @@ def _open(
             conn.close()
             raise
     return conn
+
+
+def bare(path: Path, *, create: bool = False) -> closing[sqlite3.Connection]:
+    """A connection with none of the service's settings, that never waits for a lock: for a
+    file torrentino does not serve (a backup being written), or to ask SQLite whether
+    anyone has the file open. Use it as a context manager; it is closed at the end."""
+    return closing(
+        sqlite3.connect(
+            _uri(path, "rwc" if create else "rw"), uri=True, timeout=0, isolation_level=None
+        )
+    )
+
+
+def _uri(path: Path, mode: str) -> str:
+    return f"file:{pathname2url(str(path.absolute()))}?mode={mode}"
 
 
 def set_journal_mode(conn: sqlite3.Connection, mode: settings.JournalMode) -> None:

@@ -125,22 +125,21 @@ def _refuse_if_sqlite_says_open(db_path: Path) -> None:
     if not db_path.is_file():
         return
     try:
-        conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=rw", uri=True, timeout=0)
+        probe = db.bare(db_path)
     except sqlite3.Error:
         return  # not openable by this user: the advisory lock has to answer alone
-    try:
-        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-        conn.execute("BEGIN EXCLUSIVE")
-        conn.execute("ROLLBACK")
-    except sqlite3.DatabaseError as error:
-        if "locked" in str(error) or "busy" in str(error):
-            raise DatabaseInUse(
-                f"another program has {db_path} open (SQLite reports it locked): close it, "
-                "then restore"
-            ) from None
-        # Not a database SQLite can read: nobody can be using it as one.
-    finally:
-        conn.close()
+    with probe as conn:
+        try:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise DatabaseInUse(
+                    f"another program has {db_path} open (SQLite reports it locked): close "
+                    "it, then restore"
+                ) from None
+            # Not a database SQLite can read: nobody can be using it as one.
 
 
 def _schema(path: Path) -> tuple[int, set[str]]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 
 from chalicelib import db, settings
@@ -107,7 +106,7 @@ def _copy_step_by_step(source: sqlite3.Connection, temp: Path, page_size: int) -
     progress = _Progress()
     # The target is the backup's new file, not a database torrentino serves: none of
     # db.connect's settings apply, and the copy brings its header.
-    with closing(sqlite3.connect(temp, isolation_level=None)) as target:
+    with db.bare(temp, create=True) as target:
         try:
             source.backup(
                 target,

@@ -1,4 +1,4 @@
-"""The code's shape: small modules and classes, and imports that run one way.
+"""The code's shape: small modules and classes, imports that run one way, one opener of SQLite.
 
 `app.py` sits over `chalicelib`, which never imports Chalice; inside `chalicelib` no module
 imports one that (directly or through others) imports it back.
@@ -75,3 +75,21 @@ def test_chalicelib_has_no_import_cycles() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [])
+
+
+def connects(path: Path) -> bool:
+    """Whether a file calls `sqlite3.connect` itself."""
+    return any(
+        isinstance(node, ast.Attribute)
+        and node.attr == "connect"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "sqlite3"
+        for node in ast.walk(ast.parse(path.read_text()))
+    )
+
+
+def test_only_db_opens_sqlite_connections() -> None:
+    # One place sets a connection up (URI, busy timeout, journal mode, synchronous), so no
+    # module can open the database some other way by accident.
+    openers = {name for name, path in modules().items() if connects(path)}
+    assert openers == {"chalicelib.db"}
