@@ -47,6 +47,10 @@ class ClientConnection:
         self.evicted = False
         self.sent_before_eviction = False  # bytes were waiting for its thread when evicted
         self.working = False  # a whole request is in: the app runs or the answer is sent
+        # Its thread is in `recv`, waiting for the client. A thread between reads (parsing
+        # a head it has read, or not yet run) is not waiting for its client, however long
+        # a busy machine takes to run it: it is evicted only after every waiting one.
+        self.in_recv = False
         self.requests = 0
         self.request_started = False  # a byte of the current request has arrived
         self.reading = "headers"
@@ -102,6 +106,19 @@ class ClientConnection:
             self.working = True
             return True
 
+    def start_recv(self) -> None:
+        """Note that its thread waits in `recv`; raises `ConnectionEvicted` if evicted."""
+        with self._lock:
+            if self.evicted:
+                raise ConnectionEvicted
+            self.in_recv = True
+
+    def end_recv(self) -> bool:
+        """Note that its thread is out of `recv`; whether it was evicted meanwhile."""
+        with self._lock:
+            self.in_recv = False
+            return self.evicted
+
     def has_unread_bytes(self) -> bool:
         """Whether the client has sent bytes its thread has not read yet (or closed)."""
         # poll, not recv: a socket with a timeout waits in recv, even with MSG_DONTWAIT.
@@ -156,15 +173,18 @@ class ConnectionSlots:
         The one that has waited longest for its client, among those that have not yet
         finished a request (slow or silent clients) before those idle after one (a
         keep-alive client between requests, which may be sending its next one as it is
-        closed). One whose client has sent what its thread has not read yet (threads
-        are slow to run on a busy machine) is not waiting for its client: those go
-        after, a request begun before one whose thread has read nothing yet (an
-        ordinary client that has just connected and sent its whole request).
+        closed). Those whose thread is not in `recv` (it is parsing what it read, or has
+        not run yet) are not waiting for their client: they go after every one that is.
+        One whose client has sent what its thread has not read yet (threads are slow to
+        run on a busy machine) is not waiting either: those go after, a request begun
+        before one whose thread has read nothing yet (an ordinary client that has just
+        connected and sent its whole request).
         """
 
-        def order(c: ClientConnection) -> tuple[bool, bool, bool, float]:
+        def order(c: ClientConnection) -> tuple[bool, bool, bool, bool, float]:
             unread = c.has_unread_bytes()
-            return (unread, unread and not c.request_started, c.requests > 1, c.waiting_since)
+            started = unread and not c.request_started
+            return (not c.in_recv, unread, started, c.requests > 1, c.waiting_since)
 
         return min((c for c in self._served.values() if not c.working), key=order, default=None)
 
@@ -197,17 +217,18 @@ class DeadlineReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         """Raises `ClientTooSlow`, `ConnectionEvicted` or `HeadTooLarge`."""
         client = self._client
-        if client.evicted:
-            raise ConnectionEvicted
         remaining = client.deadline - time.monotonic()
         if remaining <= 0:
             raise ClientTooSlow
         client.sock.settimeout(remaining)
+        client.start_recv()
         try:
             count = client.sock.recv_into(buffer)
         except TimeoutError:
             raise ClientTooSlow from None
-        if client.evicted:
+        finally:
+            evicted = client.end_recv()
+        if evicted:
             raise ConnectionEvicted
         if count:
             client.received(count)

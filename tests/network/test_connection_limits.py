@@ -268,6 +268,7 @@ def ordinary_requests(server: Server, rounds: int) -> list[tuple[str, int, float
         started = time.perf_counter()
         created = requests.post(tickets_url, json=example_ticket(), timeout=PATIENCE)
         results.append(("create", created.status_code, time.perf_counter() - started))
+        assert created.status_code == 201, created.text
         started = time.perf_counter()
         read = requests.get(f"{tickets_url}/{created.json()['id']}", timeout=PATIENCE)
         results.append(("get", read.status_code, time.perf_counter() - started))
