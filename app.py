@@ -294,6 +294,16 @@ def get_ticket(caller: Caller, ticket_id: str) -> Response:
     return ticket_response(caller.tickets.get(ticket_id))
 
 
+# What the three routes that move a ticket to another state share: the ticket as it now
+# is, the errors a move can meet, and the optimistic concurrency of If-Match and ETag.
+TRANSITION: dict[str, Any] = {
+    "response": Ticket,
+    "errors": (Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
+    "request_headers": ("If-Match",),
+    "response_headers": ("ETag",),
+}
+
+
 @api_route(
     "DELETE",
     "/api/v1/tickets/{ticket_id}",
@@ -301,10 +311,7 @@ def get_ticket(caller: Caller, ticket_id: str) -> Response:
     description="The ticket stays, in the cancelled state. A user may cancel only its own.",
     body=CancelTicketRequest,
     body_required=False,
-    response=Ticket,
-    errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
-    request_headers=("If-Match",),
-    response_headers=("ETag",),
+    **TRANSITION,
 )
 def cancel_ticket(caller: Caller, ticket_id: str) -> Response:
     """Cancel a ticket (it stays, in the cancelled state); a user may cancel only its own."""
@@ -325,10 +332,7 @@ def cancel_ticket(caller: Caller, ticket_id: str) -> Response:
     summary="Mark a pending ticket completed (admins; for testing until processors exist)",
     body=NoBody,
     body_required=False,
-    response=Ticket,
-    errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
-    request_headers=("If-Match",),
-    response_headers=("ETag",),
+    **TRANSITION,
 )
 def complete_ticket(caller: Caller, ticket_id: str) -> Response:
     """Mark a pending ticket completed."""
@@ -345,10 +349,7 @@ def complete_ticket(caller: Caller, ticket_id: str) -> Response:
     "/api/v1/tickets/{ticket_id}/fail",
     summary="Mark a pending ticket failed (admins; for testing until processors exist)",
     body=FailTicketRequest,
-    response=Ticket,
-    errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
-    request_headers=("If-Match",),
-    response_headers=("ETag",),
+    **TRANSITION,
 )
 def fail_ticket(caller: Caller, ticket_id: str) -> Response:
     """Mark a pending ticket failed with an error."""

@@ -1,4 +1,5 @@
-"""The code's shape: small modules and classes, imports that run one way, one opener of SQLite.
+"""The code's shape: small modules and classes, imports that run one way, one opener of
+SQLite, and no block of code written twice.
 
 `app.py` sits over `chalicelib`, which never imports Chalice; inside `chalicelib` no module
 imports one that (directly or through others) imports it back.
@@ -93,3 +94,33 @@ def test_only_db_opens_sqlite_connections() -> None:
     # module can open the database some other way by accident.
     openers = {name for name, path in modules().items() if connects(path)}
     assert openers == {"chalicelib.db"}
+
+
+REPEAT_LINES = 6
+
+
+def product_files() -> list[Path]:
+    """What the service runs: `app.py`, `chalicelib/` (with the web page) and `tools/`."""
+    suffixes = {".py", ".js", ".css", ".html"}
+    found = [PROJECT / "app.py"]
+    for folder in (PACKAGE, PROJECT / "tools"):
+        found += sorted(path for path in folder.rglob("*") if path.suffix in suffixes)
+    return found
+
+
+def test_no_block_of_six_lines_is_written_twice() -> None:
+    # Lines compared without their indentation, blank lines left out: a block pasted into
+    # a deeper function, or with a blank line added, is still the same block.
+    first_seen: dict[tuple[str, ...], str] = {}
+    repeated = []
+    for path in product_files():
+        lines = [(n, line.strip()) for n, line in enumerate(path.read_text().splitlines(), 1)]
+        lines = [(n, text) for n, text in lines if text]
+        for start in range(len(lines) - REPEAT_LINES + 1):
+            block = tuple(text for _, text in lines[start : start + REPEAT_LINES])
+            place = f"{path.relative_to(PROJECT)}:{lines[start][0]}"
+            if block in first_seen:
+                repeated.append(f"{place} repeats {first_seen[block]}")
+            else:
+                first_seen[block] = place
+    assert repeated == []
