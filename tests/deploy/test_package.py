@@ -131,6 +131,8 @@ def test_the_roles_may_log_use_the_vpc_and_mount_the_one_access_point_and_nothin
     for statement in statements(package):
         assert statement["Effect"] == "Allow"
         granted.setdefault(statement["Sid"], set()).update(statement["Action"])
+        if statement["Sid"] == "WriteOwnLogs":  # torrentino's functions' log groups only
+            assert statement["Resource"] == "arn:*:logs:*:*:log-group:/aws/lambda/torrentino-*"
         if statement["Sid"] == "MountTheDatabaseAccessPointReadWrite":
             assert "${FileSystemId}" in statement["Resource"]["Fn::Sub"]
             assert statement["Condition"] == {
