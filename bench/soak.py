@@ -38,7 +38,7 @@ import requests
 
 from bench.common import PROJECT_DIR, machine
 from bench.slow_clients import KINDS, SlowClients
-from bench.soak_report import Sample, report
+from bench.soak_report import Sample, report, targets
 from tools.connection_limits import ConnectionLimits
 from tools.server_process import Server
 
@@ -170,14 +170,9 @@ class SoakResult:
         return sum(1 for _, _, status, _ in self.ledger.answered if status >= 500)
 
     def ok(self) -> bool:
-        """No 5xx, no failed request, no lost write, a consistent database."""
-        return (
-            not self.server_errors()
-            and not self.ledger.failures
-            and not self.lost
-            and self.check_ok
-            and bool(self.ledger.created)
-        )
+        """Every target met: no 5xx, no failed request, no lost write, a consistent
+        database, threads bounded, and resources flat over the run."""
+        return all(met for _, _, met in targets(self))
 
 
 def run(
