@@ -1,4 +1,5 @@
 """Bounded load on loopback: 16 clients for 30 s; no 5xx, no lost write, a consistent database.
+In each journal mode: WAL (the default) and the rollback journals of a network filesystem.
 
 The throughput and latency it measured are printed at the end of the pytest run (and
 summarised in docs/reliability.md as a reliability figure); nothing here asserts on time.
@@ -31,7 +32,9 @@ FIGURES: list[str] = []  # printed by conftest.pytest_terminal_summary
 
 
 @pytest.fixture
-def load_server(tmp_path: Path) -> Iterator[Server]:
+def load_server(journal_mode: str, tmp_path: Path) -> Iterator[Server]:
+    """A server in `journal_mode`, which it takes from the environment."""
+    del journal_mode
     running = Server(tmp_path / "torrentino.db").start()
     yield running
     running.stop()
@@ -42,10 +45,11 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def describe(ledger: Ledger, elapsed: float) -> list[str]:
+def describe(ledger: Ledger, elapsed: float, journal_mode: str) -> list[str]:
     everything = [s for seconds in ledger.latencies.values() for s in seconds]
     lines = [
-        f"load: {CLIENTS} clients, {elapsed:.1f} s, {len(everything)} requests, "
+        f"load ({journal_mode} journal): {CLIENTS} clients, {elapsed:.1f} s,"
+        f" {len(everything)} requests, "
         f"{len(everything) / elapsed:.0f} requests/s "
         f"({len(ledger.created)} creates and {len(ledger.cancelled)} cancels acknowledged)"
     ]
@@ -81,7 +85,9 @@ def stored(db: Path) -> tuple[dict[str, str], set[str], set[str]]:
     return states, created, cancelled
 
 
-def test_sixteen_clients_for_thirty_seconds_lose_nothing(load_server: Server) -> None:
+def test_sixteen_clients_for_thirty_seconds_lose_nothing(
+    load_server: Server, journal_mode: str
+) -> None:
     ledger = Ledger()
     started = time.monotonic()
     deadline = started + SECONDS
@@ -96,7 +102,7 @@ def test_sixteen_clients_for_thirty_seconds_lose_nothing(load_server: Server) ->
         thread.join(timeout=SECONDS + 120)
     elapsed = time.monotonic() - started
     assert not any(thread.is_alive() for thread in threads), "a client hung"
-    FIGURES.extend(describe(ledger, elapsed))
+    FIGURES.extend(describe(ledger, elapsed, journal_mode))
 
     assert ledger.failures == []  # no refused or reset connection, no timeout
     assert ledger.server_errors() == {}
