@@ -34,8 +34,8 @@ def curl_requests() -> list[tuple[str, str, str]]:
         if block.language not in ("bash", "sh", "shell"):
             continue
         for line in block.text.replace("\\\n", " ").splitlines():
-            for command in line.split("curl ")[1:]:
-                command = command.split(" | ")[0]  # not the programs it pipes into
+            for piped in line.split("curl ")[1:]:
+                command = piped.split(" | ")[0]  # not the programs it pipes into
                 method = _METHOD.search(command)
                 data = _DATA.search(command)
                 default = "POST" if data else "GET"
