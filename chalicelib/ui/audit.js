@@ -99,7 +99,7 @@ export async function auditView(view, me) {
     const ticketId = event.data.ticket_id;
     return h('li', { class: 'event', 'data-event-id': event.id },
       h('div', { class: 'meta' }, h('strong', label(event.event_type)), timeAgo(event.timestamp), h('span', `#${event.id}`),
-        ticketId ? h('a', { href: `#/tickets/${ticketId}` }, `Ticket ${ticketId.slice(0, 8)}`) : null),
+        ticketId ? h('a', { href: `#/tickets/${ticketId}`, 'data-key': event.id }, `Ticket ${ticketId.slice(0, 8)}`) : null),
       h('p', eventSummary(event)));
   }
 

@@ -117,7 +117,7 @@ export async function queueView(view, me) {
   function renderFooter(total) {
     summary.textContent = total === 0 ? 'No tickets match.' : `Showing ${count(shown.length)} of ${plural(total, 'ticket', 'tickets')}.`;
     const empty = total === 0 ? h('div', { class: 'empty' }, h('p', 'Nothing here.'), h('a', { class: 'button', href: '#/new' }, 'File a request')) : null;
-    put(more, empty || '', next ? h('button', { type: 'button', class: 'secondary', onclick: showMore }, 'Show more') : '');
+    put(more, empty || '', next ? h('button', { type: 'button', class: 'secondary', 'data-key': 'more', onclick: showMore }, 'Show more') : '');
   }
 
   async function showMore(event) {

@@ -126,3 +126,30 @@ def test_one_poll_every_two_seconds_and_rarely_while_hidden(
     # Back in view: it polls at once.
     with page.expect_response(lambda response: "audit?after=" in response.url):
         set_hidden(page, False)
+
+
+def test_a_redraw_leaves_the_keyboard_focus_where_it_was(
+    fresh_site: Site, open_page: Callable[..., Page]
+) -> None:
+    """Someone tabbing through the queue or the audit log keeps their place when a change
+    made elsewhere redraws the list: the focus comes back to the same control."""
+    site = fresh_site
+    for n in range(51):
+        site.file(query_context={"tags": [], "description": f"No {n}"})
+    page = open_page(site, None, clock=True)
+    more = page.get_by_role("button", name="Show more")
+    more.focus()
+    site.file(query_context={"tags": [], "description": "Filed meanwhile"})
+    next_poll(page, "audit?after=")
+    showing = page.get_by_role("status").filter(has_text="Showing")
+    expect(showing).to_have_text("Showing 50 of 52 tickets.")
+    expect(more).to_be_focused()
+    page.goto(f"{site.url}#/audit")
+    newest = page.locator(".event").first
+    expect(newest).to_contain_text("Filed meanwhile")
+    newest.get_by_role("link").focus()
+    event_id = newest.get_attribute("data-event-id")
+    site.file(query_context={"tags": [], "description": "Filed later"})
+    next_poll(page, "audit?after=")
+    expect(page.locator(".event").first).to_contain_text("Filed later")
+    expect(page.locator(f'[data-event-id="{event_id}"] a')).to_be_focused()

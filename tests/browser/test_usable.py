@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from playwright.sync_api import Locator, Page, expect
 
+from chalicelib.identity import Role
 from tests.browser.conftest import BrowserLog, OpenContext, Site, unique_tag
 
 AXE = Axe()
@@ -116,17 +118,45 @@ def test_no_view_writes_to_the_console(
     console.allow(400)
 
 
+PHONE = {"width": 360, "height": 740}
+
+
+def assert_fits_a_phone(page: Page, name: str) -> None:
+    """Nothing wider than the phone: no sideways scrolling, every control on the screen."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{name}: {width} px wide"
+    controls = "button:visible, input:visible, select:visible, textarea:visible, summary:visible"
+    for control in page.locator(controls).all():
+        box = control.bounding_box()
+        assert box is not None, name
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], name
+
+
+@pytest.mark.parametrize("user", ["alice", "bob"])
 def test_every_view_fits_a_360_px_phone(
-    site: Site, views: Views, open_context: OpenContext, console: BrowserLog
+    site: Site, views: Views, open_context: OpenContext, console: BrowserLog, user: str
 ) -> None:
     console.allow(400)
-    page = open_context(site, "alice", viewport={"width": 360, "height": 740}).new_page()
+    page = open_context(site, user, viewport=PHONE).new_page()
+    seen = []
     for name in each_view(page, views):
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 360, f"{name}: {width} px wide"
-        for control in page.locator("main button:visible, main input:visible").all():
-            box = control.bounding_box()
-            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, name
+        assert_fits_a_phone(page, name)
+        seen.append(name)
+    assert len(seen) == 8
+
+
+def test_signing_in_fits_a_360_px_phone(
+    site: Site, open_context: OpenContext, console: BrowserLog
+) -> None:
+    console.allow(401)
+    page = open_context(site, viewport=PHONE).new_page()
+    page.goto(site.url)
+    expect(page.locator("main h1")).to_have_text("Sign in")
+    assert_fits_a_phone(page, "sign in")
+    page.get_by_label("API key").fill("trn_wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".field-error")).to_be_visible()
+    assert_fits_a_phone(page, "sign in with a wrong key")
 
 
 @pytest.mark.parametrize(
@@ -202,6 +232,68 @@ def test_the_whole_flow_works_from_the_keyboard(
     tab_to(page, page.locator("[data-ticket-row] a"))
     page.keyboard.press("Enter")
     expect(page.locator("main h1")).to_have_text("Rubber Soul, mono")
+
+
+def press_on(page: Page, target: Locator, key: str = "Enter", **tab: Any) -> None:
+    """Tab to `target` (as `tab_to` does) and press `key` there."""
+    tab_to(page, target, **tab)
+    page.keyboard.press(key)
+
+
+def test_an_admin_works_from_the_keyboard_alone(
+    fresh_site: Site, open_context: OpenContext, console: BrowserLog
+) -> None:
+    """Sign in, the queue's next page, complete one ticket and fail another, filter the
+    audit log and page through it, sign out: Tab, Shift+Tab, Enter, Space and typing."""
+    console.allow(401)
+    site = fresh_site
+    key = site.add_key("alice", Role.ADMIN)
+    for n in range(50):  # a full first page of the queue, ahead of the two below
+        site.file("alice", priority=100 + n, query_context={"tags": [], "description": f"No {n}"})
+    done = site.file("alice", priority=2, query_context={"tags": [], "description": "To complete"})
+    failed = site.file("alice", priority=1, query_context={"tags": [], "description": "To fail"})
+    page = open_context(site).new_page()
+    page.goto(site.url)
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.keyboard.type(key)
+    page.keyboard.press("Enter")
+    expect(page.locator("main h1")).to_have_text("Queue")
+    # The queue's next page: focus goes to its first ticket, which Enter opens.
+    press_on(page, page.get_by_role("button", name="Show more"), limit=130)
+    expect(page.locator("[data-ticket-row]")).to_have_count(52)
+    expect(page.get_by_role("link", name="To complete")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main h1")).to_have_text("To complete")
+    press_on(page, page.get_by_role("button", name="Mark completed"))
+    expect(page.get_by_role("alert")).to_have_text("Ticket completed.")
+    # The audit log, through the main navigation: the filings only, page by page.
+    main_navigation = page.get_by_role("navigation", name="Main")
+    press_on(page, main_navigation.get_by_role("link", name="Audit log"), backwards=True)
+    expect(page.locator("main h1")).to_have_text("Audit log")
+    press_on(page, page.get_by_label("Ticket filed"), "Space")
+    caption = page.get_by_role("status").filter(has_text="Events")
+    expect(caption).to_have_text("Events 51\u201352 of 52, newest first.")
+    press_on(page, page.get_by_role("button", name="Older"))
+    expect(caption).to_have_text("Events 1\u201350 of 52, newest first.")
+    expect(caption).to_be_focused()  # "Older" is off on the oldest page
+    press_on(page, page.get_by_role("button", name="Newer"), limit=60)
+    expect(caption).to_have_text("Events 51\u201352 of 52, newest first.")
+    # The newest filing is the ticket to fail: its event links to it.
+    press_on(page, page.get_by_role("link", name=f"Ticket {failed['id'][:8]}"))
+    expect(page.locator("main h1")).to_have_text("To fail")
+    tab_to(page, page.get_by_label("What went wrong"))
+    page.keyboard.type("no seeders")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text("Ticket failed.")
+    expect(page.locator(".timeline li").nth(1)).to_contain_text('Failed by alice: "no seeders"')
+    # Sign out, in the bar; Space presses a button as Enter does.
+    press_on(page, page.get_by_role("button", name="Sign out"), "Space", backwards=True)
+    expect(page.locator("main h1")).to_have_text("Sign in")
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.reload()
+    expect(page.locator("main h1")).to_have_text("Sign in")  # the key is forgotten
+    assert "completed" in site.call("GET", f"tickets/{done['id']}", "alice")["state"]
+    assert "failed" in site.call("GET", f"tickets/{failed['id']}", "alice")["state"]
 
 
 def test_each_view_names_the_tab(
