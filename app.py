@@ -527,6 +527,16 @@ def page_file_response(name: str) -> Response:
 def keys(event: Any, context: Any) -> dict[str, Any]:
     """Create, list and revoke API keys on a deployment with no shell: invoked with a JSON
     command (see `chalicelib.api.key_commands`); a new key is in the answer once, never logged.
+
+    Its container starts the service as the other functions' do (`service_started` once
+    per cold start, the database's in-use lock while warm); a refusal to start is answered
+    in the error shape of a refused command.
     """
     del context
-    return run_key_command(event, settings.db_path())
+    db_file = settings.db_path()
+    try:
+        ensure_started(db_file)
+    except TorrentinoError as error:
+        refused: dict[str, Any] = ErrorResponse.from_error(error).model_dump(mode="json")
+        return refused
+    return run_key_command(event, db_file)

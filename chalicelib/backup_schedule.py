@@ -25,8 +25,20 @@ RETRY_WHILE_BUSY_SECONDS = 60.0
 LONGEST_SLEEP_SECONDS = 3600.0
 
 
-def run_scheduled_backups(db_path: Path, stop: threading.Event) -> None:
-    """Take each due backup until `stop` is set (the body of the scheduler thread)."""
+def run_scheduled_backups(
+    db_path: Path,
+    stop: threading.Event,
+    *,
+    retry_after_failure: float = RETRY_AFTER_FAILURE_SECONDS,
+    longest_sleep: float = LONGEST_SLEEP_SECONDS,
+) -> None:
+    """Take each due backup until `stop` is set (the body of the scheduler thread).
+
+    A failed backup is tried again after `retry_after_failure` seconds; the schedule is
+    re-read at least every `longest_sleep` seconds. Both are the constants above unless a
+    caller that cannot wait hours for them (a test) says otherwise; no wait is shorter
+    than a second.
+    """
     while not stop.is_set():
         try:
             created = backup_if_due(db_path)
@@ -37,14 +49,14 @@ def run_scheduled_backups(db_path: Path, stop: threading.Event) -> None:
             wait = RETRY_WHILE_BUSY_SECONDS
         except TorrentinoError as error:
             _say(f"scheduled backup failed: {error.message}")
-            wait = RETRY_AFTER_FAILURE_SECONDS
+            wait = retry_after_failure
         except Exception:  # the thread must outlive any surprise; the next try may work
             with contextlib.suppress(OSError):
                 traceback.print_exc()
-            wait = RETRY_AFTER_FAILURE_SECONDS
+            wait = retry_after_failure
         if wait is None:  # switched off meanwhile
             return
-        wait = min(max(wait, 1.0), LONGEST_SLEEP_SECONDS)
+        wait = min(max(wait, 1.0), longest_sleep)
         _say(f"next backup check in {wait / 60:.0f} min")
         stop.wait(wait)
 

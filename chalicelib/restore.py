@@ -19,8 +19,8 @@ system they are only as good as its locking (NFSv4 and EFS hold them while a cli
 its lease; a frozen Lambda container may lose its lease). Stop every server first there.
 
 The restored database is prepared beside the live one (copied, migrated, checked, and
-its `backup_restored` event written), the live database and its -wal/-shm are renamed
-aside, never deleted, and the prepared file is renamed into place.
+its `backup_restored` event written), the live database and its -journal, -wal and -shm
+are renamed aside, never deleted, and the prepared file is renamed into place.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ from chalicelib.timestamps import utc_now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 OUR_TABLES = frozenset({"tickets", "audit_events"})
-WAL_FILES = ("", "-wal", "-shm")
+# A database and the files SQLite keeps beside it, which move (and are cleaned up) with
+# it: a rollback journal (a hot one undoes a crashed writer's half-written pages; truncate
+# mode leaves an empty one after every write), or the WAL and its index.
+DATABASE_FILES = ("", "-journal", "-wal", "-shm")
 
 
 @dataclass
@@ -253,7 +256,7 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
                 raise
             fsync_path(db_path.parent)
         finally:
-            for suffix in WAL_FILES:
+            for suffix in DATABASE_FILES:
                 Path(f"{prepared}{suffix}").unlink(missing_ok=True)
     return Restored(
         backup, db_path, [target for _, target in moved], found.schema_version, found.tickets
@@ -299,7 +302,7 @@ def _match_owner(prepared: Path, db_path: Path) -> None:
 
 def _move_aside(db_path: Path, aside: Path) -> list[tuple[Path, Path]]:
     moved = []
-    for suffix in WAL_FILES:
+    for suffix in DATABASE_FILES:
         source, target = Path(f"{db_path}{suffix}"), Path(f"{aside}{suffix}")
         if source.exists():
             source.rename(target)

@@ -236,8 +236,9 @@ def test_every_location_and_next_link_leads_where_it_says(
     assert [t["id"] for t in tickets] == [t["id"] for t in reversed(created)]  # queue order
     events = follow_pages(gateway, gateway.url("/api/v1/audit?limit=2"), "events", prefix)
     assert [e["event_type"] for e in events] == [
+        "service_started",  # the keys function's container
         "api_key_created",
-        "service_started",
+        "service_started",  # the API's
         *["ticket_created"] * 7,
     ]
     document = gateway.request("GET", gateway.url("/api/v1/openapi.json")).json()

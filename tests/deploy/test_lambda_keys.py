@@ -1,14 +1,17 @@
 """Keys and roles on a Lambda deployment: the `keys` function (what `chalice invoke -n keys`
 or `aws lambda invoke` calls) creates, lists and revokes keys with no shell; the secret is
-in its answer once and in no log. And `service_started` is recorded once per cold start."""
+in its answer once and in no log. And `service_started` is recorded once per cold start,
+of the API's containers and of the keys function's."""
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from chalicelib import migrations
+from chalicelib.restore import lock_path
 from tests.deploy.conftest import OPEN_TO_NETWORK, StartContainer
 from tests.helpers import example_ticket
 from tools.lambda_harness import ApiGateway, Container, Package
@@ -99,3 +102,37 @@ def test_service_started_is_recorded_once_per_cold_start(
     events = first.request("GET", first.url("/api/v1/audit?event_type=service_started"))
     versions = [e["data"]["schema_version"] for e in events.json()["events"]]
     assert versions == [len(migrations.MIGRATIONS)] * 2
+
+
+def test_the_keys_function_records_service_started_once_per_cold_start(
+    start_container: StartContainer, efs: Path
+) -> None:
+    first = start_container("Keys")
+    keys(first, {"command": "create", "user": "root", "role": "admin"})  # on a new volume
+    for _ in range(2):  # warm invocations of the same container
+        keys(first, {"command": "list"})
+    assert len(service_starts(efs)) == 1
+    keys(start_container("Keys"), {"command": "list"})
+    assert len(service_starts(efs)) == 2
+    conn = sqlite3.connect(efs / "torrentino.db")
+    try:
+        rows = conn.execute(
+            "SELECT actor, json_extract(data, '$.schema_version') FROM audit_events "
+            "WHERE event_type = 'service_started'"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert rows == [("system", len(migrations.MIGRATIONS))] * 2
+
+
+def test_the_keys_function_answers_in_the_error_shape_while_a_restore_runs(
+    start_container: StartContainer, efs: Path
+) -> None:
+    database = efs / "torrentino.db"
+    migrations.migrate(database)
+    with open(lock_path(database), "ab") as restoring:
+        fcntl.flock(restoring, fcntl.LOCK_EX)  # what a restore holds while it runs
+        refused = start_container("Keys").invoke({"command": "list"})
+    assert refused["result"]["error"]["code"] == "storage_unavailable"
+    assert "being restored" in refused["result"]["error"]["message"]
+    assert service_starts(efs) == []

@@ -1,6 +1,6 @@
 """Backups against real servers and files: taken under write load, restored into a server
 that serves them, a full disk mid-backup, a restore refused while the server runs, and
-the server's own schedule."""
+the server's own schedule: at start-up, a day later, and after a failure."""
 
 from __future__ import annotations
 
@@ -12,16 +12,28 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from bench import loader
-from chalicelib.backup_files import LOCK_NAME, list_backups
+from chalicelib import migrations
+from chalicelib.backup_files import (
+    LOCK_NAME,
+    backup_name,
+    list_backups,
+    manifest_path,
+    read_manifest,
+)
+from chalicelib.backup_schedule import run_scheduled_backups
 from chalicelib.check import check_database
-from tests.helpers import example_ticket
+from chalicelib.tickets.model import CreateTicketRequest
+from tests.helpers import example_ticket, with_storage
 from tests.reliability.load import Ledger, run_clients
 from tests.reliability.test_storage_faults import snapshot
 from tools.server_process import PROJECT_DIR, Server
@@ -211,3 +223,93 @@ def test_the_server_backs_up_at_start_up_when_due_and_not_again_within_a_day(
     assert len(list_backups(tmp_path / "backups", db.stem)) == 1
     [(actor,)] = rows(db, "SELECT actor FROM audit_events WHERE event_type = 'backup_created'")
     assert actor == "system"
+
+
+@contextmanager
+def scheduler(db: Path, **intervals: float) -> Iterator[None]:
+    """The local server's scheduler loop on `db`, in a thread of this process, for the block."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_scheduled_backups, args=(db, stop), kwargs=intervals)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=TIMEOUT)
+    assert not thread.is_alive()
+
+
+@pytest.fixture
+def scheduled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A database with one ticket, backed up daily into `backups/`: (database, backups)."""
+    db, backups = tmp_path / "torrentino.db", tmp_path / "backups"
+    migrations.migrate(db)
+    request = CreateTicketRequest.model_validate(example_ticket(priority=3))
+    with_storage(db, lambda storage: storage.tickets.create(request, created_by="alice"))
+    monkeypatch.setenv("TORRENTINO_BACKUP_EVERY_HOURS", "24")
+    monkeypatch.setenv("TORRENTINO_BACKUP_DIR", str(backups))
+    return db, backups
+
+
+def a_day_earlier(backup: Path, stem: str) -> Path:
+    """Make `backup` (and its manifest) look taken a day earlier: as if a day had passed."""
+    manifest = read_manifest(backup)
+    assert manifest is not None
+    taken_at = manifest.taken_at - timedelta(days=1)
+    earlier = backup.with_name(backup_name(stem, taken_at))
+    moved = manifest.model_copy(update={"name": earlier.name, "taken_at": taken_at})
+    manifest_path(earlier).write_text(moved.model_dump_json())
+    backup.rename(earlier)
+    manifest_path(backup).unlink()
+    return earlier
+
+
+def test_the_scheduler_takes_the_next_backup_when_it_is_due_again(
+    scheduled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, backups = scheduled
+    said: list[str] = []
+
+    def has_said(words: str) -> bool:
+        said.append(capsys.readouterr().err)  # what the scheduler thread printed so far
+        return words in "".join(said)
+
+    # It re-reads the schedule every second (its shortest sleep) rather than every hour.
+    with scheduler(db, longest_sleep=1.0):
+        wait_for(lambda: has_said("next backup check in"), "the sleep after the first backup")
+        [first] = list_backups(backups, db.stem)
+        yesterday = a_day_earlier(backups / first.name, db.stem)
+        wait_for(lambda: len(list_backups(backups, db.stem)) == 2, "the backup a day later")
+    newest, older = list_backups(backups, db.stem)
+    assert older.name == yesterday.name
+    assert newest.verified and newest.taken_at > first.taken_at
+    created = rows(db, "SELECT actor FROM audit_events WHERE event_type = 'backup_created'")
+    assert created == [("system",), ("system",)]
+
+
+def set_priority_behind_the_audit_log(db: Path, priority: int) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.execute("UPDATE tickets SET priority = ?", (priority,))
+    finally:
+        conn.close()
+
+
+def test_the_scheduler_retries_a_failed_backup_after_the_retry_interval(
+    scheduled: tuple[Path, Path],
+) -> None:
+    db, backups = scheduled
+    set_priority_behind_the_audit_log(db, 999)  # a snapshot of it fails verification
+    # The schedule itself is re-read only hourly: a retry within the test is the retry's.
+    with scheduler(db, retry_after_failure=1.0):
+        failures = "SELECT data FROM audit_events WHERE event_type = 'backup_failed'"
+        wait_for(lambda: bool(rows(db, failures)), "the failed start-up backup")
+        set_priority_behind_the_audit_log(db, 3)  # the database is put right
+        wait_for(lambda: bool(list_backups(backups, db.stem)), "the backup on a retry")
+    [taken] = list_backups(backups, db.stem)
+    assert taken.verified and taken.tickets == 1
+    reasons = [json.loads(data)["reason"] for (data,) in rows(db, failures)]
+    assert reasons and all("failed verification" in reason for reason in reasons)
+    created = rows(db, "SELECT data FROM audit_events WHERE event_type = 'backup_created'")
+    assert [json.loads(data)["file"] for (data,) in created] == [taken.name]

@@ -1,6 +1,7 @@
 """Restoring on real files: damaged or foreign backups are refused by verify and restore,
-a database in use is never replaced, the current one is moved aside, an older backup is
-migrated forward, and the restore is in the audit log."""
+a database in use is never replaced, the current one is moved aside (with its journal or
+WAL, even a crashed writer's), an older backup is migrated forward, and the restore is in
+the audit log; in each journal mode where the mode matters."""
 
 from __future__ import annotations
 
@@ -20,13 +21,15 @@ from chalicelib.backup_files import manifest_path
 from chalicelib.check import check_database
 from chalicelib.errors import BackupUnusable, DatabaseInUse, StorageUnavailable, TicketNotFound
 from chalicelib.restore import (
+    DATABASE_FILES,
     lock_path,
     restore_backup,
     verify_backup,
 )
 from chalicelib.storage import open_storage
-from chalicelib.tickets.model import CreateTicketRequest
+from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from tests.helpers import example_ticket
+from tests.store.test_journal_modes import HALF_WRITTEN
 
 
 def create_ticket(path: Path, priority: int = 1) -> str:
@@ -41,6 +44,15 @@ def has_ticket(path: Path, ticket_id: str) -> bool:
             return storage.tickets.get(ticket_id).id == ticket_id
         except TicketNotFound:
             return False
+
+
+def tickets_in(path: Path, ticket_ids: list[str]) -> list[Ticket]:
+    with open_storage(path) as storage:
+        return [storage.tickets.get(ticket_id) for ticket_id in ticket_ids]
+
+
+def names_beside(path: Path) -> set[str]:
+    return {p.name for p in path.parent.iterdir()}
 
 
 def files_beside(path: Path) -> dict[str, bytes]:
@@ -84,19 +96,28 @@ def setup(tmp_path: Path) -> Setup:
     return Setup(tmp_path)
 
 
-def test_restore_replaces_the_database_and_keeps_the_old_one_aside(setup: Setup) -> None:
+def test_restore_replaces_the_database_and_keeps_the_old_one_aside(
+    journal_mode: str, setup: Setup
+) -> None:
     restored = restore_backup(setup.backup, setup.db, actor="admin-cli")
 
+    aside = restored.moved_aside[0]
+    assert aside.name.startswith("torrentino.before-restore-")
+    # Truncate mode leaves an empty journal after each write: it goes aside too.
+    companions = ["-journal"] if journal_mode == "truncate" else []
+    assert restored.moved_aside[1:] == [Path(f"{aside}{suffix}") for suffix in companions]
+    moved = {path.name for path in restored.moved_aside}
+    assert names_beside(setup.db) == {setup.db.name, lock_path(setup.db).name, *moved}
     assert all(has_ticket(setup.db, ticket_id) for ticket_id in setup.in_backup)
     assert not has_ticket(setup.db, setup.after_backup)
     report = check_database(setup.db)
     assert report.ok and report.tickets == 3
-    [aside] = restored.moved_aside
-    assert aside.name.startswith("torrentino.before-restore-")
     assert has_ticket(aside, setup.after_backup)
     conn = sqlite3.connect(setup.db)
     try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # The file's own mode: WAL, or a rollback journal ("delete" to a plain connection).
+        expected_mode = "wal" if journal_mode == "wal" else "delete"
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == expected_mode
         actor, data = conn.execute(
             "SELECT actor, data FROM audit_events WHERE event_type = 'backup_restored'"
         ).fetchone()
@@ -111,8 +132,6 @@ def test_restore_replaces_the_database_and_keeps_the_old_one_aside(setup: Setup)
         "to_schema_version": len(migrations.MIGRATIONS),
         "previous_database": aside.name,
     }
-    leftovers = [p.name for p in setup.db.parent.iterdir() if ".restoring" in p.name]
-    assert leftovers == []
 
 
 WRITER_THEN_CRASH = """
@@ -143,6 +162,31 @@ def test_a_database_with_a_pending_wal_is_moved_aside_whole(setup: Setup) -> Non
         conn.close()
 
 
+@pytest.mark.parametrize("journal_mode", ["delete", "truncate"], indirect=True)
+def test_a_database_with_a_hot_journal_is_replaced_with_nothing_lost_or_left_over(
+    journal_mode: str, setup: Setup
+) -> None:
+    every_ticket = [*setup.in_backup, setup.after_backup]
+    committed = tickets_in(setup.db, every_ticket)
+    subprocess.run(
+        [sys.executable, "-c", HALF_WRITTEN, str(setup.db), journal_mode], check=True, timeout=30
+    )
+    assert Path(f"{setup.db}-journal").stat().st_size > 0
+
+    restored = restore_backup(setup.backup, setup.db, actor="admin-cli")
+
+    # The new database, its lock, and the old one under its new name (with its journal,
+    # if SQLite had not rolled it back and removed it): no stray journal of either.
+    aside = restored.moved_aside[0]
+    kept_aside = names_beside(setup.db) - {setup.db.name, lock_path(setup.db).name}
+    assert kept_aside - {f"{aside.name}-journal"} == {aside.name}
+    assert tickets_in(aside, every_ticket) == committed  # the crashed write undone, no more
+    assert check_database(aside).ok
+    assert tickets_in(setup.db, setup.in_backup) == committed[:3]
+    assert check_database(setup.db).tickets == 3
+
+
+@pytest.mark.usefixtures("journal_mode")
 def test_restore_is_refused_while_torrentino_uses_the_database(setup: Setup) -> None:
     service.ensure_started(setup.db)
     try:
@@ -233,6 +277,7 @@ def test_a_damaged_or_foreign_backup_is_refused_by_verify(damaged: tuple[Path, s
     assert any(needle in problem for problem in problems), problems
 
 
+@pytest.mark.usefixtures("journal_mode")
 def test_a_damaged_or_foreign_backup_is_refused_by_restore(
     setup: Setup, damaged: tuple[Path, str]
 ) -> None:
@@ -244,6 +289,7 @@ def test_a_damaged_or_foreign_backup_is_refused_by_restore(
     assert files_beside(setup.db) == before  # not moved aside, nothing left behind
 
 
+@pytest.mark.usefixtures("journal_mode")
 def test_an_older_backup_is_verified_and_restored_through_migration(setup: Setup) -> None:
     # What torrentino at schema 7 wrote: no audit_counts table (migration 8) yet.
     old = setup.damaged_copy(
@@ -271,13 +317,16 @@ def test_an_older_backup_is_verified_and_restored_through_migration(setup: Setup
         conn.close()
     assert counts["ticket_created"] == 3 and counts["backup_restored"] == 1
     assert check_database(setup.db).ok
+    assert not [name for name in names_beside(setup.db) if ".restoring" in name]
 
 
+@pytest.mark.usefixtures("journal_mode")
 def test_restore_onto_a_lost_database(setup: Setup) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in DATABASE_FILES:
         Path(f"{setup.db}{suffix}").unlink(missing_ok=True)
     restored = restore_backup(setup.backup, setup.db, actor="admin-cli")
     assert restored.moved_aside == []
+    assert names_beside(setup.db) == {setup.db.name, lock_path(setup.db).name}
     assert check_database(setup.db).tickets == 3
 
 
