@@ -150,11 +150,17 @@ def test_list_reads_manifests_and_flags_what_it_cannot_vouch_for(
     assert listed[1].tickets is None
 
 
-def test_retention_runs_after_a_verified_backup_and_deletes_only_backups(
-    db_path: Path, backups: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def keep_two_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retention keeps the newest backup of each of the last two days, and no weeklies."""
     monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_DAILY", "2")
     monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_WEEKLY", "0")
+
+
+@pytest.mark.usefixtures("keep_two_days")
+def test_retention_runs_after_a_verified_backup_and_deletes_only_backups(
+    db_path: Path, backups: Path
+) -> None:
     fill(db_path)
     seed = backup.create_backup(db_path, actor="root", backup_dir=backups)
     now = utc_now()
@@ -173,11 +179,8 @@ def test_retention_runs_after_a_verified_backup_and_deletes_only_backups(
     assert events(db_path, "backup_created")[-1][1]["removed"] == created.removed
 
 
-def test_retention_counts_and_deletes_only_verified_backups(
-    db_path: Path, backups: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_DAILY", "2")
-    monkeypatch.setenv("TORRENTINO_BACKUP_KEEP_WEEKLY", "0")
+@pytest.mark.usefixtures("keep_two_days")
+def test_retention_counts_and_deletes_only_verified_backups(db_path: Path, backups: Path) -> None:
     fill(db_path)
     seed = backup.create_backup(db_path, actor="root", backup_dir=backups)
     yesterday = (utc_now() - timedelta(days=1)).replace(hour=1)
