@@ -2,12 +2,12 @@
 
 Every accepted connection has a thread (as in `chalice local`) and, while it waits
 for its client, a deadline. At most `max_connections` are served at once. When a new
-connection arrives and every place is taken, one that is waiting for its client gives
-up its place (`ConnectionSlots._eviction_candidate` says which): a client that sends
-nothing, or too little, costs the others nothing, while an ordinary client, whose
-connection is accepted only once its request has arrived, is hardly ever waiting for
-its client. nginx does the same with idle keep-alive connections when its
-`worker_connections` run out.
+connection arrives and every place is taken, the one that has waited longest for its
+client gives up its place (`ConnectionSlots._eviction_candidate` says which): a client
+that sends nothing, or too little, costs the others nothing, while an ordinary client,
+whose connection is accepted only once its request has arrived and which sends the
+rest of it at once, has hardly waited at all. nginx does the same, least recently used
+first, with idle keep-alive connections when its `worker_connections` run out.
 Only when every place is busy with a request does the new connection get a 503,
 answered by one of a few spare threads; beyond those, its socket is closed unanswered.
 """
@@ -56,8 +56,9 @@ class ClientConnection:
         self.reading = "headers"
         self._head_bytes = 0
         self._lock = lock
-        self.waiting_since = time.monotonic()
-        self.deadline = self.waiting_since + limits.header_timeout
+        # When its client last sent a byte or was last answered (or it was accepted).
+        self.quiet_since = time.monotonic()
+        self.deadline = self.quiet_since + limits.header_timeout
 
     def await_request(self) -> None:
         """Wait for the next request: the first within the header timeout of the
@@ -65,8 +66,8 @@ class ClientConnection:
         with self._lock:
             self.working = False
         if self.requests:
-            self.waiting_since = time.monotonic()
-            self.deadline = self.waiting_since + self.limits.keepalive_timeout
+            self.quiet_since = time.monotonic()
+            self.deadline = self.quiet_since + self.limits.keepalive_timeout
         self.requests += 1
         self.request_started = False
         self.reading = "headers"
@@ -77,6 +78,8 @@ class ClientConnection:
 
         Raises `HeadTooLarge`.
         """
+        if count:
+            self.quiet_since = time.monotonic()
         if not self.request_started:
             self.request_started = True
             if self.requests > 1:  # the keep-alive wait is over: the head has its own time
@@ -168,23 +171,21 @@ class ConnectionSlots:
             return None
 
     def _eviction_candidate(self) -> ClientConnection | None:
-        """The waiting connection to give up its place, if any connection is waiting.
+        """The connection to give up its place, if any is not busy with a request.
 
-        The one that has waited longest for its client, among those that have not yet
-        finished a request (slow or silent clients) before those idle after one (a
-        keep-alive client between requests, which may be sending its next one as it is
-        closed). Those whose thread is not in `recv` (it is parsing what it read, or has
-        not run yet) are not waiting for their client: they go after every one that is.
-        One whose client has sent what its thread has not read yet (threads are slow to
-        run on a busy machine) is not waiting either: those go after, a request begun
-        before one whose thread has read nothing yet (an ordinary client that has just
-        connected and sent its whole request).
+        The one whose client has been quiet longest (least recently used): nothing from
+        it since it was accepted, since its last byte, or since its last answer. A
+        silent client is quiet from the start, a slow one between its bytes and an idle
+        keep-alive one since its answer; an ordinary client, whose request arrives at
+        once, has hardly been quiet at all. Those not waiting for their client go after
+        every one that is, least recently used first too: a thread that is not in `recv`
+        (it is parsing what it read, or has not run yet; threads are slow to run on a
+        busy machine), or one whose client has sent bytes it has not read yet.
         """
 
-        def order(c: ClientConnection) -> tuple[bool, bool, bool, bool, float]:
-            unread = c.has_unread_bytes()
-            started = unread and not c.request_started
-            return (not c.in_recv, unread, started, c.requests > 1, c.waiting_since)
+        def order(c: ClientConnection) -> tuple[bool, float]:
+            waiting = c.in_recv and not c.has_unread_bytes()
+            return (not waiting, c.quiet_since)
 
         return min((c for c in self._served.values() if not c.working), key=order, default=None)
 
@@ -228,10 +229,10 @@ class DeadlineReader(io.RawIOBase):
             raise ClientTooSlow from None
         finally:
             evicted = client.end_recv()
+        if count:  # counted even when evicted: a client that sent bytes is answered 503
+            client.received(count)
         if evicted:
             raise ConnectionEvicted
-        if count:
-            client.received(count)
         return count
 
 

@@ -1,0 +1,160 @@
+"""Which connection gives up its place when a new one arrives at the cap.
+
+Real sockets (socket pairs); the handler threads' steps are taken by calling what
+the launcher's handler calls, in the order it calls them.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tools.connection_limits import SPARE_THREADS, ConnectionEvicted, ConnectionLimits
+from tools.connection_slots import ClientConnection, ConnectionSlots, DeadlineReader
+
+CAP = 3
+
+
+class Pairs:
+    """Socket pairs: the server's end is admitted, the client's end sends."""
+
+    def __init__(self) -> None:
+        self.clients: dict[socket.socket, socket.socket] = {}
+
+    def new(self) -> socket.socket:
+        server_end, client_end = socket.socketpair()
+        self.clients[server_end] = client_end
+        return server_end
+
+    def close(self) -> None:
+        for server_end, client_end in self.clients.items():
+            server_end.close()
+            client_end.close()
+
+
+@pytest.fixture
+def pairs() -> Iterator[Pairs]:
+    made = Pairs()
+    yield made
+    made.close()
+
+
+def admitted(slots: ConnectionSlots, pairs: Pairs) -> ClientConnection:
+    connection = slots.admit(pairs.new())
+    assert connection is not None and not connection.turned_away
+    return connection
+
+
+def in_recv(*connections: ClientConnection) -> None:
+    for connection in connections:
+        connection.start_recv()
+
+
+def later() -> None:
+    """Let the monotonic clock move on, so "quiet since" orders the steps taken."""
+    time.sleep(0.002)
+
+
+def full_slots(pairs: Pairs) -> tuple[ConnectionSlots, list[ClientConnection]]:
+    slots = ConnectionSlots(ConnectionLimits(max_connections=CAP))
+    connections = []
+    for _ in range(CAP):
+        connections.append(admitted(slots, pairs))
+        later()
+    return slots, connections
+
+
+def evicted_by_a_new_connection(
+    slots: ConnectionSlots, pairs: Pairs, connections: list[ClientConnection]
+) -> list[int]:
+    newcomer = slots.admit(pairs.new())
+    assert newcomer is not None and not newcomer.turned_away
+    return [i for i, connection in enumerate(connections) if connection.evicted]
+
+
+def test_the_connection_whose_client_has_been_quiet_longest_gives_up_its_place(
+    pairs: Pairs,
+) -> None:
+    slots, (silent, slow, answered) = full_slots(pairs)
+    in_recv(silent, slow, answered)
+    slow.received(1)  # a byte of a request, after the others were accepted
+    later()
+    answered.await_request()
+    answered.await_request()  # answered once, now idle between requests
+    assert evicted_by_a_new_connection(slots, pairs, [silent, slow, answered]) == [0]
+    assert evicted_by_a_new_connection(slots, pairs, [silent, slow, answered]) == [0, 1]
+
+
+def test_an_idle_keep_alive_connection_goes_before_a_request_still_arriving(
+    pairs: Pairs,
+) -> None:
+    """An ordinary client's body may follow its head a moment later: a connection
+    waiting for it has been quiet for that moment only."""
+    slots, (first, second, ordinary) = full_slots(pairs)
+    for kept_alive in (first, second):
+        kept_alive.await_request()
+        kept_alive.await_request()
+    later()
+    ordinary.await_request()
+    ordinary.received(120)  # the head; the body is on its way
+    ordinary.await_body()
+    in_recv(first, second, ordinary)
+    assert evicted_by_a_new_connection(slots, pairs, [first, second, ordinary]) == [0]
+    assert evicted_by_a_new_connection(slots, pairs, [first, second, ordinary]) == [0, 1]
+
+
+def test_a_connection_not_waiting_for_its_client_goes_after_every_waiting_one(
+    pairs: Pairs,
+) -> None:
+    slots, (not_run, unread, waiting) = full_slots(pairs)
+    # The oldest has a thread that has not reached recv; the next one's client has
+    # sent bytes its thread has not read. Only the newest waits for its client.
+    in_recv(unread, waiting)
+    pairs.clients[unread.sock].sendall(b"GET / HTTP/1.1\r\n")
+    assert evicted_by_a_new_connection(slots, pairs, [not_run, unread, waiting]) == [2]
+    # Among those not waiting, the one quiet longest.
+    assert evicted_by_a_new_connection(slots, pairs, [not_run, unread, waiting]) == [0, 2]
+
+
+def test_a_connection_busy_with_a_request_keeps_its_place(pairs: Pairs) -> None:
+    slots, connections = full_slots(pairs)
+    for connection in connections:
+        assert connection.begin_work()
+    turned_away = [slots.admit(pairs.new()) for _ in range(SPARE_THREADS)]
+    assert all(c is not None and c.turned_away for c in turned_away)
+    assert slots.admit(pairs.new()) is None  # beyond the spare threads: closed unanswered
+    assert not any(connection.evicted for connection in connections)
+
+
+def test_bytes_read_as_the_connection_is_evicted_count_as_a_request_begun(
+    pairs: Pairs,
+) -> None:
+    """So its client is answered 503 rather than closed unanswered."""
+    slots = ConnectionSlots(ConnectionLimits(max_connections=1))
+    connection = admitted(slots, pairs)
+    outcome: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            DeadlineReader(connection).readinto(bytearray(64))
+        except ConnectionEvicted as error:
+            outcome.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    while not connection.in_recv:
+        time.sleep(0.001)
+    # Hold the lock the thread takes on its way out of recv: the bytes are read, and
+    # the eviction comes before the thread can note them.
+    with slots._lock:
+        pairs.clients[connection.sock].sendall(b"POST /api/v1/tickets HTTP/1.1\r\n")
+        while connection.has_unread_bytes():
+            time.sleep(0.001)
+        connection.evict()
+    reader.join(timeout=5)
+    assert len(outcome) == 1
+    assert connection.request_started
