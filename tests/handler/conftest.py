@@ -39,6 +39,16 @@ class Api:
         payload = json.loads(response.body) if response.body else None
         return response.status_code, payload, response.headers
 
+    def pages(self, url: str) -> Iterator[tuple[Any, dict[str, str]]]:
+        """Each page and its headers from `url` on, following `next` to the last; each
+        answered 200."""
+        next_url: str | None = url
+        while next_url is not None:
+            status, page, headers = self.call("GET", next_url)
+            assert status == 200, page
+            yield page, headers
+            next_url = page["next"]
+
 
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:

@@ -297,18 +297,14 @@ def test_created_tickets_have_a_location(api: Api) -> None:
 def test_list_pages_link_to_the_next_page_until_the_last(api: Api) -> None:
     made = [create(api, priority=p)["id"] for p in (5, 4, 3, 2, 1)]
     seen: list[str] = []
-    url: str | None = "/api/v1/tickets?state=pending&limit=2"
     pages = 0
-    while url is not None:
-        status, page, headers = api.call("GET", url)
-        assert status == 200
+    for page, headers in api.pages("/api/v1/tickets?state=pending&limit=2"):
         seen += [t["id"] for t in page["tickets"]]
         if page["next"] is not None:
             assert headers["Link"] == f'<{page["next"]}>; rel="next"'
             assert "state=pending" in page["next"]
         else:
             assert "Link" not in headers
-        url = page["next"]
         pages += 1
     assert seen == made
     assert pages == 3
@@ -336,14 +332,10 @@ def test_following_next_visits_every_ticket_once_in_order(api: Api, sort: str, l
     _, whole, _ = api.call("GET", f"/api/v1/tickets?sort={sort}&limit=1000")
     expected = [t["id"] for t in whole["tickets"]]
     seen: list[str] = []
-    url: str | None = f"/api/v1/tickets?sort={sort}&limit={limit}"
-    while url is not None:
-        status, page, _ = api.call("GET", url)
-        assert status == 200, page
+    for page, _ in api.pages(f"/api/v1/tickets?sort={sort}&limit={limit}"):
         assert page["total"] == len(expected)
         seen += [t["id"] for t in page["tickets"]]
-        url = page["next"]
-        if url is not None:
+        if (url := page["next"]) is not None:
             assert "after=" in url and "offset=" not in url
     assert seen == expected
 

@@ -49,14 +49,10 @@ def test_following_next_visits_every_event_once_in_order(api: Api, sort: str, li
         create(api)
     expected = event_ids(api, f"sort={sort}&limit=1000")
     seen: list[int] = []
-    url: str | None = f"/api/v1/audit?sort={sort}&limit={limit}"
-    while url is not None:
-        status, page, headers = api.call("GET", url)
-        assert status == 200, page
+    for page, headers in api.pages(f"/api/v1/audit?sort={sort}&limit={limit}"):
         assert page["total"] == len(expected)
         seen += [event["id"] for event in page["events"]]
-        url = page["next"]
-        if url is not None:
+        if (url := page["next"]) is not None:
             assert f"sort={sort}" in url and "after=" in url and "offset=" not in url
             assert headers["Link"] == f'<{url}>; rel="next"'
     assert seen == expected
