@@ -48,7 +48,7 @@ class Run:
     failures: int
 
 
-def _wrk(
+def wrk_run(
     url: str, route: str, ids_file: Path, *, connections: int, seconds: float, fresh: bool
 ) -> Run:
     command = [
@@ -75,7 +75,7 @@ def _wrk(
     )
 
 
-def _python(
+def python_run(
     port: int, route: str, ids: list[str], *, connections: int, seconds: float, fresh: bool
 ) -> Run:
     result = loadgen.run(port, route, ids, connections=connections, seconds=seconds, fresh=fresh)
@@ -120,7 +120,7 @@ def run(
             # A discarded warm-up, so no cell pays for the route's first requests.
             ids_file.write_text("\n".join(next(slices) if route == "cancel" else pending) + "\n")
             if use_wrk:
-                _wrk(server.url, route, ids_file, connections=4, seconds=1, fresh=False)
+                wrk_run(server.url, route, ids_file, connections=4, seconds=1, fresh=False)
             # Each cell runs three times, the shapes in alternating orders, and keeps
             # the best run: a noisy neighbour only ever makes a run slower.
             for shapes in passes:
@@ -129,7 +129,7 @@ def run(
                     ids = next(slices) if route == "cancel" else pending
                     ids_file.write_text("\n".join(ids) + "\n")
                     if use_wrk:
-                        run_ = _wrk(
+                        run_ = wrk_run(
                             server.url,
                             route,
                             ids_file,
@@ -138,7 +138,7 @@ def run(
                             fresh=fresh,
                         )
                     else:
-                        run_ = _python(
+                        run_ = python_run(
                             server.port,
                             route,
                             ids,

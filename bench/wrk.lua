@@ -1,7 +1,8 @@
 -- torrentino's wrk script: one route per run, named by the first argument.
 --   wrk -t1 -c4 -d3s -s bench/wrk.lua http://127.0.0.1:PORT -- ROUTE [IDS_FILE]
--- ROUTE is health, create, get, list or cancel. get picks ids at random from IDS_FILE;
--- cancel walks through it once (each id is a pending ticket), so each cancel is real.
+-- ROUTE is health, create, get, list, cancel, complete, fail, history or audit. get and
+-- history pick ids at random from IDS_FILE; cancel, complete and fail walk through it once
+-- (each id is a pending ticket), so each change is real.
 -- done() prints one line starting with BENCH that bench/http_bench.py reads.
 
 local route
@@ -11,6 +12,7 @@ local fixed
 
 local create_body = '{"priority": 100, "query_context": {"tags": ["music", "flac"],'
   .. ' "description": "Abbey Road by The Beatles"}, "dest_path": "/media/music/beatles"}'
+local json_headers = {["Content-Type"] = "application/json"}
 
 function init(args)
   route = args[1]
@@ -22,9 +24,11 @@ function init(args)
   if route == "health" then
     fixed = wrk.format("GET", "/api/v1/health")
   elseif route == "create" then
-    fixed = wrk.format("POST", "/api/v1/tickets", {["Content-Type"] = "application/json"}, create_body)
+    fixed = wrk.format("POST", "/api/v1/tickets", json_headers, create_body)
   elseif route == "list" then
     fixed = wrk.format("GET", "/api/v1/tickets?state=pending&limit=50")
+  elseif route == "audit" then
+    fixed = wrk.format("GET", "/api/v1/audit?limit=50")
   end
 end
 
@@ -34,9 +38,16 @@ function request()
   end
   if route == "get" then
     return wrk.format("GET", "/api/v1/tickets/" .. ids[math.random(#ids)])
+  elseif route == "history" then
+    return wrk.format("GET", "/api/v1/tickets/" .. ids[math.random(#ids)] .. "/history")
   end
   local id = ids[next_id]
   next_id = next_id % #ids + 1
+  if route == "complete" then
+    return wrk.format("POST", "/api/v1/tickets/" .. id .. "/complete")
+  elseif route == "fail" then
+    return wrk.format("POST", "/api/v1/tickets/" .. id .. "/fail", json_headers, '{"error": "no seeders"}')
+  end
   return wrk.format("DELETE", "/api/v1/tickets/" .. id)
 end
 
