@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from chalice.app import Chalice, CloudWatchEvent, MultiDict, Rate, Request, Response
 from pydantic import BaseModel
 
-from chalicelib import __version__, backup, settings
+from chalicelib import __version__, settings
 from chalicelib.api import webpage
 from chalicelib.api.errors import (
     ErrorResponse,
@@ -37,7 +37,8 @@ from chalicelib.api.parsing import (
 )
 from chalicelib.audit.log import AuditFilter, AuditPage, SqliteAuditLog
 from chalicelib.audit.ticket_events import TicketHistory
-from chalicelib.backup_files import BackupList, list_backups
+from chalicelib.backups import backup
+from chalicelib.backups.files import BackupList, list_backups
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
@@ -50,9 +51,9 @@ from chalicelib.errors import (
     TicketNotFound,
     TorrentinoError,
 )
-from chalicelib.identity import ANONYMOUS, Identity, WhoAmI, resolve_identity, who_am_i
-from chalicelib.service import Health, ensure_started
-from chalicelib.storage import open_storage
+from chalicelib.keys.identity import ANONYMOUS, Identity, WhoAmI, resolve_identity, who_am_i
+from chalicelib.service.startup import Health, ensure_started
+from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.listing import TicketFilter, TicketPage
 from chalicelib.tickets.model import (
     CancelTicketRequest,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bench.common import Table
 from bench.slow_clients import KINDS
-from tools.connection_limits import SPARE_THREADS
+from launcher.connection_limits import SPARE_THREADS
 
 if TYPE_CHECKING:
     from bench.soak import SoakResult
@@ -127,7 +127,7 @@ def targets(result: SoakResult) -> list[tuple[str, object, bool]]:
             f" {len(result.lost)} missing",
             bool(result.ledger.created) and not result.lost,
         ),
-        ("python -m chalicelib.check", result.check_output, result.check_ok),
+        ("python -m chalicelib.backups.check", result.check_output, result.check_ok),
     ]
     bound = 1 + result.limits.max_connections + SPARE_THREADS
     most = max((s.threads for s in result.samples), default=0)

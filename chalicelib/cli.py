@@ -1,4 +1,4 @@
-"""What torrentino's command lines (`python -m chalicelib.keys`, `chalicelib.backup`) share."""
+"""What torrentino's command lines share."""
 
 from __future__ import annotations
 

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import requests
 
+from harness.server_process import LAUNCHER, PLAIN_CHALICE_LOCAL, PROJECT_DIR, Server
 from tests.helpers import example_ticket, row_counts
 from tests.network.conftest import PATIENCE
-from tools.server_process import LAUNCHER, PLAIN_CHALICE_LOCAL, PROJECT_DIR, Server
 
 FIRST_KEY_COMMAND = 'make keys ARGS="create <name> --role admin"'
 EVERY_ADDRESS = ["--host", "0.0.0.0"]  # as `make run HOST=0.0.0.0`
@@ -101,7 +101,7 @@ def url_from(other: OtherMachine, server: Server, path: str) -> str:
 def create_key(db_path: Path, name: str) -> str:
     """`make keys ARGS="create <name> --role admin"`, on the server's database."""
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.keys", "create", name, "--role", "admin"],
+        [sys.executable, "-m", "chalicelib.keys.store", "create", name, "--role", "admin"],
         cwd=PROJECT_DIR,
         env={**os.environ, "TORRENTINO_DB_PATH": str(db_path)},
         check=True,

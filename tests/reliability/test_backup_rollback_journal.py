@@ -18,11 +18,13 @@ import pytest
 import requests
 
 from bench import loader
-from chalicelib import backup, migrations, settings
-from chalicelib.backup_files import LOCK_NAME, list_backups, manifest_path
-from chalicelib.check import check_database
+from chalicelib import settings
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import LOCK_NAME, list_backups, manifest_path
+from chalicelib.storage import migrations
+from harness.server_process import PROJECT_DIR, Server
 from tests.helpers import example_ticket
-from tools.server_process import PROJECT_DIR, Server
 
 TIMEOUT = 60
 # The server's writers give up after this long, a fraction of what copying the whole
@@ -109,7 +111,7 @@ import time
 from pathlib import Path
 
 from chalicelib.errors import StorageUnavailable
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.model import CreateTicketRequest
 from tests.helpers import example_ticket
 
@@ -172,7 +174,7 @@ def test_a_backup_killed_midway_publishes_nothing_and_the_next_clears_it(
     big_db: Path, tmp_path: Path
 ) -> None:
     backups = tmp_path / "backups"
-    command = [sys.executable, "-m", "chalicelib.backup", "--db", str(big_db)]
+    command = [sys.executable, "-m", "chalicelib.backups.backup", "--db", str(big_db)]
     command += ["--backup-dir", str(backups), "create"]
     # As a Lambda function's timeout does: the process ends wherever it is.
     cut_off = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL)

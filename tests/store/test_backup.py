@@ -16,22 +16,23 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import backup, migrations
-from chalicelib.backup_files import (
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import (
     backup_name,
     list_backups,
     manifest_path,
     read_manifest,
     sha256_of,
 )
-from chalicelib.check import check_database
+from chalicelib.backups.snapshot import take_snapshot
 from chalicelib.errors import BackupFailed, BackupInProgress
-from chalicelib.snapshot import take_snapshot
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.timestamps import utc_now
+from harness.server_process import PROJECT_DIR
 from tests.helpers import example_ticket
-from tools.server_process import PROJECT_DIR
 
 
 def fill(path: Path, count: int = 5) -> list[str]:
@@ -310,7 +311,7 @@ def test_the_command_line_waits_for_another_backup_to_finish(db_path: Path, back
     with another_backup_running(backups):
         command = ["--db", str(db_path), "--backup-dir", str(backups), "create"]
         waiting = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.backup", *command],
+            [sys.executable, "-m", "chalicelib.backups.backup", *command],
             cwd=PROJECT_DIR,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -352,7 +353,7 @@ def test_scheduled_backups_can_be_switched_off(
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.backup", *args],
+        [sys.executable, "-m", "chalicelib.backups.backup", *args],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

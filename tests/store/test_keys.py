@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import db
 from chalicelib.errors import InvalidInput, KeyNotFound, Unauthenticated
-from chalicelib.identity import ANONYMOUS, Identity, Role, presented_key, resolve_identity
-from chalicelib.keys import create_key, list_keys, revoke_key
+from chalicelib.keys.identity import ANONYMOUS, Identity, Role, presented_key, resolve_identity
+from chalicelib.keys.store import create_key, list_keys, revoke_key
+from chalicelib.storage import db
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -135,7 +135,7 @@ def test_revoking_an_unknown_key_raises(db_path: Path) -> None:
 
 def run_cli(db_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.keys", "--db", str(db_path), *args],
+        [sys.executable, "-m", "chalicelib.keys.store", "--db", str(db_path), *args],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

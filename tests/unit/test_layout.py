@@ -93,17 +93,18 @@ def test_only_db_opens_sqlite_connections() -> None:
     # One place sets a connection up (URI, busy timeout, journal mode, synchronous), so no
     # module can open the database some other way by accident.
     openers = {name for name, path in modules().items() if connects(path)}
-    assert openers == {"chalicelib.db"}
+    assert openers == {"chalicelib.storage.db"}
 
 
 REPEAT_LINES = 6
 
 
 def product_files() -> list[Path]:
-    """What the service runs: `app.py`, `chalicelib/` (with the web page) and `tools/`."""
+    """What the service runs: `app.py`, `chalicelib/` (with the web page), the launcher and
+    the harnesses the tests and benchmarks run it with."""
     suffixes = {".py", ".js", ".css", ".html"}
     found = [PROJECT / "app.py"]
-    for folder in (PACKAGE, PROJECT / "tools"):
+    for folder in (PACKAGE, PROJECT / "launcher", PROJECT / "harness"):
         found += sorted(path for path in folder.rglob("*") if path.suffix in suffixes)
     return found
 

@@ -7,8 +7,9 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from chalicelib import db, settings
+from chalicelib import settings
 from chalicelib.errors import StorageCorrupt
+from chalicelib.storage import db
 
 
 def _m001_tickets(conn: sqlite3.Connection) -> None:

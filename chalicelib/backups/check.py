@@ -1,6 +1,6 @@
 """The consistency check: does a database still hold every ticket, whole and explained?
 
-Run it as ``python -m chalicelib.check [PATH]`` (or ``make check-db``). It opens the
+Run it as ``python -m chalicelib.backups.check [PATH]`` (or ``make check-db``). It opens the
 file read-only (after letting SQLite roll back a crashed writer's hot journal, if a
 rollback journal mode left one) and reports, one line each:
 
@@ -23,11 +23,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from chalicelib import db, settings
+from chalicelib import settings
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
 from chalicelib.audit.ticket_events import TICKET_EVENTS, HistoryError, replay
 from chalicelib.errors import TorrentinoError
-from chalicelib.migrations import MIGRATIONS, schema_version
+from chalicelib.storage import db
+from chalicelib.storage.migrations import MIGRATIONS, schema_version
 from chalicelib.tickets.model import CONTENT_FIELDS, QueryContext, Ticket
 from chalicelib.tickets.states import decode_state
 
@@ -261,7 +262,7 @@ def _orphans(ticket_id: str, events: list[AuditEvent]) -> list[Problem]:
 def main(argv: list[str]) -> int:
     """Check the database named on the command line (or the configured one)."""
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        print("usage: python -m chalicelib.check [PATH]", file=sys.stderr)
+        print("usage: python -m chalicelib.backups.check [PATH]", file=sys.stderr)
         return 2
     path = Path(argv[0]) if argv else settings.db_path()
     report = check_database(path)

@@ -1,9 +1,9 @@
 """Backups: consistent snapshots of the live database, verified before they count.
 
-    python -m chalicelib.backup create [--if-due]   # take one now (make backup)
-    python -m chalicelib.backup list                # newest first (make backups)
-    python -m chalicelib.backup verify [FILE ...]   # re-read and check (default: all)
-    python -m chalicelib.backup restore FILE        # server stopped (make restore FILE=...)
+    python -m chalicelib.backups.backup create [--if-due]   # take one now (make backup)
+    python -m chalicelib.backups.backup list                # newest first (make backups)
+    python -m chalicelib.backups.backup verify [FILE ...]   # re-read and check (default: all)
+    python -m chalicelib.backups.backup restore FILE        # server stopped (make restore FILE=...)
 
 The database is TORRENTINO_DB_PATH (or the default) and backups go to
 TORRENTINO_BACKUP_DIR (default: `backups/` beside that database, `--db`'s when given);
@@ -26,9 +26,10 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib import __version__, db, migrations, restore, settings
+from chalicelib import __version__, settings
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.backup_files import (
+from chalicelib.backups import restore
+from chalicelib.backups.files import (
     BackupInfo,
     BackupManifest,
     apply_retention,
@@ -39,15 +40,16 @@ from chalicelib.backup_files import (
     remove_leftovers,
     temp_path,
 )
+from chalicelib.backups.snapshot import mib, take_snapshot
 from chalicelib.cli import command_parser
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
     TorrentinoError,
 )
-from chalicelib.keys import CLI_ACTOR
-from chalicelib.service import SYSTEM_ACTOR
-from chalicelib.snapshot import mib, take_snapshot
+from chalicelib.keys.store import CLI_ACTOR
+from chalicelib.service.startup import SYSTEM_ACTOR
+from chalicelib.storage import db, migrations
 from chalicelib.timestamps import format_timestamp, utc_now
 
 # A timer that fires a little early (EventBridge, a restarted server) must not skip a day.

@@ -1,8 +1,8 @@
 """API keys: create, list and revoke them, from the command line.
 
-    python -m chalicelib.keys create alice --role admin   # prints the key, once
-    python -m chalicelib.keys list
-    python -m chalicelib.keys revoke <key id>
+    python -m chalicelib.keys.store create alice --role admin   # prints the key, once
+    python -m chalicelib.keys.store list
+    python -m chalicelib.keys.store revoke <key id>
 
 The database is `TORRENTINO_DB_PATH` (or the default); `--db PATH` overrides it.
 Only a SHA-256 hash of each key is stored.
@@ -17,12 +17,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib import db, migrations, settings
+from chalicelib import settings
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.cli import command_parser
 from chalicelib.errors import InvalidInput, KeyNotFound, TorrentinoError
-from chalicelib.identity import ANONYMOUS_NAME, Role, hash_key, new_key
-from chalicelib.service import SYSTEM_ACTOR
+from chalicelib.keys.identity import ANONYMOUS_NAME, Role, hash_key, new_key
+from chalicelib.service.startup import SYSTEM_ACTOR
+from chalicelib.storage import db, migrations
 from chalicelib.timestamps import Timestamp, format_timestamp, utc_now
 
 CLI_ACTOR = "admin-cli"

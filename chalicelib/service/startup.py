@@ -10,9 +10,11 @@ from typing import IO, Literal
 
 from pydantic import BaseModel
 
-from chalicelib import __version__, db, migrations, restore, settings
+from chalicelib import __version__, settings
 from chalicelib.audit.events import AuditEventType, record
+from chalicelib.backups import restore
 from chalicelib.errors import StorageUnavailable
+from chalicelib.storage import db, migrations
 from chalicelib.timestamps import utc_now
 
 SYSTEM_ACTOR = "system"

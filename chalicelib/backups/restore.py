@@ -36,16 +36,16 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import IO
 
-from chalicelib import db, migrations
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.backup_files import fsync_path, read_manifest, sha256_of
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import fsync_path, read_manifest, sha256_of
 from chalicelib.errors import (
     BackupUnusable,
     DatabaseInUse,
     StorageUnavailable,
     TorrentinoError,
 )
+from chalicelib.storage import db, migrations
 from chalicelib.timestamps import utc_now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
