@@ -58,6 +58,7 @@ from chalicelib.api.errors import (  # noqa: E402
     ServerBusy,
 )
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
+from chalicelib.api.routing import error_response  # noqa: E402
 from chalicelib.backups.schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
@@ -73,9 +74,6 @@ from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineW
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:
-    # The app module Chalice has already loaded; importing it earlier would load it twice.
-    from app import error_response  # noqa: PLC0415
-
     response: dict[str, Any] = error_response(error).to_dict()
     return response
 

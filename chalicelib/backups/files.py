@@ -63,7 +63,7 @@ class BackupInfo(BaseModel):
     tickets: int | None = Field(description="Tickets it holds (null without a manifest).")
     verified: bool = Field(
         description="It passed the consistency check when it was taken and its size is "
-        "unchanged since; `python -m chalicelib.backups.backup verify` re-reads it whole."
+        "unchanged since; `python -m chalicelib.backup verify` re-reads it whole."
     )
     problem: str | None = Field(default=None, description="Why it does not count as verified.")
 
