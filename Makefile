@@ -13,7 +13,7 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test bench lint typecheck keys clean check-db browser screenshots package \
+.PHONY: run test test-fast bench lint typecheck keys clean check-db browser screenshots package \
 	backup backups verify-backups restore
 
 $(BIN)/python:
@@ -44,6 +44,10 @@ test: lint typecheck browser
 		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iproute2; } >/dev/null 2>&1; }
 	$(BIN)/pytest
+
+# The quick loop: the layers that need no server, browser or network (about 20 s).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/unit tests/store tests/handler
 
 # The browser tests and the page benchmark drive Debian's Chromium (Playwright's own
 # browser download cannot work here): install it when it is missing.
