@@ -1,6 +1,6 @@
 """The consistency check: does a database still hold every ticket, whole and explained?
 
-Run it as ``python -m chalicelib.backups.check [PATH]`` (or ``make check-db``). It opens the
+Run it as ``python -m chalicelib.cli check [PATH]`` (or ``make check-db``). It opens the
 file read-only (after letting SQLite roll back a crashed writer's hot journal, if a
 rollback journal mode left one) and reports, one line each:
 
@@ -16,14 +16,12 @@ It exits 0 when there is nothing to report and 1 otherwise.
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from chalicelib import settings
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
 from chalicelib.audit.ticket_events import TICKET_EVENTS, HistoryError, replay
 from chalicelib.errors import TorrentinoError
@@ -257,23 +255,3 @@ def _orphans(ticket_id: str, events: list[AuditEvent]) -> list[Problem]:
         )
         for event in events
     ]
-
-
-def main(argv: list[str]) -> int:
-    """Check the database named on the command line (or the configured one)."""
-    if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        print("usage: python -m chalicelib.backups.check [PATH]", file=sys.stderr)
-        return 2
-    path = Path(argv[0]) if argv else settings.db_path()
-    report = check_database(path)
-    for problem in report.problems:
-        print(problem)
-    if not report.ok:
-        print(f"{path}: {len(report.problems)} problem(s) found", file=sys.stderr)
-        return 1
-    print(f"{path}: ok ({report.tickets} tickets, {report.events} events, integrity ok)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
