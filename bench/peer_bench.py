@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench import http_bench, loader
 from bench.common import PROJECT_DIR, Table
-from tools.server_process import Server
+from harness.server_process import Server
 
 PEER_DIR = PROJECT_DIR / "bench" / "peer"
 PEER_VENV = PEER_DIR / ".venv"

@@ -17,7 +17,7 @@ import requests
 
 from bench import loader
 from bench.peer_bench import peer_server
-from tools.server_process import Server
+from harness.server_process import Server
 
 CREATE: dict[str, Any] = {
     "priority": 100,
