@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import select
 import socket
 import threading
@@ -42,6 +43,7 @@ class ClientConnection:
 
     def __init__(self, sock: socket.socket, limits: ConnectionLimits, lock: threading.Lock) -> None:
         self.sock = sock
+        sock.setblocking(False)  # its reads and writes wait themselves (`wait_for`)
         self.limits = limits
         self.turned_away = False  # over the cap: every request is answered 503
         self.evicted = False
@@ -205,7 +207,8 @@ class DeadlineReader(io.RawIOBase):
     """The socket's reading side, each read bounded by the connection's current deadline.
 
     A socket timeout bounds one `recv`; this bounds the whole step, so a client that
-    sends a byte now and then cannot stretch it.
+    sends a byte now and then cannot stretch it. The socket is non-blocking (see
+    `wait_for`): what has arrived is read at once, and only an empty socket is waited on.
     """
 
     def __init__(self, client: ClientConnection) -> None:
@@ -218,15 +221,17 @@ class DeadlineReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         """Raises `ClientTooSlow`, `ConnectionEvicted` or `HeadTooLarge`."""
         client = self._client
-        remaining = client.deadline - time.monotonic()
-        if remaining <= 0:
+        if client.deadline <= time.monotonic():
             raise ClientTooSlow
-        client.sock.settimeout(remaining)
         client.start_recv()
         try:
-            count = client.sock.recv_into(buffer)
-        except TimeoutError:
-            raise ClientTooSlow from None
+            while True:
+                try:
+                    count = client.sock.recv_into(buffer)
+                    break
+                except BlockingIOError:
+                    if not wait_for(client.sock, select.POLLIN, client.deadline):
+                        raise ClientTooSlow from None
         finally:
             evicted = client.end_recv()
         if count:  # counted even when evicted: a client that sent bytes is answered 503
@@ -248,7 +253,29 @@ class DeadlineWriter(io.BufferedIOBase):
 
     def write(self, data: Any) -> int:
         """Send all of `data`; raises `TimeoutError` when the client does not take it."""
-        self._client.sock.settimeout(self._client.limits.send_timeout)
-        self._client.sock.sendall(data)
+        sock = self._client.sock
+        deadline = time.monotonic() + self._client.limits.send_timeout
         with memoryview(data) as view:
-            return view.nbytes
+            sent = 0
+            while sent < view.nbytes:
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    if not wait_for(sock, select.POLLOUT, deadline):
+                        raise TimeoutError("the client did not take the answer in time") from None
+            return sent
+
+
+def wait_for(sock: socket.socket, event: int, deadline: float) -> bool:
+    """Wait until `sock` is ready for `event` (POLLIN, POLLOUT), at most until `deadline`.
+
+    Connections are non-blocking: a read or write is tried first (one system call, and
+    no wait when the bytes or the room are already there) and only then waited for,
+    where a socket timeout would poll before every call and set the timeout each time.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return False
+    poller = select.poll()
+    poller.register(sock, event)
+    return bool(poller.poll(math.ceil(remaining * 1000)))
