@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
+from chalicelib.audit.events import EVENT_JSON, AuditEvent, AuditEventType, event_from_json
 from chalicelib.audit.ticket_events import HistoryError, TicketHistory, history
 from chalicelib.errors import Forbidden, StorageCorrupt
 from chalicelib.paging import MAX_QUERY_INTEGER, cut_page, one_or_many
@@ -106,7 +106,7 @@ def list_query(
         where += f"(timestamp, id) {'<' if audit_filter.sort == 'newest' else '>'} (?, ?)"
         params = [*params, *cursor]
     order = _ORDER_BY[audit_filter.sort]
-    sql = f"SELECT id, event_type, timestamp, data FROM audit_events{where} ORDER BY {order}"
+    sql = f"SELECT {EVENT_JSON} FROM audit_events{where} ORDER BY {order}"
     return f"{sql} LIMIT ? OFFSET ?", [*params, audit_filter.limit, audit_filter.offset]
 
 
@@ -144,10 +144,9 @@ def _cursor(conn: sqlite3.Connection, after: int, sort: AuditSort) -> Cursor | N
 def events_of_ticket(conn: sqlite3.Connection, ticket_id: str) -> list[AuditEvent]:
     """Every event about one ticket, in the order they were committed (the replay order)."""
     rows = conn.execute(
-        "SELECT id, event_type, timestamp, data FROM audit_events WHERE ticket_id = ? ORDER BY id",
-        (ticket_id,),
+        f"SELECT {EVENT_JSON} FROM audit_events WHERE ticket_id = ? ORDER BY id", (ticket_id,)
     ).fetchall()
-    return [row_to_event(row) for row in rows]
+    return [event_from_json(row[0]) for row in rows]
 
 
 class SqliteAuditLog:
@@ -170,7 +169,7 @@ class SqliteAuditLog:
                 more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
                 sql, params = list_query(more, visible_to, cursor)
                 rows = self.conn.execute(sql, params).fetchall()  # see SqliteTicketStore.list
-                events = [row_to_event(row) for row in rows]
+                events = [event_from_json(row[0]) for row in rows]
             sql, params = count_query(audit_filter, visible_to)
             total: int = self.conn.execute(sql, params).fetchone()[0]
         shown, last = cut_page(events, audit_filter.limit)

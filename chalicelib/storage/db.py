@@ -8,6 +8,7 @@ audit event commit together or not at all.
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 import threading
@@ -74,7 +75,13 @@ def bare(path: Path, *, create: bool = False) -> closing[sqlite3.Connection]:
 
 
 def _uri(path: Path, mode: str) -> str:
-    return f"file:{pathname2url(str(path.absolute()))}?mode={mode}"
+    return _file_uri(str(path.absolute()), mode)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_uri(absolute: str, mode: str) -> str:
+    # Quoted once per file: a request opens the same file as the last one did.
+    return f"file:{pathname2url(absolute)}?mode={mode}"
 
 
 def set_journal_mode(conn: sqlite3.Connection, mode: settings.JournalMode) -> None:

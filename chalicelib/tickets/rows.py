@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from pydantic import ValidationError
+
 from chalicelib.audit import ticket_events
 from chalicelib.errors import TicketNotFound
 from chalicelib.tickets.listing import TICKET_COLUMNS, Cursor
@@ -73,11 +75,9 @@ def read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
 
 def row_to_ticket(row: sqlite3.Row) -> Ticket:
     """The ticket a `tickets` row holds."""
-    # Rows were validated on the way in. The query context is built unvalidated, so a row
-    # written under older, looser rules for tags and descriptions still reads back. The
-    # ticket around it is validated (types, the priority's range, an aware time): pydantic
-    # does that in Rust, faster than `model_construct` assembles a model in Python.
-    context = json.loads(row["query_context"])
+    # Rows were validated on the way in. The ticket is validated again (types, the
+    # priority's range, an aware time): pydantic does that in Rust, faster than
+    # `model_construct` assembles a model in Python.
     return Ticket.model_validate(
         {
             "id": row["id"],
@@ -85,13 +85,24 @@ def row_to_ticket(row: sqlite3.Row) -> Ticket:
             "created_by": row["created_by"],
             "state": decode_state(row["state"]),
             "priority": row["priority"],
-            "query_context": QueryContext.model_construct(
-                tags=context["tags"], description=context["description"]
-            ),
+            "query_context": _query_context(row["query_context"]),
             "dest_path": row["dest_path"],
             "version": row["updated_at"],
         }
     )
+
+
+def _query_context(stored: str) -> QueryContext:
+    # Parsed and validated in Rust: faster than `json.loads` and `model_construct`. A row
+    # written under older, looser rules for tags and descriptions still reads back, built
+    # unvalidated.
+    try:
+        return QueryContext.model_validate_json(stored)
+    except ValidationError:
+        context = json.loads(stored)
+        return QueryContext.model_construct(
+            tags=context["tags"], description=context["description"]
+        )
 
 
 def read_cursor(conn: sqlite3.Connection, after: str) -> Cursor:
