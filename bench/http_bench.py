@@ -46,6 +46,7 @@ class Run:
     p50_ms: float
     p99_ms: float
     failures: int
+    requests: int = 0
 
 
 def wrk_run(
@@ -72,6 +73,7 @@ def wrk_run(
         data["p50_us"] / 1000,
         data["p99_us"] / 1000,
         data["socket_errors"] + data["bad_status"],
+        data["requests"],
     )
 
 
@@ -84,6 +86,7 @@ def python_run(
         result.p50_us / 1000,
         result.p99_us / 1000,
         result.socket_errors + result.bad_status,
+        result.requests,
     )
 
 

@@ -12,6 +12,7 @@ bench/peer/requirements.txt the first time and whenever that file changes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -21,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import http_bench, loader
+from bench import http_bench, loader, peer_floor
 from bench.common import PROJECT_DIR, Table
 from harness.server_process import Server
 
@@ -51,11 +52,24 @@ READ_TARGET = 1.5
 
 
 @dataclass
+class Comparison:
+    """What the comparison prints, each route's cells, and each route's best ratio within
+    the design (`best_ratio`)."""
+
+    tables: list[Table]
+    cells: dict[str, dict[str, Cell]]
+    best: dict[str, float]
+
+
+@dataclass
 class Cell:
-    """One route at one shape: each server's best run."""
+    """One route at one shape: each server's best run (and, at one connection, each
+    server's CPU time per request, the least of its rounds)."""
 
     ours: http_bench.Run
     peer: http_bench.Run
+    ours_cpu: float = 0.0
+    peer_cpu: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -139,10 +153,10 @@ def _measure(
 
 def run(
     workdir: Path, *, tickets: int, seconds: float, rounds: int, use_wrk: bool | None = None,
-    routes: tuple[str, ...] = ROUTES,
-) -> tuple[Table, dict[str, dict[str, Cell]]]:  # fmt: skip
-    """Every route (of `routes`) at every shape on both servers, in turns; the table and
-    the cells."""
+    routes: tuple[str, ...] = ROUTES, floor_count: int = 200,
+) -> Comparison:  # fmt: skip
+    """Every route (of `routes`) at every shape on both servers, in turns, then the floor
+    of the design (`bench.peer_floor`)."""
     if use_wrk is None:
         use_wrk = shutil.which("wrk") is not None
     peer_python()  # before any clock starts
@@ -164,7 +178,64 @@ def run(
                     servers, route, ids, slices, workdir / "peer-ids.txt",
                     rounds=rounds, seconds=seconds, use_wrk=use_wrk,
                 )  # fmt: skip
-    return _table(cells, tickets, seconds, rounds, use_wrk), cells
+    floors = peer_floor.measure(template, workdir, pending, count=floor_count, rounds=rounds)
+    tables = [_table(cells, tickets, seconds, rounds, use_wrk), _floor_table(cells, floors)]
+    best = {route: best_ratio(route, cells, floors[route]) for route in cells if route in floors}
+    return Comparison(tables, cells, best)
+
+
+def best_ratio(route: str, cells: dict[str, dict[str, Cell]], floor: peer_floor.Floor) -> float:
+    """The highest ratio torrentino could reach against the peer within the design: the
+    peer's CPU per request over the route's SQL on a new connection plus torrentino's own
+    floor (its health route); for a change, also the commits' pace (one after another,
+    each waiting for its fsync) over the peer's best requests/s."""
+    ours_floor = floor.cpu + cells["health"]["1"].ours_cpu
+    bound = cells[route]["1"].peer_cpu / ours_floor if ours_floor else 0.0
+    if route in ("create", *CHANGES) and floor.wall:
+        peer_best = max(cells[route][shape].peer.rps for shape in TARGET_SHAPES)
+        bound = min(bound, 1 / floor.wall / peer_best)
+    return bound
+
+
+def _floor_table(cells: dict[str, dict[str, Cell]], floors: dict[str, peer_floor.Floor]) -> Table:
+    table = Table(
+        "HTTP: torrentino against the peer, CPU per request (1 connection) and the floor",
+        [
+            "route",
+            "torrentino CPU us",
+            "peer CPU us",
+            "CPU ratio",
+            "same SQL, new connection: CPU / wall us",
+            "best ratio within the design",
+        ],
+    )
+    for route in (route for route in ROUTES if route in cells):
+        cell = cells[route]["1"]
+        ratio = f"{cell.peer_cpu / cell.ours_cpu:.2f}x" if cell.ours_cpu else "-"
+        if route == "health":
+            table.add(LABELS[route], cell.ours_cpu * 1e6, cell.peer_cpu * 1e6, ratio, "-", "-")
+            continue
+        floor = floors[route]
+        table.add(
+            LABELS[route],
+            cell.ours_cpu * 1e6,
+            cell.peer_cpu * 1e6,
+            ratio,
+            f"{floor.cpu * 1e6:,.0f} / {floor.wall * 1e6:,.0f}",
+            f"{best_ratio(route, cells, floor):.2f}x",
+        )
+    table.notes.append(
+        "CPU: the server process's CPU time (every thread, SQLite's included) per request,"
+        " at one keep-alive connection, the least of the rounds; on two cores shared with"
+        " the load generator, requests/s under load follow it. 'same SQL, new connection':"
+        " the route's statements on a new connection per request, opened as torrentino"
+        " opens one, no HTTP and no domain code (bench/peer_floor.py): both servers pay it."
+        " best ratio: the peer's CPU per request over that floor plus torrentino's health"
+        " route (its server's own floor), and for a change also the pace of its commits"
+        " (one at a time, each waiting for its fsync: 1 / wall) over the peer's best"
+        " requests/s at 4, 16 and fresh. A target above it cannot be met within the design."
+    )
+    return table
 
 
 def _route(
@@ -177,6 +248,7 @@ def _route(
     for server in servers.values():
         _measure(server, route, warm, ids_file, ("4", 4, False), seconds=min(1.0, seconds),
                  use_wrk=use_wrk)  # fmt: skip
+    cpu: dict[str, float] = {}
     turn = 0
     for round_ in range(rounds):
         for shape in SHAPES if round_ % 2 == 0 else SHAPES[::-1]:
@@ -185,12 +257,25 @@ def _route(
             order = ("ours", "peer") if turn % 2 == 0 else ("peer", "ours")
             turn += 1
             for name in order:
+                started = cpu_seconds(servers[name])
                 measured = _measure(servers[name], route, cell_ids, ids_file, shape,
                                     seconds=seconds, use_wrk=use_wrk)  # fmt: skip
+                if shape[0] == "1" and measured.requests:
+                    used = (cpu_seconds(servers[name]) - started) / measured.requests
+                    cpu[name] = min(cpu.get(name, used), used)
                 kept = best[name].get(shape[0])
                 if kept is None or measured.rps > kept.rps:
                     best[name][shape[0]] = measured
-    return {label: Cell(best["ours"][label], best["peer"][label]) for label, _, _ in SHAPES}
+    cells = {label: Cell(best["ours"][label], best["peer"][label]) for label, _, _ in SHAPES}
+    cells["1"].ours_cpu, cells["1"].peer_cpu = cpu.get("ours", 0.0), cpu.get("peer", 0.0)
+    return cells
+
+
+def cpu_seconds(server: Server) -> float:
+    """The CPU time the server process has used (user and system), from /proc."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cell_text(cell: Cell) -> str:
@@ -242,11 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routes", nargs="*", choices=ROUTES, help="default: every route")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="torrentino-peer-") as workdir:
-        table, _ = run(
+        compared = run(
             Path(workdir), tickets=args.tickets, seconds=args.seconds, rounds=args.rounds,
             routes=tuple(args.routes or ROUTES),
         )  # fmt: skip
-    print(table.render())
+    print("\n".join(table.render() for table in compared.tables))
     return 0
 
 

@@ -119,3 +119,28 @@ def test_the_targets_are_the_goals_of_the_project(smoke: SmokeRun) -> None:
     # Retired: the store against a long-lived connection, routes against the health route.
     assert "of plain sqlite3" not in targets
     assert "of the floor" not in targets
+
+
+def test_the_floor_of_the_design_is_measured_on_a_real_database(smoke: SmokeRun) -> None:
+    section = smoke.printed.split("### HTTP: torrentino against the peer, CPU per request", 1)[1]
+    section = section.split("###")[0]
+    for route in peer_bench.ROUTES:
+        assert f"| {peer_bench.LABELS[route]} " in section
+    # Every change's statements really ran, each on a connection of its own, and committed.
+    peer = SMOKE["peer"]
+    before, after = (
+        ticket_counts(smoke.workdir / f"peer-{name}.db") for name in ("template", "floor")
+    )
+    changes = len(peer_bench.CHANGES) * peer["floor_count"] * peer["rounds"]
+    created = peer["floor_count"] * peer["rounds"]
+    assert after["cancelled"] == changes
+    assert after["pending"] == before["pending"] - changes + created
+    assert "best within the design" in smoke.printed.split("### Targets", 1)[1]
+
+
+def ticket_counts(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(path)
+    try:
+        return dict(conn.execute("SELECT state, tickets FROM ticket_counts").fetchall())
+    finally:
+        conn.close()
