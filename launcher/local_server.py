@@ -30,9 +30,12 @@ Usage: python launcher/local_server.py [--host H] [--port P] [--stage S]
 from __future__ import annotations
 
 import copy
+import email.utils
+import functools
 import io
 import socket
 import sys
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -170,6 +173,16 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         self.wfile = DeadlineWriter(self.client)
         gateway: TorrentinoGateway = self.server.gateway
         self.local_gateway = gateway.for_client(str(self.client_address[0]))
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header, formatted once a second rather than for every response.
+        if timestamp is not None:
+            return _http_date(timestamp)
+        return _http_date(int(time.time()))
+
+    def log_date_time_string(self) -> str:
+        # The access log's time, formatted once a second too.
+        return _log_date(int(time.time()))
 
     def end_headers(self) -> None:
         # A client that asked to close (or spoke HTTP/1.0) is told so in the response
@@ -312,6 +325,19 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         if name.startswith("do_"):
             return self._generic_handle
         raise AttributeError(name)
+
+
+@functools.lru_cache(maxsize=2)
+def _http_date(second: float) -> str:
+    return email.utils.formatdate(second, usegmt=True)
+
+
+@functools.lru_cache(maxsize=2)
+def _log_date(second: int) -> str:
+    # http.server's own format for its access log.
+    year, month, day, hh, mm, ss, *_ = time.localtime(second)
+    month_name = BaseHTTPRequestHandler.monthname[month]
+    return f"{day:02d}/{month_name:>3s}/{year:04d} {hh:02d}:{mm:02d}:{ss:02d}"
 
 
 class TorrentinoHTTPServer(ThreadedHTTPServer):

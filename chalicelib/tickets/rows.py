@@ -12,6 +12,7 @@ from chalicelib.audit import ticket_events
 from chalicelib.errors import TicketNotFound
 from chalicelib.tickets.listing import TICKET_COLUMNS, Cursor
 from chalicelib.tickets.model import (
+    STORED,
     CreateTicketRequest,
     QueryContext,
     Ticket,
@@ -93,11 +94,11 @@ def row_to_ticket(row: sqlite3.Row) -> Ticket:
 
 
 def _query_context(stored: str) -> QueryContext:
-    # Parsed and validated in Rust: faster than `json.loads` and `model_construct`. A row
-    # written under older, looser rules for tags and descriptions still reads back, built
-    # unvalidated.
+    # Parsed and validated in Rust (its text checked when it was written: `STORED`), faster
+    # than `json.loads` and `model_construct`. A row written under older, looser rules for
+    # tags and descriptions still reads back, built unvalidated.
     try:
-        return QueryContext.model_validate_json(stored)
+        return QueryContext.model_validate_json(stored, context=STORED)
     except ValidationError:
         context = json.loads(stored)
         return QueryContext.model_construct(
