@@ -2,8 +2,13 @@
 
 `verify_backup` and `restore_backup` refuse the same files: one whose SHA-256 no longer
 matches its manifest, one that is not SQLite, an SQLite file that is not torrentino's,
-one whose schema is newer than this code, and one that fails the consistency check
-(an older schema is migrated forward on a copy first, then checked).
+one whose schema is newer than this code or is not exactly what the migrations make for
+its version (an extra trigger, view or index: `chalicelib.schema`), one with a journal or
+WAL beside it, and one that fails the consistency check (an older schema is migrated
+forward on a copy first, then checked). Nothing from the file runs while it is examined:
+its schema is read on a connection that runs nothing (`db.untrusted`), and a copy is
+migrated, or written to at all, only once its schema is known to be ours. A restore
+examines its own private copy, so the file cannot change between the check and the use.
 
 A restore refuses to run while the database is in use, checked two ways:
 
@@ -18,9 +23,10 @@ Both are locks of the operating system: on one host they are reliable; on a netw
 system they are only as good as its locking (NFSv4 and EFS hold them while a client keeps
 its lease; a frozen Lambda container may lose its lease). Stop every server first there.
 
-The restored database is prepared beside the live one (copied, migrated, checked, and
-its `backup_restored` event written), the live database and its -journal, -wal and -shm
-are renamed aside, never deleted, and the prepared file is renamed into place.
+The restored database is prepared beside the live one (copied, examined, migrated,
+checked, and its `backup_restored` event written), the live database and its -journal,
+-wal and -shm are renamed aside, never deleted, and the prepared file is renamed into
+place.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import IO
 
-from chalicelib import db, migrations
+from chalicelib import db, migrations, schema
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.backup_files import fsync_path, read_manifest, sha256_of
 from chalicelib.check import check_database
@@ -145,19 +151,20 @@ def _refuse_if_sqlite_says_open(db_path: Path) -> None:
             # Not a database SQLite can read: nobody can be using it as one.
 
 
-def _schema(path: Path) -> tuple[int, set[str]]:
-    with db.connect(path, read_only=True) as conn:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        return migrations.schema_version(conn), tables
-
-
-def _first_problems(backup: Path) -> Examination:
-    """Everything that can be known without the consistency check."""
+def _examine(backup: Path, file: Path) -> Examination:
+    """Everything that can be known about `backup` without the consistency check, read
+    from `file` (the backup itself, or a private copy of it) without running any of it."""
     found = Examination(backup)
-    if not backup.is_file():
+    if not file.is_file():
         found.problems.append("it does not exist or is not a file")
         return found
-    found.sha256 = sha256_of(backup)
+    beside = [f"{backup.name}{s}" for s in DATABASE_FILES[1:] if Path(f"{backup}{s}").exists()]
+    if beside:
+        found.problems.append(
+            f"{', '.join(beside)} lies beside it: a backup is one file, and SQLite would "
+            "read that one into it"
+        )
+    found.sha256 = sha256_of(file)
     manifest = read_manifest(backup)
     if manifest is not None:
         found.checksummed = True
@@ -166,21 +173,29 @@ def _first_problems(backup: Path) -> Examination:
                 "its SHA-256 differs from the one recorded when it was taken: the file has "
                 "changed or is damaged"
             )
-    with backup.open("rb") as file:
-        if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+    with file.open("rb") as opened:
+        if opened.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
             found.problems.append("it is not an SQLite database")
             return found
     try:
-        found.schema_version, tables = _schema(backup)
-    except (sqlite3.Error, TorrentinoError) as error:
+        with db.untrusted(file) as conn:
+            found.schema_version = migrations.schema_version(conn)
+            objects = schema.read(conn)
+    except sqlite3.Error as error:
         found.problems.append(f"SQLite cannot read it: {error}")
         return found
-    if not OUR_TABLES.issubset(tables):
+    if not OUR_TABLES.issubset(o.name for o in objects):  # in some form: else not ours at all
         found.problems.append("it is an SQLite database, but not torrentino's")
     elif found.schema_version > len(migrations.MIGRATIONS):
         found.problems.append(
             f"its schema version {found.schema_version} is newer than this torrentino's "
             f"({len(migrations.MIGRATIONS)}): upgrade torrentino to restore it"
+        )
+    else:
+        found.problems.extend(
+            f"its schema is not what torrentino's migrations make for version "
+            f"{found.schema_version}: {difference}"
+            for difference in schema.differences(objects, found.schema_version)
         )
     return found
 
@@ -191,20 +206,12 @@ def _check(found: Examination, database: Path) -> None:
     found.problems.extend(f"consistency check: {problem}" for problem in report.problems)
 
 
-def _migrated_copy(backup: Path, copy: Path) -> None:
-    """Copy a backup and bring the copy's schema up to date (raises `StorageCorrupt`,
-    `StorageUnavailable` or `sqlite3.Error`)."""
-    shutil.copyfile(backup, copy)
-    migrations.migrate(copy, create=False)
-
-
 def verify_backup(backup: Path) -> Examination:
     """Check a backup file as thoroughly as a restore would, without restoring it."""
-    found = _first_problems(backup)
-    if found.problems:
-        return found
-    if found.schema_version == len(migrations.MIGRATIONS):
-        _check(found, backup)
+    found = _examine(backup, backup)
+    if found.problems or found.schema_version == len(migrations.MIGRATIONS):
+        if not found.problems:
+            _check(found, backup)
         return found
     try:  # the migrated copy goes beside the backup, or to the temporary directory
         scratch_dir = TemporaryDirectory(prefix=".verify-", dir=backup.parent)
@@ -213,7 +220,11 @@ def verify_backup(backup: Path) -> Examination:
     with scratch_dir as scratch:
         copy = Path(scratch) / backup.name
         try:
-            _migrated_copy(backup, copy)
+            shutil.copyfile(backup, copy)
+            found = _examine(backup, copy)  # the copy is what gets migrated: examine it
+            if found.problems:
+                return found
+            migrations.migrate(copy, create=False)
         except (TorrentinoError, sqlite3.Error, OSError) as error:
             found.problems.append(f"migrating a copy to the current schema failed: {error}")
             return found
@@ -238,15 +249,18 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
     Raises `BackupUnusable` (with every reason) or `DatabaseInUse`, having changed
     nothing; `StorageUnavailable` or `OSError` if the disk fails meanwhile.
     """
-    found = _first_problems(backup)
-    if found.problems:
-        raise BackupUnusable(backup, found.problems)
+    if not backup.is_file():
+        raise BackupUnusable(backup, ["it does not exist or is not a file"])
     stamp = utc_now().strftime("%Y%m%dT%H%M%S.%fZ")
     prepared = db_path.with_name(f".{db_path.name}.restoring-{stamp}")
     aside = db_path.with_name(f"{db_path.stem}.before-restore-{stamp}{db_path.suffix}")
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with _sole_user(db_path):
-        try:
+    try:
+        shutil.copyfile(backup, prepared)  # examined, migrated and used: one private copy
+        found = _examine(backup, prepared)
+        if found.problems:
+            raise BackupUnusable(backup, found.problems)
+        with _sole_user(db_path):
             _prepare(found, prepared, db_path, aside, actor)
             moved = _move_aside(db_path, aside)
             try:
@@ -255,19 +269,18 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
                 _move_back(moved)
                 raise
             fsync_path(db_path.parent)
-        finally:
-            for suffix in DATABASE_FILES:
-                Path(f"{prepared}{suffix}").unlink(missing_ok=True)
-    return Restored(
-        backup, db_path, [target for _, target in moved], found.schema_version, found.tickets
-    )
+    finally:
+        for suffix in DATABASE_FILES:
+            Path(f"{prepared}{suffix}").unlink(missing_ok=True)
+    moved_aside = [target for _, target in moved]
+    return Restored(backup, db_path, moved_aside, found.schema_version, found.tickets)
 
 
 def _prepare(found: Examination, prepared: Path, db_path: Path, aside: Path, actor: str) -> None:
-    """Copy, migrate and check the backup at `prepared`, with its `backup_restored`
-    event; raises `BackupUnusable` if it fails the check."""
+    """Migrate and check the examined copy at `prepared`, and record `backup_restored`;
+    raises `BackupUnusable` if it fails the check."""
     try:
-        _migrated_copy(found.path, prepared)
+        migrations.migrate(prepared, create=False)
     except (TorrentinoError, sqlite3.Error) as error:
         raise BackupUnusable(found.path, [f"migrating it failed: {error}"]) from error
     _check(found, prepared)
