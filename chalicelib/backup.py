@@ -284,6 +284,8 @@ def _run(args: argparse.Namespace, db_path: Path, backup_dir: Path) -> int:
         )
         for path in done.moved_aside:
             print(f"the database it replaced is kept as {path}")
+        for line in done.keys.lines():
+            print(line)
     return 0
 
 

@@ -24,9 +24,9 @@ system they are only as good as its locking (NFSv4 and EFS hold them while a cli
 its lease; a frozen Lambda container may lose its lease). Stop every server first there.
 
 The restored database is prepared beside the live one (copied, examined, migrated,
-checked, and its `backup_restored` event written), the live database and its -journal,
--wal and -shm are renamed aside, never deleted, and the prepared file is renamed into
-place.
+checked, its keys squared with the live database's (`chalicelib.restore_keys`), and its
+`backup_restored` event written), the live database and its -journal, -wal and -shm are
+renamed aside, never deleted, and the prepared file is renamed into place.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from chalicelib.errors import (
     StorageUnavailable,
     TorrentinoError,
 )
+from chalicelib.restore_keys import KeyChanges, live_keys, square_keys
 from chalicelib.timestamps import utc_now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -241,6 +242,7 @@ class Restored:
     moved_aside: list[Path]
     from_schema_version: int
     tickets: int
+    keys: KeyChanges
 
 
 def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
@@ -261,7 +263,7 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
         if found.problems:
             raise BackupUnusable(backup, found.problems)
         with _sole_user(db_path):
-            _prepare(found, prepared, db_path, aside, actor)
+            keys = _prepare(found, prepared, db_path, aside, actor)
             moved = _move_aside(db_path, aside)
             try:
                 prepared.rename(db_path)
@@ -273,12 +275,15 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
         for suffix in DATABASE_FILES:
             Path(f"{prepared}{suffix}").unlink(missing_ok=True)
     moved_aside = [target for _, target in moved]
-    return Restored(backup, db_path, moved_aside, found.schema_version, found.tickets)
+    return Restored(backup, db_path, moved_aside, found.schema_version, found.tickets, keys)
 
 
-def _prepare(found: Examination, prepared: Path, db_path: Path, aside: Path, actor: str) -> None:
-    """Migrate and check the examined copy at `prepared`, and record `backup_restored`;
-    raises `BackupUnusable` if it fails the check."""
+def _prepare(
+    found: Examination, prepared: Path, db_path: Path, aside: Path, actor: str
+) -> KeyChanges:
+    """Migrate and check the examined copy at `prepared`, square its keys with the live
+    database's and record `backup_restored`; raises `BackupUnusable` if it fails the
+    check."""
     try:
         migrations.migrate(prepared, create=False)
     except (TorrentinoError, sqlite3.Error) as error:
@@ -286,19 +291,26 @@ def _prepare(found: Examination, prepared: Path, db_path: Path, aside: Path, act
     _check(found, prepared)
     if found.problems:
         raise BackupUnusable(found.path, found.problems)
-    data = {
+    previous = aside.name if db_path.exists() else None
+    data: dict[str, object] = {
         "file": found.path.name,
         "sha256": found.sha256,
         "tickets": found.tickets,
         "from_schema_version": found.schema_version,
         "to_schema_version": len(migrations.MIGRATIONS),
-        "previous_database": aside.name if db_path.exists() else None,
+        "previous_database": previous,
     }
+    live = live_keys(db_path)
     with db.connect(prepared) as conn, db.transaction(conn):
-        record(conn, AuditEventType.BACKUP_RESTORED, data, actor=actor, at=utc_now())
+        now = utc_now()
+        keys = square_keys(conn, live, previous=previous, actor=actor, at=now)
+        if live[0] or keys.unchecked:  # with no key on either side, the event is as it was
+            data["keys"] = keys.summary()
+        record(conn, AuditEventType.BACKUP_RESTORED, data, actor=actor, at=now)
     # Closing the last connection folded the WAL into the file: one file to move.
     _match_owner(prepared, db_path)
     fsync_path(prepared)
+    return keys
 
 
 def _match_owner(prepared: Path, db_path: Path) -> None:
