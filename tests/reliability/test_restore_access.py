@@ -11,18 +11,19 @@ from pathlib import Path
 
 import requests
 
-from chalicelib.backup_files import list_backups
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import list_backups
+from harness.server_process import PROJECT_DIR, Server
 from tests.reliability.test_backups import wait_for
-from tools.server_process import PROJECT_DIR, Server
 
 TIMEOUT = 60
 
 
-def command(db: Path, module: str, *args: str) -> str:
-    """`make keys ARGS=...`, `make backup` or `make restore FILE=...` on `db`; its output."""
+def command(db: Path, *args: str) -> str:
+    """`make keys ARGS=...`, `make backup` or `make restore FILE=...` on `db` (they run
+    `python -m chalicelib.cli ARGS`); its output."""
     result = subprocess.run(
-        [sys.executable, "-m", f"chalicelib.{module}", *args],
+        [sys.executable, "-m", "chalicelib.cli", *args],
         cwd=PROJECT_DIR,
         env={**os.environ, "TORRENTINO_DB_PATH": str(db)},
         capture_output=True,

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import backup, db, migrations
-from chalicelib.backup_files import manifest_path, sha256_of
-from chalicelib.check import check_database
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import manifest_path, sha256_of
+from chalicelib.backups.restore import restore_backup, verify_backup
 from chalicelib.errors import BackupUnusable, Unauthenticated
-from chalicelib.identity import Identity, Role, hash_key, new_key, resolve_identity
-from chalicelib.keys import create_key
-from chalicelib.restore import restore_backup, verify_backup
+from chalicelib.keys.identity import Identity, Role, hash_key, new_key, resolve_identity
+from chalicelib.keys.store import create_key
+from chalicelib.storage import db, migrations
+from harness.server_process import PROJECT_DIR
 from tests.store.test_restore import create_ticket, files_beside
-from tools.server_process import PROJECT_DIR
 
 HIDDEN_KEY_AT = "2026-01-01T00:00:00.000000Z"
 
@@ -72,8 +73,9 @@ class Live:
         created = backup.create_backup(self.db, actor="admin-cli", backup_dir=self.backups)
         self.backup = self.backups / created.name
 
-    def cli(self, module: str, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", f"chalicelib.{module}", *args]
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`python -m chalicelib.cli ARGS` (what the Makefile's targets run) on this database."""
+        command = [sys.executable, "-m", "chalicelib.cli", *args]
         return subprocess.run(
             command,
             cwd=PROJECT_DIR,

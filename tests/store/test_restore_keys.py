@@ -11,12 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import backup, db, migrations, service
-from chalicelib.check import check_database
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.restore import restore_backup
 from chalicelib.errors import Unauthenticated
-from chalicelib.identity import ANONYMOUS, Identity, Role, hash_key, new_key, resolve_identity
-from chalicelib.keys import create_key, list_keys, revoke_key
-from chalicelib.restore import restore_backup
+from chalicelib.keys.identity import (
+    ANONYMOUS,
+    Identity,
+    Role,
+    hash_key,
+    new_key,
+    resolve_identity,
+)
+from chalicelib.keys.store import create_key, list_keys, revoke_key
+from chalicelib.service import startup
+from chalicelib.storage import db, migrations
 from tests.store.test_hostile_backups import HIDDEN_KEY_AT, Live, tamper
 
 
@@ -114,11 +123,11 @@ def test_a_start_up_backup_taken_before_the_first_key_does_not_reopen_the_server
 ) -> None:
     db_path = tmp_path / "torrentino.db"
     monkeypatch.setenv("TORRENTINO_BACKUP_EVERY_HOURS", "24")
-    service.ensure_started(db_path)  # what the server does at start-up: migrate, then
+    startup.ensure_started(db_path)  # what the server does at start-up: migrate, then
     try:  # its backup thread's first look, which finds one due
         first = backup.backup_if_due(db_path)
     finally:
-        service.stop(db_path)
+        startup.stop(db_path)
     assert first is not None and first.tickets == 0
     assert who(db_path, None) == ANONYMOUS  # the backup's moment: open mode
     _, key = create_key(db_path, "alice", Role.ADMIN)

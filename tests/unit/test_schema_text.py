@@ -1,11 +1,11 @@
 """Schema text is compared as SQL, not as bytes: comments and runs of whitespace do not
-count, anything quoted counts exactly (`chalicelib.schema.normalise`)."""
+count, anything quoted counts exactly (`chalicelib.storage.schema.normalise`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from chalicelib.schema import normalise
+from chalicelib.storage.schema import normalise
 
 
 @pytest.mark.parametrize(

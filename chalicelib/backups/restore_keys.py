@@ -27,9 +27,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib import db
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.errors import TorrentinoError
+from chalicelib.storage import db
 from chalicelib.timestamps import format_timestamp
 
 _COLUMNS = "id, user, role, secret_hash, created_at, revoked_at"

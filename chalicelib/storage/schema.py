@@ -21,7 +21,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import NamedTuple
 
-from chalicelib import db, migrations
+from chalicelib.storage import db, migrations
 
 # Quoted strings and names (kept exactly), comments, whitespace, and everything else.
 _TOKEN = re.compile(

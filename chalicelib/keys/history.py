@@ -4,7 +4,7 @@ A row of `api_keys` is explained when the log holds exactly one `api_key_created
 for its id, giving its user, its role and its creation time, and, if the key is revoked,
 one `api_key_revoked` event giving the time (a key not revoked has none). The time is
 the event's own, or the `created_at` / `revoked_at` in its data when a restore carried
-the key over from the database it replaced (`chalicelib.restore_keys`). A key event whose
+the key over from the database it replaced (`chalicelib.backups.restore_keys`). A key event whose
 key does not exist is reported too. The secret's hash is not in the log, so it cannot be
 explained by it; a restore compares it with the live database's instead.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib.audit.events import AuditEventType, decode_data
 
-Mismatch = tuple[str, str]  # (subject, message), as `chalicelib.check.Problem` takes them
+Mismatch = tuple[str, str]  # (subject, message), as `chalicelib.backups.check.Problem` takes them
 
 KEY_EVENTS = (AuditEventType.API_KEY_CREATED, AuditEventType.API_KEY_REVOKED)
 
