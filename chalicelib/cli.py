@@ -134,6 +134,8 @@ def _backup(args: argparse.Namespace) -> int:
         )
         for path in done.moved_aside:
             print(f"the database it replaced is kept as {path}")
+        for line in done.keys.lines():
+            print(line)
     return 0
 
 

@@ -232,11 +232,12 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(path: Path, *, create: bool = True) -> int:
+def migrate(path: Path, *, create: bool = True, to: int | None = None) -> int:
     """Create the file if needed (and allowed) and apply pending migrations; return the version.
 
     Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
-    serialises two processes starting at once: the second sees the first's work.
+    serialises two processes starting at once: the second sees the first's work. `to`
+    stops after that many steps (what torrentino at that version made: `chalicelib.storage.schema`).
     """
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +252,7 @@ def migrate(path: Path, *, create: bool = True) -> int:
                     f"database schema version {version} is newer than this torrentino "
                     f"({len(MIGRATIONS)}); upgrade torrentino"
                 )
-            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            for number, step in enumerate(MIGRATIONS[version:to], start=version + 1):
                 step(conn)
                 conn.execute(f"PRAGMA user_version = {number}")
             return schema_version(conn)
