@@ -18,8 +18,9 @@ gateway), with a request handler that:
   not on the first request;
 * bounds every connection (tools/connection_limits.py, tools/connection_slots.py):
   the time its client may take for a request's head and body, for the next request
-  on a kept-alive connection and for taking an answer, and how many connections it
-  serves at once; and takes a connection only once its first bytes have arrived;
+  on a kept-alive connection and for taking an answer, how many connections it
+  serves at once and how many of them one client address may hold; and takes a
+  connection only once its first bytes have arrived;
 * tells the app the client's real address (`context['identity']['sourceIp']`),
   where Chalice's local gateway says 127.0.0.1 for every caller.
 * takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`).
@@ -53,6 +54,7 @@ sys.path.insert(0, str(PROJECT_DIR))
 from chalicelib import settings  # noqa: E402
 from chalicelib.api.errors import (  # noqa: E402
     BodyTooLarge,
+    ClientBusy,
     HeadersTooLarge,
     RouteNotFound,
     ServerBusy,
@@ -156,8 +158,11 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         return slots
 
     def _refuse_busy(self) -> None:
-        limit = self._slots.limits.max_connections
-        self._refuse(ServerBusy(limit, retry_after=RETRY_AFTER_SECONDS))
+        limits = self._slots.limits
+        if self.client.over_share:
+            self._refuse(ClientBusy(limits.max_per_client, retry_after=RETRY_AFTER_SECONDS))
+        else:
+            self._refuse(ServerBusy(limits.max_connections, retry_after=RETRY_AFTER_SECONDS))
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
@@ -277,7 +282,7 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection on a thread of its own, if `ConnectionSlots` has a place."""
-        if self.slots.admit(request) is None:
+        if self.slots.admit(request, str(client_address[0])) is None:
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
