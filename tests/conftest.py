@@ -1,5 +1,5 @@
-"""Fixtures: a fresh SQLite file per test, the storage a request would open on it, and
-each journal mode to run a test in."""
+"""Fixtures: a fresh SQLite file per test, the storage a request would open on it, each
+journal mode to run a test in, and another machine to send requests from."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from chalicelib import migrations, settings
 from chalicelib.audit.log import SqliteAuditLog
 from chalicelib.storage import Storage, open_storage
 from chalicelib.tickets.store import SqliteTicketStore
+from tests.other_machine import OtherMachine
+from tests.other_machine import other_machine as made_other_machine
 
 
 @pytest.fixture(params=settings.JOURNAL_MODES)
@@ -49,3 +51,10 @@ def store(storage: Storage) -> SqliteTicketStore:
 @pytest.fixture
 def audit_log(storage: Storage) -> SqliteAuditLog:
     return storage.audit_log
+
+
+@pytest.fixture(scope="module")
+def other_machine() -> Iterator[OtherMachine]:
+    """Another machine (`tests/other_machine.py`): a network namespace, for this module."""
+    with made_other_machine() as made:
+        yield made

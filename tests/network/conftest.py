@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-
-from tests.other_machine import OtherMachine
-from tests.other_machine import other_machine as made_other_machine
 
 FIGURES: list[str] = []  # latencies the tests measured, printed at the end of the run
 PATIENCE = 30.0  # seconds: the most a test waits for something that must happen
@@ -29,10 +26,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("network: latency of ordinary requests under slow clients")
         for line in FIGURES:
             terminalreporter.write_line(line)
-
-
-@pytest.fixture(scope="module")
-def other_machine() -> Iterator[OtherMachine]:
-    """Another machine (`tests/other_machine.py`): a network namespace, for this module."""
-    with made_other_machine() as made:
-        yield made
