@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.server_process import PROJECT_DIR, Server, free_port
 from tests.docs.markdown import code_blocks
-from tools.server_process import PROJECT_DIR, Server, free_port
 
 SECURITY_DOC = PROJECT_DIR / "docs" / "security.md"
 MOUNTS = {"root": "", "subpath": "/torrentino"}  # each documented block's path prefix

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.identity import FIRST_KEY_NEEDED
+from chalicelib.keys.identity import FIRST_KEY_NEEDED
 from chalicelib.settings import TRUSTED_PROXIES_VARIABLE
 from tests.handler.conftest import Api
 from tests.helpers import example_ticket, row_counts

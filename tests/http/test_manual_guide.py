@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from harness.server_process import Server
 from tests.manual_guide import walk_manual_testing_guide
-from tools.server_process import Server
 
 
 def test_manual_testing_guide(fresh_server: Server) -> None:

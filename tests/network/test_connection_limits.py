@@ -28,11 +28,11 @@ import pytest
 import requests
 
 from bench.slow_clients import SlowClients
-from tests.helpers import example_ticket, row_counts
+from harness.server_process import LAUNCHER, PROJECT_DIR, Server
+from launcher.connection_limits import SPARE_THREADS, ConnectionLimits
+from tests.helpers import example_ticket, row_counts, until_not_busy
 from tests.network.conftest import FIGURES, PATIENCE, wait_for
 from tests.other_machine import OtherMachine
-from tools.connection_limits import SPARE_THREADS, ConnectionLimits
-from tools.server_process import LAUNCHER, PROJECT_DIR, Server
 
 QUICK = {
     "TORRENTINO_HEADER_TIMEOUT_MS": "300",
@@ -385,22 +385,39 @@ def test_an_address_holding_its_share_gets_a_json_503_while_another_is_served(
     env = {**LONG_WAITS, "TORRENTINO_MAX_CONNECTIONS": str(cap)}
     every_address = [*LAUNCHER, "--host", "0.0.0.0"]  # as `make run HOST=0.0.0.0`
     with Server(tmp_path / "torrentino.db", command=every_address, env=env) as server:
-        tickets_url = f"{server.url}/api/v1/tickets"
+        tickets_url, health_url = f"{server.url}/api/v1/tickets", f"{server.url}/api/v1/health"
         answers: list[int] = []
 
-        def create() -> None:
-            response = requests.post(tickets_url, json=example_ticket(), timeout=4 * PATIENCE)
-            answers.append(response.status_code)
+        def create(n: int) -> None:
+            def send() -> int:
+                key = {"Idempotency-Key": f"share-{n}"}
+                try:
+                    response = requests.post(
+                        tickets_url, json=example_ticket(), headers=key, timeout=4 * PATIENCE
+                    )
+                except requests.ConnectionError:
+                    return 0  # its place went to another before it was read: never acted on
+                return response.status_code
+
+            answers.append(until_not_busy(send))
+
+        refusals: list[requests.Response] = []
+
+        def refused() -> bool:
+            response = requests.get(health_url, headers={"Connection": "close"}, timeout=PATIENCE)
+            assert response.status_code in (200, 503), response.text
+            if response.status_code == 503:
+                refusals.append(response)
+            return bool(refusals)
 
         # Every create waits on this write lock: two of them keep loopback's share busy.
         holder = sqlite3.connect(server.db_path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
-        creators = [threading.Thread(target=create) for _ in range(2)]
+        creators = [threading.Thread(target=create, args=(n,)) for n in range(2)]
         try:
             for creator in creators:
                 creator.start()
-            wait_for(lambda: server.thread_count() == ACCEPTING_THREADS + 2, resources(server))
-            refused = requests.get(f"{server.url}/api/v1/health", timeout=PATIENCE)
+            wait_for(refused, "a 503 while loopback's share is busy")
             # Another address has places of its own.
             health = f"http://{other_machine.server_address}:{server.port}/api/v1/health"
             assert other_machine.request("GET", health) == (200, {"status": "ok"})
@@ -410,12 +427,15 @@ def test_an_address_holding_its_share_gets_a_json_503_while_another_is_served(
         for creator in creators:
             creator.join(timeout=5 * PATIENCE)
         assert answers == [201, 201]
-        assert requests.get(f"{server.url}/api/v1/health", timeout=PATIENCE).status_code == 200
-    assert (refused.status_code, refused.headers["Retry-After"]) == (503, "1")
-    assert refused.json()["error"]["code"] == "server_busy"
-    assert (
-        "this client address is using all the 2 connections" in refused.json()["error"]["message"]
+        assert row_counts(server.db_path)[0] == 2
+        assert requests.get(health_url, timeout=PATIENCE).status_code == 200
+    (response,) = refusals
+    assert (response.headers["Retry-After"], response.json()["error"]["code"]) == (
+        "1",
+        "server_busy",
     )
+    message = response.json()["error"]["message"]
+    assert "this client address is using all the 2 connections" in message
 
 
 NOT_READING = """

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.identity import FIRST_KEY_NEEDED, Role
-from chalicelib.keys import create_key
+from chalicelib.keys.identity import FIRST_KEY_NEEDED, Role
+from chalicelib.keys.store import create_key
+from harness.server_process import LAUNCHER, Server
 from tests.caddy import MOUNTS, TRUST_THIS_MACHINE, Proxied, behind_caddy
-from tests.helpers import example_ticket, row_counts
+from tests.helpers import example_ticket, row_counts, until_not_busy
 from tests.manual_guide import walk_manual_testing_guide
 from tests.other_machine import OtherMachine
-from tools.server_process import LAUNCHER, Server
 
 PATIENCE = 30.0  # seconds: the most a test waits for something that must happen
 EVERY_ADDRESS = [*LAUNCHER, "--host", "0.0.0.0"]  # as `make run HOST=0.0.0.0`
@@ -166,23 +166,34 @@ def test_the_share_of_places_counts_for_the_client_the_proxy_forwards(
     cap = 8  # four places for each client
     env = {"TORRENTINO_MAX_CONNECTIONS": str(cap), "TORRENTINO_BUSY_TIMEOUT_MS": "120000"}
     answers: list[int] = []
+    refusals: list[Any] = []
     with behind_caddy(tmp_path, "root", env) as proxied:
         server = proxied.server
         key = {"X-Api-Key": create_key(server.db_path, "phone", Role.USER)[1]}
         tickets = f"{proxied.url_from(other_machine.server_address)}/api/v1/tickets"
 
-        def create() -> None:
-            status, _ = other_machine.request("POST", tickets, example_ticket(), key)
-            answers.append(status)
+        def create(n: int) -> None:
+            headers = {**key, "Idempotency-Key": f"share-{n}"}
+
+            def send() -> int:
+                return other_machine.request("POST", tickets, example_ticket(), headers)[0]
+
+            answers.append(until_not_busy(send))
+
+        def refused() -> bool:
+            status, reply = other_machine.request("GET", tickets, None, key)
+            assert status in (200, 503), reply
+            if status == 503:
+                refusals.append(reply)
+            return bool(refusals)
 
         holder = sqlite3.connect(server.db_path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # every create waits on this write lock
-        creators = [threading.Thread(target=create) for _ in range(cap // 2)]
+        creators = [threading.Thread(target=create, args=(n,)) for n in range(cap // 2)]
         try:
             for creator in creators:
                 creator.start()
-            wait_for(lambda: server.thread_count() == 1 + cap // 2, "the creates waiting")
-            status, refused = other_machine.request("GET", tickets, None, key)
+            wait_for(refused, "a 503 while the other machine's share is busy")
             # This machine, through the same proxy, still has places of its own.
             health = requests.get(f"{proxied.url}/api/v1/health", timeout=30)
         finally:
@@ -190,9 +201,11 @@ def test_the_share_of_places_counts_for_the_client_the_proxy_forwards(
             holder.close()
         for creator in creators:
             creator.join(timeout=4 * PATIENCE)
+        assert row_counts(server.db_path)[0] == cap // 2
     assert answers == [201] * (cap // 2)
-    assert (status, refused["error"]["code"]) == (503, "server_busy")
-    assert "this client address is using all the 4 connections" in refused["error"]["message"]
+    (error,) = (reply["error"] for reply in refusals)
+    assert error["code"] == "server_busy"
+    assert "this client address is using all the 4 connections" in error["message"]
     assert health.status_code == 200
 
 

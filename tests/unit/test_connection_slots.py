@@ -13,8 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tools.connection_limits import SPARE_THREADS, ConnectionEvicted, ConnectionLimits
-from tools.connection_slots import ClientConnection, ConnectionSlots, DeadlineReader, DeadlineWriter
+from launcher.connection_limits import SPARE_THREADS, ConnectionEvicted, ConnectionLimits
+from launcher.connection_slots import (
+    ClientConnection,
+    ConnectionSlots,
+    DeadlineReader,
+    DeadlineWriter,
+)
 
 CAP = 3
 
