@@ -98,6 +98,18 @@ class ServerBusy(TorrentinoError):
         self.retry_after = retry_after
 
 
+class ClientBusy(ServerBusy):
+    """This client's address holds its share of the server's places, each busy."""
+
+    def __init__(self, max_per_client: int, *, retry_after: int) -> None:
+        super().__init__(max_per_client, retry_after=retry_after)
+        self.message = (
+            f"this client address is using all the {max_per_client} connections one address"
+            f" may hold at once; this request was not acted on; retry in {retry_after} s"
+        )
+        self.args = (self.message,)
+
+
 # The one place where errors become HTTP statuses. A subclass not listed has its base's.
 STATUS: dict[type[TorrentinoError], int] = {
     InvalidInput: 400,
