@@ -173,7 +173,7 @@ def run(
     table.notes.append(
         f"Best of three {seconds:g} s runs per cell on a {tickets:,}-ticket database;"
         " 'fresh' = a new TCP connection per request. best vs floor: the route's best"
-        " throughput over the health route's (target >= 60%)."
+        " throughput over the health route's (not a target: the comparison with the peer is)."
         " 1 keep-alive vs fresh: target >= 1.00x."
         f" Server RSS after the load: {memory[0]:.0f} MiB, peak {memory[1]:.0f} MiB."
     )
