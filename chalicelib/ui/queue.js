@@ -154,16 +154,20 @@ export async function queueView(view, me) {
   }
 
   function confirmCancel(ticket, actions, ask) {
-    const yes = h('button', { type: 'button', class: 'danger', onclick: cancel }, 'Yes, cancel it');
+    const yes = h('button', { type: 'submit', class: 'danger' }, 'Yes, cancel it');
     const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it');
-    put(actions, h('p', 'Cancel this ticket?'), yes, no);
-    yes.focus();
+    const reason = h('input', { id: `reason-${ticket.id}`, maxlength: '10000', autocomplete: 'off' });
+    put(actions, h('form', { class: 'actions', onsubmit: cancel }, h('p', 'Cancel this ticket?'),
+      h('label', { for: reason.id }, 'Reason (optional)'), reason, yes, no));
+    reason.focus();
 
-    async function cancel() {
+    async function cancel(event) {
+      event.preventDefault();
       yes.disabled = true;
       put(notice);
       try {
-        await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'DELETE' });
+        const why = reason.value.trim();
+        await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'DELETE', body: why ? { reason: why } : undefined });
         toast('Ticket cancelled.');
       } catch (error) {
         if (error.status === 401) return hooks.refused();
@@ -182,6 +186,8 @@ export async function queueView(view, me) {
 
   put(main(),
     h('div', { class: 'page-head' }, h('h1', 'Queue'), h('a', { class: 'button', href: '#/new' }, 'New request')),
+    // Until a later version searches and downloads, nothing takes tickets out of the queue.
+    h('p', { class: 'lead' }, `${label(QUEUED)} means waiting: nothing processes tickets yet, so a request stays ${label(QUEUED).toLowerCase()} until an admin marks it completed or failed, or it is cancelled.`),
     form, notice, summary, list, more);
   await load();
   onChange(view, () => load(Math.min(1000, Math.max(PAGE_SIZE, shown.length)), true));
