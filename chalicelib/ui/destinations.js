@@ -42,12 +42,15 @@ export function destinationPicker(destinations, pathField, path, description, ta
     sub.value = slug(description.value);
     compose();
   });
-  // A path typed (or filled in) is shown as the destination and subfolder it is in, if any.
+  // A path typed (or filled in) is shown as the destination and subfolder it is in, if any,
+  // judged as the API does: segment by segment, with no '..'.
   path.addEventListener('input', () => {
-    const text = path.value.trim().replace(/\/+$/, '');
-    const at = destinations.findIndex(({ root }) => text === root || text.startsWith(`${root}/`));
+    const segments = path.value.trim().split('/').filter((segment) => segment && segment !== '.');
+    const text = `/${segments.join('/')}`;
+    const at = segments.includes('..') ? -1 : destinations.findIndex(({ root }) => text === root || text.startsWith(`${root}/`));
     choice.value = at < 0 ? '' : at;
-    sub.value = at < 0 ? '' : text.slice(destinations[at].root.length + 1);
+    if (at < 0) return; // the subfolder stays, for when a destination is chosen
+    sub.value = text.slice(destinations[at].root.length + 1);
     subTyped = true;
   });
   return { fields: [choiceField, subField, pathField], choice, choiceField };

@@ -25,9 +25,10 @@ export function showErrors(error, form, summaryBox, known) {
     }
     const [name, box, control] = found;
     const label = box.querySelector('label').textContent;
-    const own = `${name.split('.').pop()} `;
-    const named = message.startsWith(own);
-    if (named) message = message.slice(own.length);
+    // A message may start with an API name: the field's own, or a snake_case one (a root is
+    // checked as a dest_path is).
+    const named = new RegExp(`^(${name.split('.').pop()}|[a-z]+_[a-z_]+) `).exec(message);
+    if (named) message = message.slice(named[0].length);
     const item = /^\.(\d+)$/.exec(detail.field.slice(name.length)); // one of a list: "Tag 2"
     if (item) message = `${label.replace(/s$/, '')} ${Number(item[1]) + 1}: ${message}`;
     // Next to the field, the message alone; in the summary, which field it is about.
