@@ -233,7 +233,8 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
     url = next_page(path, page.next_after)
     headers: Headers = {"Link": f'<{url}>; rel="next"'} if url else {}
-    return json_response(page.model_copy(update={"next": url}), headers=headers)
+    body = page.model_copy(update={"next": url}).json_body()
+    return Response(body=body, status_code=200, headers={**JSON_HEADERS, **headers})
 
 
 @api_route(
