@@ -9,7 +9,7 @@ import json
 import pytest
 
 from chalicelib.audit.log import AuditFilter, AuditPage, SqliteAuditLog
-from chalicelib.paging import MAX_PAGE_BYTES
+from chalicelib.paging import MAX_PAGE_BYTES, Page
 from chalicelib.tickets.listing import TicketFilter, TicketPage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.store import SqliteTicketStore
@@ -18,7 +18,7 @@ from tests.helpers import LARGEST_TAG, LARGEST_TEXT, example_ticket, largest_tic
 LARGEST = 24  # tickets at the largest sizes: about 3 MiB of them as JSON
 
 
-def items_json_size(page: TicketPage | AuditPage) -> int:
+def items_json_size(page: Page) -> int:
     """The bytes of a page's items in its JSON, the commas between them included."""
     items = json.loads(page.json_body())[page.ITEMS]
     return len(json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode()) - 2
