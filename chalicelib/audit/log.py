@@ -8,11 +8,11 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib import db
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
 from chalicelib.audit.ticket_events import HistoryError, TicketHistory, history
 from chalicelib.errors import Forbidden, StorageCorrupt
 from chalicelib.paging import MAX_QUERY_INTEGER, Page, PageItems, one_or_many, read_page
+from chalicelib.storage import db
 from chalicelib.tickets.store import SqliteTicketStore
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
 

@@ -17,15 +17,15 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from chalicelib import migrations
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
 from chalicelib.paging import MAX_PAGE_BYTES
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
 from chalicelib.tickets.model import CreateTicketRequest
+from harness.server_process import Server
 from tests.helpers import LARGEST_TAG, LARGEST_TEXT, largest_ticket
 from tests.reliability.test_load import FIGURES
-from tools.server_process import Server
 
 TICKETS = 200  # unbounded, one page of them, or of their events, would be 26 MiB of JSON
 TICKETS_URL = f"/api/v1/tickets?tag={quote(LARGEST_TAG)}&limit=1000"
