@@ -61,6 +61,7 @@ from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.api.routing import error_response  # noqa: E402
 from chalicelib.backups.schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
+from chalicelib.keys.identity import without_keys  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
 from launcher.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
@@ -161,8 +162,23 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
         del explain
         reason = message or self.responses.get(code, ("bad request",))[0]
-        self.log_error("code %d, message %s", code, reason)
+        # Not what follows the reason: "Bad request syntax ('<the raw request line>')".
+        self.log_error("code %d, message %s", code, reason.partition(" (")[0])
         self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=code)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access log's line for an answer: the request line without its query string
+        (which may carry a key: `?apikey=`), or `-` for one that did not parse."""
+        line = "-"
+        if self.command:
+            path, query, _ = self.path.partition("?")
+            shown = f"{path}?(query not logged)" if query else path
+            line = f"{self.command} {shown} {self.request_version}"
+        self.log_message('"%s" %s %s', line, int(code) if isinstance(code, int) else code, size)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Every line the server logs, with the secret of anything shaped like a key left out."""
+        super().log_message("%s", without_keys(format % args))
 
     def _generic_handle(self) -> None:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
