@@ -41,7 +41,7 @@ def send_every_way(server: Server, key: str) -> int:
     ]
     for name in QUERY_NAMES:
         sent.append(requests.get(f"{base}/me", params={name: key}, timeout=30))
-        sent.append(requests.get(f"{base}/tickets", params={"limit": 5, name: key}, timeout=30))
+        sent.append(requests.get(f"{base}/tickets", params={"limit": "5", name: key}, timeout=30))
         sent.append(
             requests.post(f"{base}/tickets", params={name: key}, json=example_ticket(), timeout=30)
         )
