@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import socket
 import sys
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -164,7 +165,12 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         reason = message or self.responses.get(code, ("bad request",))[0]
         # Not what follows the reason: "Bad request syntax ('<the raw request line>')".
         self.log_error("code %d, message %s", code, reason.partition(" (")[0])
-        self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=code)
+        # A request line that did not parse leaves http.server's HTTP/0.9 default, which
+        # answers with the body alone: answer with a status line and headers instead, and
+        # a version this server does not speak (HTTP/2 and up) as the bad request it is.
+        self.request_version = self.protocol_version
+        status = HTTPStatus.BAD_REQUEST if code == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED else code
+        self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=status)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """The access log's line for an answer: the request line without its query string
