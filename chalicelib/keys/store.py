@@ -34,11 +34,8 @@ class ApiKeyInfo(BaseModel):
 def _check_user_name(user: str) -> None:
     # Reserved first, so that a fullwidth or otherwise disguised spelling is named as such.
     if (reserved := reserved_name_like(user)) is not None:
-        raise InvalidInput(
-            f"{user!r} is a reserved name: it reads as {reserved!r}, a name the service "
-            "itself acts under",
-            field="user",
-        )
+        reads_as = "" if user == reserved else f" (it reads as {reserved!r})"
+        raise InvalidInput(f"{user!r} is a reserved name{reads_as}", field="user")
     if not _USER_NAME.fullmatch(user):
         raise InvalidInput(
             "a user name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a "
