@@ -39,7 +39,7 @@ from chalicelib.errors import (
     BackupUnusable,
     TorrentinoError,
 )
-from chalicelib.storage import db, lock, migrations
+from chalicelib.storage import db, lock, migrations, private
 from chalicelib.timestamps import utc_now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -112,6 +112,7 @@ def _check(found: Examination, database: Path) -> None:
 def _migrated_copy(backup: Path, copy: Path) -> None:
     """Copy a backup and bring the copy's schema up to date (raises `StorageCorrupt`,
     `StorageUnavailable` or `sqlite3.Error`)."""
+    private.create_file(copy)  # copyfile keeps the mode of a file that is there
     shutil.copyfile(backup, copy)
     migrations.migrate(copy, create=False)
 
@@ -162,7 +163,7 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
     stamp = utc_now().strftime("%Y%m%dT%H%M%S.%fZ")
     prepared = db_path.with_name(f".{db_path.name}.restoring-{stamp}")
     aside = db_path.with_name(f"{db_path.stem}.before-restore-{stamp}{db_path.suffix}")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    private.make_folder(db_path.parent)
     with lock.sole_user(db_path):
         try:
             _prepare(found, prepared, db_path, aside, actor)
