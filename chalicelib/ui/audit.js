@@ -53,7 +53,17 @@ export async function auditView(view, me) {
 
   async function load() {
     const wanted = types;
-    const read = async (params) => (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+    const read = async (params) => {
+      // An answer stops at about 1 MiB, however many events were asked for: a page of
+      // large events goes on at its `next` until it holds them all.
+      const data = (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+      while (data.next && data.events.length < params.limit) {
+        const more = (await api(data.next)).data;
+        data.events = data.events.concat(more.events).slice(0, params.limit);
+        data.next = more.next;
+      }
+      return data;
+    };
     // Pages are aligned on PAGE_SIZE from the oldest event, so they stay put, and read from
     // the nearer end: the newest (every live refresh's) with no offset, none past half.
     let at = offset;
