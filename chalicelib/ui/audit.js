@@ -53,14 +53,12 @@ export async function auditView(view, me) {
 
   async function load() {
     const wanted = types;
+    // An answer stops near 1 MiB: follow `next` until the page is whole.
     const read = async (params) => {
-      // An answer stops at about 1 MiB, however many events were asked for: a page of
-      // large events goes on at its `next` until it holds them all.
       const data = (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
-      while (data.next && data.events.length < params.limit) {
-        const more = (await api(data.next)).data;
+      for (let more = data; more.next && data.events.length < params.limit;) {
+        more = (await api(more.next)).data;
         data.events = data.events.concat(more.events).slice(0, params.limit);
-        data.next = more.next;
       }
       return data;
     };
@@ -96,13 +94,10 @@ export async function auditView(view, me) {
       });
     };
     const last = lastPage(data.total);
+    const button = (name, disabled, to) => h('button', { type: 'button', class: 'secondary', disabled, 'data-key': name.toLowerCase(), onclick: go(to) }, name);
     put(pager,
-      h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newest', onclick: go(null) }, 'Newest'),
-        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newer', onclick: go(Math.min(last, at + PAGE_SIZE)) }, 'Newer')),
-      h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'older', onclick: go(Math.max(0, at - PAGE_SIZE)) }, 'Older'),
-        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'oldest', onclick: go(0) }, 'Oldest')));
+      h('div', { class: 'actions' }, button('Newest', at >= last, null), button('Newer', at >= last, Math.min(last, at + PAGE_SIZE))),
+      h('div', { class: 'actions' }, button('Older', at === 0, Math.max(0, at - PAGE_SIZE)), button('Oldest', at === 0, 0)));
   }
 
   function eventRow(event) {
