@@ -7,7 +7,7 @@ rollback journal mode left one) and reports, one line each:
 * SQLite's own ``PRAGMA integrity_check`` failures, and a schema that is not ours;
 * a row or event it cannot decode;
 * a ticket without its ``ticket_created`` event, or whose stored fields or state differ
-  from what replaying its audit events gives (`chalicelib.audit.ticket_events.replay`);
+  from what replaying its audit events gives (`chalicelib.tickets.events.replay`);
 * an event that refers to a ticket that does not exist.
 
 It exits 0 when there is nothing to report and 1 otherwise.
@@ -23,10 +23,10 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
-from chalicelib.audit.ticket_events import TICKET_EVENTS, HistoryError, replay
 from chalicelib.errors import TorrentinoError
 from chalicelib.storage import db
 from chalicelib.storage.migrations import MIGRATIONS, schema_version
+from chalicelib.tickets.events import TICKET_EVENTS, HistoryError, replay
 from chalicelib.tickets.model import CONTENT_FIELDS, QueryContext, Ticket
 from chalicelib.tickets.states import decode_state
 
