@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib import errors as domain
 from chalicelib.errors import (
-    BackupUnusable,
-    DatabaseInUse,
     Forbidden,
-    IdempotencyMismatch,
     InvalidInput,
-    InvalidTransition,
-    KeyNotFound,
-    StaleTicket,
-    StorageCorrupt,
     StorageUnavailable,
-    TicketNotFound,
     TorrentinoError,
     Unauthenticated,
 )
@@ -105,25 +98,39 @@ class ServerBusy(TorrentinoError):
         self.retry_after = retry_after
 
 
+class ClientBusy(ServerBusy):
+    """This client's address holds its share of the server's places, each busy."""
+
+    def __init__(self, max_per_client: int, *, retry_after: int) -> None:
+        super().__init__(max_per_client, retry_after=retry_after)
+        self.message = (
+            f"this client address is using all the {max_per_client} connections one address"
+            f" may hold at once; this request was not acted on; retry in {retry_after} s"
+        )
+        self.args = (self.message,)
+
+
 # The one place where errors become HTTP statuses. A subclass not listed has its base's.
 STATUS: dict[type[TorrentinoError], int] = {
     InvalidInput: 400,
     Unauthenticated: 401,
     Forbidden: 403,
-    TicketNotFound: 404,
-    KeyNotFound: 404,
+    domain.TicketNotFound: 404,
+    domain.KeyNotFound: 404,
+    domain.DestinationNotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
     RequestTimeout: 408,
-    InvalidTransition: 409,
-    DatabaseInUse: 409,
-    StaleTicket: 412,
+    domain.InvalidTransition: 409,
+    domain.DestinationTaken: 409,
+    domain.DatabaseInUse: 409,
+    domain.StaleTicket: 412,
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
     HeadersTooLarge: 431,
-    IdempotencyMismatch: 422,
-    BackupUnusable: 422,
-    StorageCorrupt: 500,
+    domain.IdempotencyMismatch: 422,
+    domain.BackupUnusable: 422,
+    domain.StorageCorrupt: 500,
     InternalError: 500,
     StorageUnavailable: 503,
     ServerBusy: 503,

@@ -206,6 +206,23 @@ def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS idx_tickets_created_by")
 
 
+@migration
+def _m010_destinations(conn: sqlite3.Connection) -> None:
+    # Where tickets may go, while any is defined (chalicelib/destinations/).
+    conn.execute(
+        """
+        CREATE TABLE destinations (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            root TEXT NOT NULL UNIQUE,          -- normalised: no trailing slash, no '.'
+            tags TEXT NOT NULL,                 -- JSON array of default tags
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE UNIQUE INDEX idx_destinations_name ON destinations(name COLLATE NOCASE)")
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 
 
@@ -215,11 +232,12 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(path: Path, *, create: bool = True) -> int:
+def migrate(path: Path, *, create: bool = True, to: int | None = None) -> int:
     """Create the file if needed (and allowed) and apply pending migrations; return the version.
 
     Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
-    serialises two processes starting at once: the second sees the first's work.
+    serialises two processes starting at once: the second sees the first's work. `to`
+    stops after that many steps (what torrentino at that version made: `chalicelib.storage.schema`).
     """
     if create:
         private.make_folder(path.parent)
@@ -234,7 +252,7 @@ def migrate(path: Path, *, create: bool = True) -> int:
                     f"database schema version {version} is newer than this torrentino "
                     f"({len(MIGRATIONS)}); upgrade torrentino"
                 )
-            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            for number, step in enumerate(MIGRATIONS[version:to], start=version + 1):
                 step(conn)
                 conn.execute(f"PRAGMA user_version = {number}")
             return schema_version(conn)
