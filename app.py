@@ -115,20 +115,12 @@ def get_ticket(caller: Caller, ticket_id: str) -> Response:
     return ticket_response(caller.tickets.get(ticket_id))
 
 
-# What every route that moves a ticket to another state shares: the ticket as it now is,
-# the errors a move can meet, and the optimistic concurrency of If-Match and ETag.
-TRANSITION: dict[str, Any] = {
-    "response": Ticket,
-    "errors": (Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
-    "request_headers": ("If-Match",),
-    "response_headers": ("ETag",),
-}
-
-
 def move_route(kind: str, move: Move) -> None:
     """Register the route that moves a ticket into the state `kind`, as its `move` declares
     it (`chalicelib.tickets.states`): an admin-only move checks the role first, then the
-    body; the store checks the owner, the If-Match version and the state machine."""
+    body; the store checks the owner, the If-Match version and the state machine. Every
+    such route answers the ticket as it now is, with the optimistic concurrency of
+    If-Match and ETag."""
     body_model = move.body or NoBody
 
     def view(caller: Caller, ticket_id: str) -> Response:
@@ -154,7 +146,10 @@ def move_route(kind: str, move: Move) -> None:
         description=move.description,
         body=body_model,
         body_required=move.body_required,
-        **TRANSITION,
+        response=Ticket,
+        errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
+        request_headers=("If-Match",),
+        response_headers=("ETag",),
     )(view)
 
 
