@@ -28,7 +28,7 @@ run: $(STAMP)
 
 # make keys ARGS="create alice --role admin" | ARGS=list | ARGS="revoke <key id>"
 keys: $(STAMP)
-	$(BIN)/python -m chalicelib.keys.store $(ARGS)
+	$(BIN)/python -m chalicelib.cli keys $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -63,22 +63,22 @@ screenshots: $(STAMP) browser
 
 # Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.
 check-db: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.check
+	$(BIN)/python -m chalicelib.cli check
 
 # Backups (docs/backups.md): take one now, list them, verify them (all, or FILE=...), and
 # restore one with the server stopped: make restore FILE=<backup name or path>.
 backup: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.backup create
+	$(BIN)/python -m chalicelib.cli backup create
 
 backups: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.backup list
+	$(BIN)/python -m chalicelib.cli backup list
 
 verify-backups: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.backup verify $(FILE)
+	$(BIN)/python -m chalicelib.cli backup verify $(FILE)
 
 restore: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path>" >&2; exit 2; }
-	$(BIN)/python -m chalicelib.backups.backup restore "$(FILE)"
+	$(BIN)/python -m chalicelib.cli backup restore "$(FILE)"
 
 # The full benchmark (about 30 minutes on two cores, with the soak): installs wrk and strace from Debian's
 # packages if missing (falling back to bench/'s Python load generator without wrk, and

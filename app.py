@@ -32,7 +32,6 @@ from chalicelib.api.routing import (
     ticket_response,
 )
 from chalicelib.audit.log import AuditFilter, AuditPage
-from chalicelib.audit.ticket_events import TicketHistory
 from chalicelib.backups import backup
 from chalicelib.backups.files import BackupList, list_backups
 from chalicelib.errors import (
@@ -49,6 +48,8 @@ from chalicelib.errors import (
 )
 from chalicelib.keys.identity import WhoAmI, who_am_i
 from chalicelib.service.startup import Health, ensure_started
+from chalicelib.tickets.events import TicketHistory
+from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter, TicketPage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.moves import Move
@@ -207,7 +208,9 @@ def list_audit_events(caller: Caller) -> Response:
 )
 def ticket_history(caller: Caller, ticket_id: str) -> Response:
     """A ticket's events with the state after each."""
-    history = caller.audit_log.history(ticket_id, visible_to=caller.identity.owner_filter())
+    history = read_history(
+        caller.tickets.conn, ticket_id, visible_to=caller.identity.owner_filter()
+    )
     return json_response(history)
 
 

@@ -1,13 +1,13 @@
 """The consistency check: does a database still hold every ticket, whole and explained?
 
-Run it as ``python -m chalicelib.backups.check [PATH]`` (or ``make check-db``). It opens the
+Run it as ``python -m chalicelib.cli check [PATH]`` (or ``make check-db``). It opens the
 file read-only (after letting SQLite roll back a crashed writer's hot journal, if a
 rollback journal mode left one) and reports, one line each:
 
 * SQLite's own ``PRAGMA integrity_check`` failures, and a schema that is not ours;
 * a row or event it cannot decode;
 * a ticket without its ``ticket_created`` event, or whose stored fields or state differ
-  from what replaying its audit events gives (`chalicelib.audit.ticket_events.replay`);
+  from what replaying its audit events gives (`chalicelib.tickets.events.replay`);
 * an event that refers to a ticket that does not exist.
 
 It exits 0 when there is nothing to report and 1 otherwise.
@@ -16,19 +16,17 @@ It exits 0 when there is nothing to report and 1 otherwise.
 from __future__ import annotations
 
 import sqlite3
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from chalicelib import settings
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
-from chalicelib.audit.ticket_events import TICKET_EVENTS, HistoryError, replay
 from chalicelib.errors import TorrentinoError
 from chalicelib.storage import db
 from chalicelib.storage.migrations import MIGRATIONS, schema_version
+from chalicelib.tickets.events import TICKET_EVENTS, HistoryError, replay
 from chalicelib.tickets.model import CONTENT_FIELDS, QueryContext, Ticket
 from chalicelib.tickets.states import decode_state
 
@@ -257,23 +255,3 @@ def _orphans(ticket_id: str, events: list[AuditEvent]) -> list[Problem]:
         )
         for event in events
     ]
-
-
-def main(argv: list[str]) -> int:
-    """Check the database named on the command line (or the configured one)."""
-    if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        print("usage: python -m chalicelib.backups.check [PATH]", file=sys.stderr)
-        return 2
-    path = Path(argv[0]) if argv else settings.db_path()
-    report = check_database(path)
-    for problem in report.problems:
-        print(problem)
-    if not report.ok:
-        print(f"{path}: {len(report.problems)} problem(s) found", file=sys.stderr)
-        return 1
-    print(f"{path}: ok ({report.tickets} tickets, {report.events} events, integrity ok)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -114,7 +114,7 @@ def kinds(history: dict[str, Any]) -> list[tuple[str, Any]]:
 def check(project: Path, db_path: Path) -> subprocess.CompletedProcess[str]:
     """The consistency check (`make check-db`) as the code in `project` runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.backups.check", str(db_path)],
+        [sys.executable, "-m", "chalicelib.cli", "check", str(db_path)],
         cwd=project,
         check=False,
         capture_output=True,

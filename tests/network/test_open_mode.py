@@ -101,7 +101,7 @@ def url_from(other: OtherMachine, server: Server, path: str) -> str:
 def create_key(db_path: Path, name: str) -> str:
     """`make keys ARGS="create <name> --role admin"`, on the server's database."""
     done = subprocess.run(
-        [sys.executable, "-m", "chalicelib.keys.store", "create", name, "--role", "admin"],
+        [sys.executable, "-m", "chalicelib.keys", "create", name, "--role", "admin"],
         cwd=PROJECT_DIR,
         env={**os.environ, "TORRENTINO_DB_PATH": str(db_path)},
         check=True,

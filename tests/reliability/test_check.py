@@ -164,7 +164,7 @@ def test_a_missing_empty_or_foreign_file_fails(tmp_path: Path, content: bytes | 
 
 def run_check(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.backups.check", *args],
+        [sys.executable, "-m", "chalicelib.check", *args],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

@@ -21,7 +21,6 @@ from chalicelib.backups.check import check_database
 from chalicelib.backups.files import manifest_path
 from chalicelib.backups.restore import (
     DATABASE_FILES,
-    lock_path,
     restore_backup,
     verify_backup,
 )
@@ -29,6 +28,7 @@ from chalicelib.errors import BackupUnusable, DatabaseInUse, StorageUnavailable,
 from chalicelib.service import startup
 from chalicelib.service.unit_of_work import open_storage
 from chalicelib.storage import migrations
+from chalicelib.storage.lock import lock_path
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from tests.helpers import example_ticket
 from tests.store.test_journal_modes import HALF_WRITTEN
