@@ -13,7 +13,7 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test test-fast bench lint typecheck keys clean check-db browser screenshots package \
+.PHONY: run test test-fast bench lint typecheck keys destinations clean check-db browser screenshots package \
 	backup backups verify-backups restore
 
 $(BIN)/python:
@@ -29,6 +29,10 @@ run: $(STAMP)
 # make keys ARGS="create alice --role admin" | ARGS=list | ARGS="revoke <key id>"
 keys: $(STAMP)
 	$(BIN)/python -m chalicelib.cli keys $(ARGS)
+
+# make destinations ARGS="add Movies /media/movies --tag movie" | ARGS=list | ARGS="remove <id>"
+destinations: $(STAMP)
+	$(BIN)/python -m chalicelib.cli destinations $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

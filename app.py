@@ -34,19 +34,26 @@ from chalicelib.api.routing import (
 from chalicelib.audit.log import AuditFilter, AuditPage
 from chalicelib.backups import backup
 from chalicelib.backups.files import BackupList, list_backups
+from chalicelib.destinations import store as destinations
+from chalicelib.destinations.store import CreateDestinationRequest, Destination, DestinationList
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
+    DestinationNotFound,
+    DestinationTaken,
     Forbidden,
     IdempotencyMismatch,
     InvalidInput,
     InvalidTransition,
+    KeyNotFound,
     StaleTicket,
     StorageUnavailable,
     TicketNotFound,
     TorrentinoError,
 )
+from chalicelib.keys import store as key_store
 from chalicelib.keys.identity import WhoAmI, who_am_i
+from chalicelib.keys.store import ApiKeyInfo, CreatedKey, CreateKeyRequest, KeyList
 from chalicelib.service.startup import Health, ensure_started
 from chalicelib.tickets.events import TicketHistory
 from chalicelib.tickets.history import read_history
@@ -263,6 +270,105 @@ def create_backup(caller: Caller) -> Response:
     optional_body_as(NoBody)
     created = backup.create_backup(settings.db_path(), actor=caller.identity.name)
     return json_response(created, 201)
+
+
+@api_route(
+    "GET",
+    "/api/v1/destinations",
+    summary="List the destinations tickets may go to (any caller)",
+    description="While at least one exists, a ticket's dest_path must be inside one of them.",
+    response=DestinationList,
+    errors=(),
+    tag="destinations",
+)
+def list_destinations(caller: Caller) -> Response:
+    """Every destination by name, for the request form's choices."""
+    return json_response(DestinationList(destinations=destinations.list_destinations(caller.conn)))
+
+
+@api_route(
+    "POST",
+    "/api/v1/destinations",
+    summary="Add a destination (admins)",
+    body=CreateDestinationRequest,
+    response=Destination,
+    status=201,
+    errors=(Forbidden, InvalidInput, DestinationTaken),
+    tag="destinations",
+)
+def add_destination(caller: Caller) -> Response:
+    """Add a named root that tickets may go to."""
+    caller.identity.require_admin("add a destination")
+    body = body_as(CreateDestinationRequest)
+    added = destinations.add_destination(caller.conn, body, actor=caller.identity.name)
+    return json_response(added, 201, {"Location": link(f"/api/v1/destinations/{added.id}")})
+
+
+@api_route(
+    "DELETE",
+    "/api/v1/destinations/{destination_id}",
+    summary="Remove a destination (admins); tickets filed into it keep their paths",
+    response=Destination,
+    errors=(Forbidden, DestinationNotFound),
+    tag="destinations",
+)
+def remove_destination(caller: Caller, destination_id: str) -> Response:
+    """Remove a destination."""
+    caller.identity.require_admin("remove a destination")
+    removed = destinations.remove_destination(
+        caller.conn, destination_id, actor=caller.identity.name
+    )
+    return json_response(removed)
+
+
+@api_route(
+    "GET",
+    "/api/v1/keys",
+    summary="List the API keys, oldest first, without their secrets (admins)",
+    response=KeyList,
+    errors=(Forbidden,),
+    tag="keys",
+)
+def list_api_keys(caller: Caller) -> Response:
+    """Who has a key, with its role, and whether it is revoked."""
+    caller.identity.require_admin("list API keys")
+    return json_response(KeyList(keys=key_store.list_keys(settings.db_path())))
+
+
+@api_route(
+    "POST",
+    "/api/v1/keys",
+    summary="Create an API key (admins; in open mode, the first key ends open mode)",
+    description="The answer holds the key this once; it is never shown or logged again.",
+    body=CreateKeyRequest,
+    response=CreatedKey,
+    status=201,
+    errors=(Forbidden, InvalidInput),
+    tag="keys",
+)
+def create_api_key(caller: Caller) -> Response:
+    """Create a key for a person, as `make keys ARGS="create ..."` does."""
+    caller.identity.require_admin("create API keys")
+    body = body_as(CreateKeyRequest)
+    info, key = key_store.create_key(
+        settings.db_path(), body.user, body.role, actor=caller.identity.name
+    )
+    return json_response(CreatedKey(**info.model_dump(), key=key), 201)
+
+
+@api_route(
+    "DELETE",
+    "/api/v1/keys/{key_id}",
+    summary="Revoke an API key at once (admins)",
+    response=ApiKeyInfo,
+    errors=(Forbidden, KeyNotFound),
+    tag="keys",
+)
+def revoke_api_key(caller: Caller, key_id: str) -> Response:
+    """Revoke a key; its holder is refused from the next request on."""
+    caller.identity.require_admin("revoke API keys")
+    revoked = key_store.revoke_key(settings.db_path(), key_id, actor=caller.identity.name)
+    return json_response(revoked)
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,11 @@ class Caller:
     identity: Identity
     tickets: SqliteTicketStore
     audit_log: SqliteAuditLog
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The request's one connection, for the stores that take it."""
+        return self.tickets.conn
 
 
 View = Callable[..., Response]

@@ -31,6 +31,29 @@ class ApiKeyInfo(BaseModel):
     revoked_at: Timestamp | None = None
 
 
+class CreateKeyRequest(BaseModel):
+    """The body of `POST /api/v1/keys`."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra={"examples": [{"user": "alice"}]}
+    )
+
+    user: str
+    role: Role = Role.USER
+
+
+class CreatedKey(ApiKeyInfo):
+    """A new key: its description, and the key itself, shown this once."""
+
+    key: str
+
+
+class KeyList(BaseModel):
+    """Every API key, oldest first, without secrets."""
+
+    keys: list[ApiKeyInfo]
+
+
 def _check_user_name(user: str) -> None:
     if not _USER_NAME.fullmatch(user):
         raise InvalidInput(

@@ -206,6 +206,23 @@ def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS idx_tickets_created_by")
 
 
+@migration
+def _m010_destinations(conn: sqlite3.Connection) -> None:
+    # Where tickets may go, while any is defined (chalicelib/destinations/).
+    conn.execute(
+        """
+        CREATE TABLE destinations (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            root TEXT NOT NULL UNIQUE,          -- normalised: no trailing slash, no '.'
+            tags TEXT NOT NULL,                 -- JSON array of default tags
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE UNIQUE INDEX idx_destinations_name ON destinations(name COLLATE NOCASE)")
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 
 

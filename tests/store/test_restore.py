@@ -293,10 +293,12 @@ def test_a_damaged_or_foreign_backup_is_refused_by_restore(
 
 @pytest.mark.usefixtures("journal_mode")
 def test_an_older_backup_is_verified_and_restored_through_migration(setup: Setup) -> None:
-    # What torrentino at schema 7 wrote: no audit_counts table (migration 8) yet.
+    # What torrentino at schema 7 wrote: no audit_counts table (migration 8) yet, nor any
+    # table of the later steps.
     old = setup.damaged_copy(
         lambda p: sql(
             p,
+            "DROP TABLE destinations",
             "DROP TRIGGER audit_counts_insert",
             "DROP TRIGGER audit_counts_delete",
             "DROP TABLE audit_counts",
