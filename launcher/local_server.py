@@ -55,13 +55,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from chalicelib import settings  # noqa: E402
-from chalicelib.api.errors import (  # noqa: E402
-    BodyTooLarge,
-    ClientBusy,
-    HeadersTooLarge,
-    RouteNotFound,
-    ServerBusy,
-)
+from chalicelib.api.errors import BodyTooLarge, RouteNotFound  # noqa: E402
 from chalicelib.api.forwarding import client_address, is_trusted  # noqa: E402
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.api.routing import error_response  # noqa: E402
@@ -78,6 +72,7 @@ from launcher.connection_limits import (  # noqa: E402
     HeadTooLarge,
 )
 from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
+from launcher.errors import ClientBusy, HeadersTooLarge, ServerBusy  # noqa: E402
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:

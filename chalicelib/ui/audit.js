@@ -136,7 +136,7 @@ export function eventSummary(event) {
       return h('span', data.reason);
     case 'backup_restored':
       return h('span', 'From ', h('code', data.file), `: ${plural(data.tickets, 'ticket', 'tickets')}`);
-    default:
-      return h('span', JSON.stringify(data));
+    default: // no words for it here: "Name: value; …"
+      return h('span', Object.entries(data).map(([name, value]) => `${label(name)}: ${JSON.stringify(value)}`).join('; '));
   }
 }
