@@ -53,7 +53,7 @@ export async function auditView(view, me) {
 
   async function load() {
     const wanted = types;
-    // An answer stops near 1 MiB: follow `next` until the page is whole.
+    // A page stops near 1 MiB: fill it from `next`.
     const read = async (params) => {
       const data = (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
       for (let more = data; more.next && data.events.length < params.limit;) {
