@@ -32,7 +32,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.api.errors import RequestTimeout
 from launcher.connection_limits import (
     MAX_HEAD_BYTES,
     SPARE_THREADS,
@@ -41,6 +40,7 @@ from launcher.connection_limits import (
     ConnectionLimits,
     HeadTooLarge,
 )
+from launcher.errors import RequestTimeout
 
 
 class ClientConnection:

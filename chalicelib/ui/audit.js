@@ -57,7 +57,15 @@ export async function auditView(view, me) {
 
   async function load() {
     const wanted = types;
-    const read = async (params) => (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+    // A page stops near 1 MiB: fill it from `next`.
+    const read = async (params) => {
+      const data = (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+      for (let more = data; more.next && data.events.length < params.limit;) {
+        more = (await api(more.next)).data;
+        data.events = data.events.concat(more.events).slice(0, params.limit);
+      }
+      return data;
+    };
     // Pages are aligned on PAGE_SIZE from the oldest event, so they stay put, and read from
     // the nearer end: the newest (every live refresh's) with no offset, none past half.
     let at = offset;
@@ -91,13 +99,10 @@ export async function auditView(view, me) {
       });
     };
     const last = lastPage(data.total);
+    const button = (name, disabled, to) => h('button', { type: 'button', class: 'secondary', disabled, 'data-key': name.toLowerCase(), onclick: go(to) }, name);
     put(pager,
-      h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newest', onclick: go(null) }, 'Newest'),
-        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newer', onclick: go(Math.min(last, at + PAGE_SIZE)) }, 'Newer')),
-      h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'older', onclick: go(Math.max(0, at - PAGE_SIZE)) }, 'Older'),
-        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'oldest', onclick: go(0) }, 'Oldest')));
+      h('div', { class: 'actions' }, button('Newest', at >= last, null), button('Newer', at >= last, Math.min(last, at + PAGE_SIZE))),
+      h('div', { class: 'actions' }, button('Older', at === 0, Math.max(0, at - PAGE_SIZE)), button('Oldest', at === 0, 0)));
   }
 
   // A ticket by what was asked for; its id's start tells two of the same apart.
@@ -153,7 +158,7 @@ export function eventSummary(event) {
       return h('span', data.reason);
     case 'backup_restored':
       return h('span', 'From ', h('code', data.file), `: ${plural(data.tickets, 'ticket', 'tickets')}`);
-    default:
-      return h('span', JSON.stringify(data));
+    default: // no words for it here: "Name: value; …"
+      return h('span', Object.entries(data).map(([name, value]) => `${label(name)}: ${JSON.stringify(value)}`).join('; '));
   }
 }
