@@ -25,6 +25,7 @@ def test_an_admin_makes_a_key_another_browser_uses_it_until_it_is_revoked(
     admin = open_page(site, "alice", permissions=["clipboard-read", "clipboard-write"])
     admin.get_by_role("navigation", name="Main").get_by_role("link", name="Keys").click()
     expect(admin.locator("main h1")).to_have_text("Keys")
+    expect(admin.get_by_label("Remember on this device")).to_be_hidden()  # open mode's only
     admin.get_by_label("Name").fill(name)
     admin.get_by_label("Role").select_option("user")
     admin.get_by_role("button", name="Make key").click()
@@ -140,6 +141,7 @@ def test_open_mode_makes_the_first_admin_key_and_signs_in_with_it(
     expect(page.locator("[data-key-id] .role")).to_have_text("admin")
     expect(page.get_by_role("button", name="Make key")).to_be_visible()  # now as any admin
     expect(page.get_by_label("Role")).to_be_visible()
+    expect(page.get_by_label("Remember on this device")).to_be_hidden()
     # Remembered on this device: a reload stays signed in.
     page.reload()
     expect(page.locator("main h1")).to_have_text("Keys")
