@@ -1,7 +1,7 @@
 // Destinations: the folders an admin lets tickets go to (a name, a root, default tags). The
 // admins' view lists, adds and removes them; the request form offers them.
 import { api, API, clearFieldErrors, h, hooks, isAdmin, main, onChange, plural, put, tagList, toast } from './core.js';
-import { field, showErrors } from './forms.js';
+import { field, removal, showErrors } from './forms.js';
 
 const splitTags = (text) => text.split(',').map((tag) => tag.trim()).filter(Boolean);
 
@@ -76,26 +76,6 @@ export async function destinationsView(view, me) {
     isAdmin() ? form : h('p', 'Only an admin adds or removes destinations.'),
     notice, h('h2', 'Destinations'), caption, list);
 
-  async function load() {
-    const { data } = await api(`${API}destinations`);
-    if (!view.current()) return;
-    const { destinations } = data;
-    caption.textContent = destinations.length ? `${plural(destinations.length, 'destination', 'destinations')}, by name.` : 'None yet: a request may go to any absolute folder.';
-    put(list, destinations.map((destination) => {
-      const actions = h('div', { class: 'ticket-actions' });
-      const ask = h('button', { type: 'button', class: 'secondary', 'data-key': `remove-${destination.id}`, 'aria-label': `Remove ${destination.name}`, onclick: () => {
-        const yes = h('button', { type: 'button', class: 'danger', onclick: () => remove(destination, yes) }, 'Yes, remove it');
-        put(actions, h('p', 'Remove it? Tickets filed there keep their paths.'), yes,
-          h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it'));
-        yes.focus();
-      } }, 'Remove');
-      if (isAdmin()) actions.append(ask);
-      return h('li', { class: 'ticket', 'data-destination': destination.name },
-        h('div', { class: 'ticket-main' }, h('strong', destination.name), ' ', h('code', destination.root),
-          h('div', { class: 'meta' }, tagList(destination.tags))), actions);
-    }));
-  }
-
   async function add(event) {
     event.preventDefault();
     button.disabled = true;
@@ -116,18 +96,18 @@ export async function destinationsView(view, me) {
     }
   }
 
-  async function remove(destination, yes) {
-    yes.disabled = true;
-    put(notice);
-    try {
-      await api(`${API}destinations/${encodeURIComponent(destination.id)}`, { method: 'DELETE' });
-      toast(`Destination ${destination.name} removed.`);
-    } catch (error) {
-      if (error.status === 401) return hooks.refused();
-      put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p', error.message)));
-    }
-    await load();
-    main().querySelector('h1').focus();
+  async function load() {
+    const { data } = await api(`${API}destinations`);
+    if (!view.current()) return;
+    const { destinations } = data;
+    caption.textContent = destinations.length ? `${plural(destinations.length, 'destination', 'destinations')}, by name.` : 'None yet: a request may go to any absolute folder.';
+    put(list, destinations.map((destination) => {
+      const actions = isAdmin() ? removal(['Remove', `Remove ${destination.name}`, 'Remove it? Tickets filed there keep their paths.', 'Yes, remove it'],
+        `remove-${destination.id}`, `${API}destinations/${encodeURIComponent(destination.id)}`, `Destination ${destination.name} removed.`, notice, load) : null;
+      return h('li', { class: 'ticket', 'data-destination': destination.name },
+        h('div', { class: 'ticket-main' }, h('strong', destination.name), ' ', h('code', destination.root),
+          h('div', { class: 'meta' }, tagList(destination.tags))), actions);
+    }));
   }
 
   await load();

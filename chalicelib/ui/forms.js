@@ -1,7 +1,7 @@
 // The forms' fields and their errors (the GOV.UK pattern): a label and a hint on every
 // field, the API's field errors (`details[]`) next to their fields in the form's own words,
 // and a summary at the top whose links move to the field.
-import { clearFieldErrors, fieldError, h, put } from './core.js';
+import { api, clearFieldErrors, fieldError, h, hooks, main, put, toast } from './core.js';
 
 /** A field: its label, its hint and its control (which gets the id). */
 export function field(id, label, hint, control) {
@@ -41,4 +41,33 @@ export function showErrors(error, form, summaryBox, known) {
     h('h2', 'There is a problem'), h('ul', items), retry);
   put(summaryBox, box);
   box.focus();
+}
+
+/** A row's removal behind a confirmation (`words`: the button, its name for the row, the
+ * question, the yes): DELETE `path`, say `done` (or the error, in `notice`), `reload`. */
+export function removal(words, key, path, done, notice, reload) {
+  const [button, name, question, yes] = words;
+  const actions = h('div', { class: 'ticket-actions' });
+  const ask = h('button', { type: 'button', class: 'secondary', 'data-key': key, 'aria-label': name, onclick: () => {
+    const sure = h('button', { type: 'button', class: 'danger', onclick: remove }, yes);
+    put(actions, h('p', question), sure,
+      h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it'));
+    sure.focus();
+  } }, button);
+  actions.append(ask);
+
+  async function remove(event) {
+    event.target.disabled = true;
+    put(notice);
+    try {
+      await api(path, { method: 'DELETE' });
+      toast(done);
+    } catch (error) {
+      if (error.status === 401) return hooks.refused();
+      put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p', error.message)));
+    }
+    await reload();
+    main().querySelector('h1').focus();
+  }
+  return actions;
 }

@@ -3,7 +3,7 @@
 // machine only, no key yet) the page makes the first admin key, which ends open mode, and
 // signs in with it.
 import { api, API, clearFieldErrors, h, hooks, isAdmin, keys, main, onChange, plural, put, session, timeAgo, toast } from './core.js';
-import { field, showErrors } from './forms.js';
+import { field, removal, showErrors } from './forms.js';
 import { watch } from './live.js';
 
 const idle = () => new Promise((done) => { setTimeout(done, 50); });
@@ -49,14 +49,8 @@ export async function keysView(view, me) {
     if (!view.current()) return;
     caption.textContent = data.keys.length ? `${plural(data.keys.length, 'key', 'keys')}, oldest first.` : 'No keys yet.';
     put(list, data.keys.map((key) => {
-      const actions = h('div', { class: 'ticket-actions' });
-      const ask = h('button', { type: 'button', class: 'secondary', 'data-key': `revoke-${key.id}`, 'aria-label': `Revoke ${key.user}'s key`, onclick: () => {
-        const yes = h('button', { type: 'button', class: 'danger', onclick: () => revoke(key, yes) }, 'Yes, revoke it');
-        put(actions, h('p', 'Revoke it? It is refused from its next request on.'), yes,
-          h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it'));
-        yes.focus();
-      } }, 'Revoke');
-      if (!key.revoked_at) actions.append(ask);
+      const actions = key.revoked_at ? null : removal(['Revoke', `Revoke ${key.user}'s key`, 'Revoke it? It is refused from its next request on.', 'Yes, revoke it'],
+        `revoke-${key.id}`, `${API}keys/${encodeURIComponent(key.id)}`, `The key of ${key.user} is revoked.`, notice, load);
       return h('li', { class: 'ticket', 'data-key-id': key.id },
         h('div', { class: 'ticket-main' }, h('strong', key.user), ' ', h('span', { class: 'role' }, key.role),
           h('div', { class: 'meta' }, h('span', 'made ', timeAgo(key.created_at)),
@@ -112,20 +106,6 @@ export async function keysView(view, me) {
         h('div', { class: 'actions secret' }, secret, h('button', { type: 'button', onclick: copy }, 'Copy')))));
     secret.focus();
     secret.select();
-  }
-
-  async function revoke(key, yes) {
-    yes.disabled = true;
-    put(notice);
-    try {
-      await api(`${API}keys/${encodeURIComponent(key.id)}`, { method: 'DELETE' });
-      toast(`The key of ${key.user} is revoked.`);
-    } catch (error) {
-      if (error.status === 401) return hooks.refused();
-      put(notice, h('div', { class: 'notice error', role: 'alert' }, h('p', error.message)));
-    }
-    await load();
-    main().querySelector('h1').focus();
   }
 
   render();
