@@ -22,7 +22,8 @@ gateway), with a request handler that:
   serves at once; and takes a connection only once its first bytes have arrived;
 * tells the app the client's real address (`context['identity']['sourceIp']`),
   where Chalice's local gateway says 127.0.0.1 for every caller.
-* takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`).
+* takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`), and delivers
+  notifications in another (`chalicelib.notifications.schedule`).
 
 Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
 """
@@ -60,6 +61,7 @@ from chalicelib.api.errors import (  # noqa: E402
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.backup_schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
+from chalicelib.notifications.schedule import start_delivery  # noqa: E402
 from chalicelib.service import ensure_started  # noqa: E402
 from tools.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
@@ -297,6 +299,7 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
         # Serve anyway: requests answer with the error until the database is fixed.
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
     start_scheduled_backups(settings.db_path())
+    start_delivery(settings.db_path())
     return LocalDevServer(
         app_obj,
         config,
