@@ -13,7 +13,7 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test bench lint typecheck keys clean check-db browser screenshots package \
+.PHONY: run test bench lint typecheck keys notify clean check-db browser screenshots package \
 	backup backups verify-backups restore
 
 $(BIN)/python:
@@ -29,6 +29,11 @@ run: $(STAMP)
 # make keys ARGS="create alice --role admin" | ARGS=list | ARGS="revoke <key id>"
 keys: $(STAMP)
 	$(BIN)/python -m chalicelib.keys $(ARGS)
+
+# make notify ARGS="add ntfy://ntfy.example.com/torrentino" | ARGS=list | ARGS="test <id>"
+# (docs/notifications.md)
+notify: $(STAMP)
+	$(BIN)/python -m chalicelib.cli notify $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
