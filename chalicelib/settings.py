@@ -133,7 +133,7 @@ def notify_refuse_private() -> bool:
 
 
 def notify_delivery() -> bool:
-    """Whether a long-running server delivers notifications itself (`TORRENTINO_NOTIFY_DELIVERY`,
-    on unless set to 0, false, no or off)."""
+    """Whether this process sends notifications (`TORRENTINO_NOTIFY_DELIVERY`, on unless set
+    to 0, false, no or off): a long-running server's delivery thread, and tests sent now."""
     configured = os.environ.get(NOTIFY_DELIVERY_VARIABLE, "").strip().lower()
     return configured not in {"0", "false", "no", "off"}

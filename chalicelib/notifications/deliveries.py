@@ -9,6 +9,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib import settings
 from chalicelib.notifications import sending
 from chalicelib.notifications.addresses import AddressPolicy
 from chalicelib.notifications.model import Delivery, DeliveryStatus, TargetRow
@@ -60,6 +61,7 @@ def recent(conn: sqlite3.Connection, target_id: str, limit: int) -> list[Deliver
 
 
 TEST_MESSAGE = "A test from torrentino: this target works."
+OFF = f"this server sends no notifications ({settings.NOTIFY_DELIVERY_VARIABLE}=0)"
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,10 @@ def send_test(target: TargetRow, policy: AddressPolicy) -> SentTest:
     event = {"id": 0, "event_type": "notification_test", "timestamp": format_timestamp(now)}
     event["data"] = {"target_id": target.id, "message": TEST_MESSAGE}
     body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    outcome = sending.send(target, sending.Notice(test_id, body, TEST_MESSAGE), policy, now)
+    if settings.notify_delivery():
+        outcome = sending.send(target, sending.Notice(test_id, body, TEST_MESSAGE), policy, now)
+    else:
+        outcome = Outcome(False, None, OFF)
     return SentTest(test_id, outcome, now)
 
 

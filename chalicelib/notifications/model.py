@@ -136,7 +136,7 @@ class DeliveryList(BaseModel):
 class ResumeRequest(BaseModel):
     """Resume a paused target: from where it stopped, or from now on."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     skip_missed: bool = Field(
         default=False,

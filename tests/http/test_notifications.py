@@ -16,7 +16,8 @@ from tests.helpers import example_ticket
 from tests.receivers import Behaviour, receiver
 from tools.server_process import Server
 
-LOOPBACK = {"TORRENTINO_NOTIFY_ALLOW_LOOPBACK": "1"}
+# Receivers on this machine; the delivery thread on (test servers start without it).
+LOOPBACK = {"TORRENTINO_NOTIFY_ALLOW_LOOPBACK": "1", "TORRENTINO_NOTIFY_DELIVERY": "1"}
 TARGETS = "/api/v1/notification-targets"
 
 
