@@ -16,10 +16,11 @@ from pathlib import Path
 from bench import loader
 from bench.common import Table, per_op_seconds
 from bench.store_bench import REQUEST
-from chalicelib import migrations, service
 from chalicelib.notifications.addresses import AddressPolicy
 from chalicelib.notifications.model import CreateTargetRequest
-from chalicelib.storage import open_storage
+from chalicelib.service.startup import ensure_started
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
 
 TARGETS = 10
 
@@ -56,7 +57,7 @@ def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
         loader.build(path, tickets)
         migrations.migrate(path)
         _add_targets(path, targets)
-        service.ensure_started(path)
+        ensure_started(path)
     creators = {targets: _creator(path) for targets, path in paths.items()}
     samples: dict[int, list[float]] = {targets: [] for targets in paths}
     for _ in range(rounds):

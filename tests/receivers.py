@@ -18,7 +18,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from standardwebhooks import Webhook
 
-from tools.server_process import free_port
+from harness.server_process import free_port
 
 
 @dataclass

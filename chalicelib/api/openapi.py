@@ -156,7 +156,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "description": PATH_PARAMETERS[name],
+            "description": PATH_PARAMETERS.get(name, PATH_PARAMETERS["ticket_id"]),
             "schema": {"type": "string"},
         }
         for name in names

@@ -26,6 +26,8 @@ class AuditEventType(StrEnum):
     BACKUP_CREATED = "backup_created"
     BACKUP_FAILED = "backup_failed"
     BACKUP_RESTORED = "backup_restored"
+    DESTINATION_ADDED = "destination_added"
+    DESTINATION_REMOVED = "destination_removed"
     NOTIFICATION_TARGET_CREATED = "notification_target_created"
     NOTIFICATION_TARGET_DELETED = "notification_target_deleted"
     NOTIFICATION_TARGET_PAUSED = "notification_target_paused"

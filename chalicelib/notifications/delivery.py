@@ -28,14 +28,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from threading import Lock
 
-from chalicelib import db
+from chalicelib.actors import NOTIFIER_ACTOR
 from chalicelib.audit.events import AuditEvent, AuditEventType, record, row_to_event
 from chalicelib.notifications import deliveries, leases, messages, sending
 from chalicelib.notifications.addresses import AddressPolicy
 from chalicelib.notifications.model import DeliveryStatus, TargetRow, TargetScope
+from chalicelib.storage import db
 from chalicelib.timestamps import format_timestamp, utc_now
 
-NOTIFIER_ACTOR = "notifier"
 EVENTS_PER_READ = 20
 IDS_PER_SCAN = 500
 GIVE_UP_AFTER = timedelta(hours=24)

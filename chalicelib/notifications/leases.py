@@ -13,7 +13,7 @@ import os
 import sqlite3
 from datetime import datetime, timedelta
 
-from chalicelib import db
+from chalicelib.storage import db
 from chalicelib.timestamps import format_timestamp
 
 LEASE_SECONDS = 120.0

@@ -9,9 +9,7 @@ import sqlite3
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib import db
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.audit.ticket_events import TICKET_EVENTS
 from chalicelib.errors import Forbidden, InvalidInput, TargetNotFound
 from chalicelib.notifications import apprise_sender, deliveries, urls, webhook
 from chalicelib.notifications.addresses import AddressPolicy
@@ -27,6 +25,8 @@ from chalicelib.notifications.model import (
     TargetScope,
     shown,
 )
+from chalicelib.storage import db
+from chalicelib.tickets.events import TICKET_EVENTS
 from chalicelib.timestamps import format_timestamp, utc_now
 
 MAX_TARGETS_PER_OWNER = 20

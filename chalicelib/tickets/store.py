@@ -4,34 +4,39 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection
+from dataclasses import dataclass
 
-from chalicelib import db
 from chalicelib.paging import cut_page
+from chalicelib.storage import db
 from chalicelib.tickets import idempotency
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
-from chalicelib.tickets.rows import insert_ticket, read_cursor, read_row, row_to_ticket
+from chalicelib.tickets.rows import PathCheck, insert_ticket, read_cursor, read_row, row_to_ticket
 from chalicelib.tickets.states import Cancelled, Completed, Failed, TicketState
 from chalicelib.tickets.transitions import move_ticket
 
 
+@dataclass(frozen=True)
 class SqliteTicketStore:
     """Tickets on the connection it is given (the request's unit of work)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    conn: sqlite3.Connection
+    check_path: PathCheck | None = None  # where a ticket may go; see `insert_ticket`
 
     def create(self, request: CreateTicketRequest, *, created_by: str) -> Ticket:
         """Store a new pending ticket and its `ticket_created` event in one transaction."""
         with db.transaction(self.conn):
-            return insert_ticket(self.conn, request, created_by=created_by)
+            return insert_ticket(
+                self.conn, request, created_by=created_by, check_path=self.check_path
+            )
 
     def create_idempotent(
         self, request: CreateTicketRequest, *, created_by: str, key: str
     ) -> tuple[Ticket, bool]:
-        """Create once per (`created_by`, `key`); return the ticket and whether it is a replay
-        (see `idempotency.create_once`). Raises `IdempotencyMismatch`."""
-        return idempotency.create_once(self.conn, request, created_by=created_by, key=key)
+        """Create once per (`created_by`, `key`): see `idempotency.create_once`."""
+        return idempotency.create_once(
+            self.conn, request, created_by=created_by, key=key, check_path=self.check_path
+        )
 
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
@@ -40,18 +45,15 @@ class SqliteTicketStore:
     def list(self, ticket_filter: TicketFilter) -> list[Ticket]:
         """The filtered page of tickets, in the filter's order; raises `TicketNotFound` for
         an `after` that names no ticket."""
-        cursor = (
-            None if ticket_filter.after is None else read_cursor(self.conn, ticket_filter.after)
-        )
+        after = ticket_filter.after
+        cursor = None if after is None else read_cursor(self.conn, after)
         sql, params = list_query(ticket_filter, cursor)
         # All rows first: a step per row between Python work waits for the GIL each time.
         return [row_to_ticket(row) for row in self.conn.execute(sql, params).fetchall()]
 
     def count(self, ticket_filter: TicketFilter) -> int:
         """How many tickets match the filter, ignoring paging."""
-        sql, params = count_query(ticket_filter)
-        total: int = self.conn.execute(sql, params).fetchone()[0]
-        return total
+        return int(self.conn.execute(*count_query(ticket_filter)).fetchone()[0])
 
     def page(self, ticket_filter: TicketFilter) -> TicketPage:
         """A page and its total, read from one snapshot so they agree; raises

@@ -7,11 +7,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from harness.lambda_harness import ApiGateway, Package
 from tests.deploy.conftest import StartContainer, create_first_key
 from tests.deploy.test_lambda_backup import SCHEDULED_EVENT
 from tests.helpers import example_ticket
 from tests.receivers import receiver
-from tools.lambda_harness import ApiGateway, Package
 
 CONTAINERS = 3
 ROUNDS = 3

@@ -12,9 +12,9 @@ from typing import Any
 
 import requests
 
+from harness.server_process import Server
 from tests.helpers import example_ticket
 from tests.receivers import Behaviour, receiver
-from tools.server_process import Server
 
 # Receivers on this machine; the delivery thread on (test servers start without it).
 LOOPBACK = {"TORRENTINO_NOTIFY_ALLOW_LOOPBACK": "1", "TORRENTINO_NOTIFY_DELIVERY": "1"}

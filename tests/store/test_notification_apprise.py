@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chalicelib.notifications.addresses import AddressPolicy
 from chalicelib.notifications.delivery import deliver_due
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
 from tests.receivers import Behaviour, receiver, smtp_server
 from tests.store.test_notification_delivery import (
     LOOPBACK,

@@ -17,7 +17,7 @@ from chalicelib.notifications import delivery
 from chalicelib.notifications.addresses import AddressPolicy
 from chalicelib.notifications.delivery import deliver_due, retry_delay
 from chalicelib.notifications.model import CreatedTarget, CreateTargetRequest
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.model import CreateTicketRequest
 from chalicelib.timestamps import utc_now
 from tests.helpers import example_ticket

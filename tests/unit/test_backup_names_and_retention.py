@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chalicelib.backup_files import backup_name, kept_by_retention, taken_at
+from chalicelib.backups.files import backup_name, kept_by_retention, taken_at
 
 
 def at(day: str, hour: int) -> datetime:

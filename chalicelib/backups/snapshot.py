@@ -23,8 +23,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from chalicelib import db, settings
+from chalicelib import settings
 from chalicelib.errors import BackupFailed
+from chalicelib.storage import db
 
 # About a millisecond of copying on a local disk, a few over EFS: the longest a writer
 # waits for a step.

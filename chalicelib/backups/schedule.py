@@ -15,7 +15,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from chalicelib.backup import backup_if_due, seconds_until_due
+from chalicelib.backups.backup import backup_if_due, seconds_until_due
 from chalicelib.errors import BackupInProgress, TorrentinoError
 
 RETRY_AFTER_FAILURE_SECONDS = 3600.0

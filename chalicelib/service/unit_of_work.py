@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib import db
 from chalicelib.audit.log import SqliteAuditLog
+from chalicelib.destinations.store import require_inside
 from chalicelib.notifications.store import SqliteTargetStore
+from chalicelib.storage import db
 from chalicelib.tickets.store import SqliteTicketStore
 
 
@@ -36,4 +37,9 @@ def open_storage(path: Path) -> Iterator[Storage]:
     Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
     """
     with db.connect(path) as conn:
-        yield Storage(conn, SqliteTicketStore(conn), SqliteAuditLog(conn), SqliteTargetStore(conn))
+        yield Storage(
+            conn,
+            SqliteTicketStore(conn, require_inside),
+            SqliteAuditLog(conn),
+            SqliteTargetStore(conn),
+        )

@@ -16,16 +16,16 @@ gateway), with a request handler that:
   not answered with dropped SYNs and one-second retries;
 * records `service_started` (and migrates the database) when the server starts,
   not on the first request;
-* bounds every connection (tools/connection_limits.py, tools/connection_slots.py):
+* bounds every connection (launcher/connection_limits.py, launcher/connection_slots.py):
   the time its client may take for a request's head and body, for the next request
   on a kept-alive connection and for taking an answer, and how many connections it
   serves at once; and takes a connection only once its first bytes have arrived;
 * tells the app the client's real address (`context['identity']['sourceIp']`),
   where Chalice's local gateway says 127.0.0.1 for every caller.
-* takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`), and delivers
+* takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`), and delivers
   notifications in another (`chalicelib.notifications.schedule`).
 
-Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
+Usage: python launcher/local_server.py [--host H] [--port P] [--stage S]
 """
 
 from __future__ import annotations
@@ -59,11 +59,12 @@ from chalicelib.api.errors import (  # noqa: E402
     ServerBusy,
 )
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
-from chalicelib.backup_schedule import start_scheduled_backups  # noqa: E402
+from chalicelib.api.routing import error_response  # noqa: E402
+from chalicelib.backups.schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
 from chalicelib.notifications.schedule import start_delivery  # noqa: E402
-from chalicelib.service import ensure_started  # noqa: E402
-from tools.connection_limits import (  # noqa: E402
+from chalicelib.service.startup import ensure_started  # noqa: E402
+from launcher.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
     RETRY_AFTER_SECONDS,
     ClientTooSlow,
@@ -71,13 +72,10 @@ from tools.connection_limits import (  # noqa: E402
     ConnectionLimits,
     HeadTooLarge,
 )
-from tools.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
+from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:
-    # The app module Chalice has already loaded; importing it earlier would load it twice.
-    from app import error_response  # noqa: PLC0415
-
     response: dict[str, Any] = error_response(error).to_dict()
     return response
 
@@ -124,7 +122,7 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
 
     def setup(self) -> None:
         # StreamRequestHandler.setup, with reads and writes bounded by the connection's
-        # deadlines (tools/connection_slots.py) instead of waiting as long as the client likes.
+        # deadlines (launcher/connection_slots.py) instead of waiting as long as the client likes.
         self.connection = self.request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client = self._slots.connection(self.request)
