@@ -13,8 +13,8 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test test-fast bench lint typecheck keys destinations notify clean check-db browser screenshots package \
-	backup backups verify-backups restore
+.PHONY: run test test-fast bench lint typecheck keys destinations notify clean check-db browser caddy \
+	screenshots package backup backups verify-backups restore
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs).
-test: lint typecheck browser
+test: lint typecheck browser caddy
 	@command -v ip >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
@@ -65,6 +65,14 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null; }
+
+# The proxy tests (tests/proxy, tests/browser/test_behind_a_proxy.py) put Debian's Caddy in
+# front of the server, as docs/security.md says: install it when it is missing.
+caddy:
+	@command -v caddy >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq caddy >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq caddy; } >/dev/null; }
 
 # The README's screenshots (docs/screenshots/), made by the browser tests that take them.
 screenshots: $(STAMP) browser

@@ -74,7 +74,7 @@ export async function notificationsView(view, me) {
       h('p', target.events.length ? target.events.map(label).join(', ') : 'All events',
         paused ? `. Paused: ${target.paused_reason}` : '', target.failures ? `. Failing (${target.failures}): ${target.last_error}` : ''),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', 'data-key': `test-${target.id}`, onclick: () => act(target, '/test', 'POST', (sent) => (sent.status === 'delivered' ? 'Test sent.' : `Test failed: ${sent.last_error}`)) }, 'Send test'),
+        h('button', { type: 'button', class: 'secondary', 'data-key': `test-${target.id}`, onclick: () => act(target, '/test', 'POST', (sent) => (sent.status === 'delivered' ? 'Test sent.' : `The test did not get through: ${sent.last_error}`)) }, 'Send test'),
         h('button', { type: 'button', class: 'secondary', onclick: () => showDeliveries(target, box).catch(hooks.fail) }, 'Deliveries'),
         paused ? h('button', { type: 'button', class: 'secondary', onclick: () => act(target, '/resume', 'POST', () => 'Resumed.') }, 'Resume') : null,
         h('button', { type: 'button', class: 'secondary', onclick: () => confirm(`Remove ${target.url}?`) && act(target, '', 'DELETE', () => 'Removed.') }, 'Remove')),
