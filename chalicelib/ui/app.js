@@ -16,7 +16,6 @@ import {
   session,
 } from './core.js';
 import { auditView } from './audit.js';
-import { backupsView } from './backups.js';
 import { watch } from './live.js';
 import { queueView } from './queue.js';
 import { newTicketView } from './request.js';
@@ -98,12 +97,15 @@ function askForKey(refused = Boolean(keys.get())) {
   }
 }
 
+// Views few people open load when first opened, so the page's first load stays light.
+const later = (load, name) => async (...args) => (await load())[name](...args);
 const ROUTES = [
   [/^\/$/, 'queue', queueView],
   [/^\/new$/, 'new', newTicketView],
   [/^\/tickets\/([^/]{1,64})$/, 'queue', ticketView],
   [/^\/audit$/, 'audit', auditView],
-  [/^\/backups$/, 'backups', backupsView],
+  [/^\/backups$/, 'backups', later(() => import('./backups.js'), 'backupsView')],
+  [/^\/notifications$/, 'notifications', later(() => import('./notifications.js'), 'notificationsView')],
 ];
 
 function currentHash() {
