@@ -48,12 +48,16 @@ from chalicelib.errors import (
     KeyNotFound,
     StaleTicket,
     StorageUnavailable,
+    TargetNotFound,
     TicketNotFound,
     TorrentinoError,
 )
 from chalicelib.keys import store as key_store
 from chalicelib.keys.identity import WhoAmI, who_am_i
 from chalicelib.keys.store import ApiKeyInfo, CreatedKey, CreateKeyRequest, KeyList
+from chalicelib.notifications import model as targets
+from chalicelib.notifications.addresses import AddressPolicy
+from chalicelib.notifications.delivery import deliver_due
 from chalicelib.service.startup import Health, ensure_started
 from chalicelib.tickets.events import TicketHistory
 from chalicelib.tickets.history import read_history
@@ -369,6 +373,130 @@ def revoke_api_key(caller: Caller, key_id: str) -> Response:
     caller.identity.require_admin("revoke API keys")
     revoked = key_store.revoke_key(settings.db_path(), key_id, actor=caller.identity.name)
     return json_response(revoked)
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets",
+    summary="Add a notification target: an Apprise URL, or a signed webhook",
+    description="The answer shows the URL masked and, for a webhook, its signing secret: "
+    "this once. An admin's target gets every event it names; a user's, only the events of "
+    "that user's own tickets. Deliveries start with the next event (docs/notifications.md).",
+    body=targets.CreateTargetRequest,
+    response=targets.CreatedTarget,
+    status=201,
+    errors=(InvalidInput, Forbidden),
+    tag="notifications",
+)
+def create_notification_target(caller: Caller) -> Response:
+    """Save a target for the caller; its secret is in this answer only."""
+    body = body_as(targets.CreateTargetRequest)
+    created = caller.targets.create(
+        body,
+        owner=caller.identity.name,
+        is_admin=caller.identity.is_admin,
+        policy=AddressPolicy.from_settings(),
+    )
+    return json_response(created, 201)
+
+
+@api_route(
+    "GET",
+    "/api/v1/notification-targets",
+    summary="List the caller's notification targets (every one, for an admin)",
+    response=targets.TargetList,
+    errors=(),
+    tag="notifications",
+)
+def list_notification_targets(caller: Caller) -> Response:
+    """The caller's targets, masked, with their state."""
+    return json_response(caller.targets.list(owner=caller.identity.owner_filter()))
+
+
+# A target's own routes: its owner's, or any admin's; anyone else's is a 404.
+TARGET: dict[str, Any] = {"errors": (TargetNotFound,), "tag": "notifications"}
+
+
+@api_route(
+    "DELETE",
+    "/api/v1/notification-targets/{target_id}",
+    summary="Remove a notification target and its delivery record",
+    response=targets.NotificationTarget,
+    **TARGET,
+)
+def delete_notification_target(caller: Caller, target_id: str) -> Response:
+    """Remove one of the caller's targets."""
+    owner = caller.identity.owner_filter()
+    return json_response(caller.targets.delete(target_id, owner=owner, actor=caller.identity.name))
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets/{target_id}/test",
+    summary="Send a test notification now",
+    description="Answers once it is sent (or has failed), with the delivery as recorded.",
+    body=NoBody,
+    body_required=False,
+    response=targets.Delivery,
+    **TARGET,
+)
+def test_notification_target(caller: Caller, target_id: str) -> Response:
+    """Send a test to one of the caller's targets, paused or not."""
+    optional_body_as(NoBody)
+    owner = caller.identity.owner_filter()
+    sent = caller.targets.send_test(target_id, owner=owner, policy=AddressPolicy.from_settings())
+    return json_response(sent)
+
+
+@api_route(
+    "GET",
+    "/api/v1/notification-targets/{target_id}/deliveries",
+    summary="A notification target's recent deliveries, newest first",
+    response=targets.DeliveryList,
+    **TARGET,
+)
+def notification_deliveries(caller: Caller, target_id: str) -> Response:
+    """The target's last deliveries: status, attempts and the last error of each."""
+    owner = caller.identity.owner_filter()
+    return json_response(caller.targets.deliveries(target_id, owner=owner))
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets/{target_id}/resume",
+    summary="Resume a paused notification target",
+    description="It gets the events it missed while paused, unless `skip_missed` is true.",
+    body=targets.ResumeRequest,
+    body_required=False,
+    response=targets.NotificationTarget,
+    **TARGET,
+)
+def resume_notification_target(caller: Caller, target_id: str) -> Response:
+    """Deliver to a paused target again."""
+    body = optional_body_as(targets.ResumeRequest)
+    resumed = caller.targets.resume(
+        target_id,
+        owner=caller.identity.owner_filter(),
+        actor=caller.identity.name,
+        skip_missed=body.skip_missed,
+    )
+    return json_response(resumed)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def scheduled_notifications(event: CloudWatchEvent) -> dict[str, int]:
+    """Deliver notifications on a Lambda deployment, every minute (the local server runs a
+    delivery thread instead). Several at once are safe: each target is leased to one run."""
+    del event
+    db_file = settings.db_path()
+    ensure_started(db_file)
+    report = deliver_due(db_file, worker=NOTIFY_WORKER, budget_seconds=NOTIFY_BUDGET_SECONDS)
+    return report.summary()
+
+
+# A Lambda run stops starting sends after this long, well inside its timeout and the minute.
+NOTIFY_BUDGET_SECONDS = 40.0
+NOTIFY_WORKER = "lambda"
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))

@@ -9,7 +9,8 @@ ANONYMOUS_NAME = "anonymous"  # a caller without a key, in open mode
 SYSTEM_ACTOR = "system"  # the service: start-up, scheduled backups
 CLI_ACTOR = "admin-cli"  # the command line on the server (`make keys`, `make restore`)
 INVOKE_ACTOR = "admin-invoke"  # the `keys` Lambda function (chalicelib/api/key_commands.py)
-RESERVED_NAMES = frozenset({ANONYMOUS_NAME, SYSTEM_ACTOR, CLI_ACTOR, INVOKE_ACTOR})
+NOTIFIER_ACTOR = "notifier"  # notification delivery: giving up an event, pausing a target
+RESERVED_NAMES = frozenset({ANONYMOUS_NAME, SYSTEM_ACTOR, CLI_ACTOR, INVOKE_ACTOR, NOTIFIER_ACTOR})
 
 
 def as_read(name: str) -> str:

@@ -128,6 +128,15 @@ class DestinationTaken(TorrentinoError):
     code = "destination_exists"
 
 
+class TargetNotFound(TorrentinoError):
+    """No notification target of the caller's has the given id."""
+
+    code = "notification_target_not_found"
+
+    def __init__(self, target_id: str) -> None:
+        super().__init__(f"no notification target with id {target_id!r}", field="id")
+
+
 class StorageUnavailable(TorrentinoError):
     """The database is busy (see Retry-After), read-only, full or missing."""
 

@@ -25,7 +25,8 @@ gateway), with a request handler that:
   where Chalice's local gateway says 127.0.0.1 for every caller; behind a trusted
   reverse proxy (`TORRENTINO_TRUSTED_PROXIES`) it counts each request's place for, and
   logs, the client the proxy forwards (`chalicelib/api/forwarding.py`);
-* takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`).
+* takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`), and delivers
+  notifications in another (`chalicelib.notifications.schedule`).
 
 Usage: python launcher/local_server.py [--host H] [--port P] [--stage S]
 """
@@ -62,6 +63,7 @@ from chalicelib.api.routing import error_response  # noqa: E402
 from chalicelib.backups.schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
 from chalicelib.keys.identity import without_keys  # noqa: E402
+from chalicelib.notifications.schedule import start_delivery  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
 from launcher.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
@@ -352,6 +354,7 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
         # Serve anyway: requests answer with the error until the database is fixed.
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
     start_scheduled_backups(settings.db_path())
+    start_delivery(settings.db_path())
     return LocalDevServer(
         app_obj,
         config,

@@ -73,6 +73,7 @@ STATUS: dict[type[TorrentinoError], int] = {
     domain.TicketNotFound: 404,
     domain.KeyNotFound: 404,
     domain.DestinationNotFound: 404,
+    domain.TargetNotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
     domain.InvalidTransition: 409,

@@ -143,6 +143,12 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
+PATH_PARAMETERS = {
+    "ticket_id": "A ticket id (UUID).",
+    "target_id": "A notification target's id (`nt_` and 12 hex digits).",
+}
+
+
 def _path_parameters(path: str) -> list[dict[str, Any]]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     return [
@@ -150,7 +156,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "description": "A ticket id (UUID).",
+            "description": PATH_PARAMETERS.get(name, PATH_PARAMETERS["ticket_id"]),
             "schema": {"type": "string"},
         }
         for name in names

@@ -35,6 +35,7 @@ from chalicelib.api.parsing import ModelT, parse_body, parse_if_match, parse_opt
 from chalicelib.audit.log import AuditPage, SqliteAuditLog
 from chalicelib.errors import InvalidInput, TorrentinoError
 from chalicelib.keys.identity import ANONYMOUS, Identity, resolve_identity
+from chalicelib.notifications.store import SqliteTargetStore
 from chalicelib.service.startup import ensure_started
 from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.listing import TicketPage
@@ -60,6 +61,7 @@ class Caller:
     identity: Identity
     tickets: SqliteTicketStore
     audit_log: SqliteAuditLog
+    targets: SqliteTargetStore
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -100,7 +102,7 @@ def api_route(
                     )
                     if identity == ANONYMOUS:  # no key: another site's page could be it
                         refuse_other_sites(method, request().headers, url.host, url.scheme)
-                    caller = Caller(identity, storage.tickets, storage.audit_log)
+                    caller = Caller(identity, storage.tickets, storage.audit_log, storage.targets)
                     response: Response = view(caller, **kwargs)
             except TorrentinoError as error:
                 response = error_response(error)

@@ -28,6 +28,11 @@ class AuditEventType(StrEnum):
     BACKUP_RESTORED = "backup_restored"
     DESTINATION_ADDED = "destination_added"
     DESTINATION_REMOVED = "destination_removed"
+    NOTIFICATION_TARGET_CREATED = "notification_target_created"
+    NOTIFICATION_TARGET_DELETED = "notification_target_deleted"
+    NOTIFICATION_TARGET_PAUSED = "notification_target_paused"
+    NOTIFICATION_TARGET_RESUMED = "notification_target_resumed"
+    NOTIFICATION_GIVEN_UP = "notification_given_up"
 
 
 class AuditEvent(BaseModel):

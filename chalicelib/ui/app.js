@@ -110,6 +110,7 @@ const ROUTES = [
   [/^\/backups$/, 'backups', later(() => import('./backups.js'), 'backupsView')],
   [/^\/destinations$/, 'destinations', later(() => import('./destinations.js'), 'destinationsView')],
   [/^\/keys$/, 'keys', later(() => import('./keys.js'), 'keysView')],
+  [/^\/notifications$/, 'notifications', later(() => import('./notifications.js'), 'notificationsView')],
 ];
 
 function currentHash() {

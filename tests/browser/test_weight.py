@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, Response, expect
 
+from chalicelib.api import webpage
 from tests.browser.conftest import OpenContext, Site
 from tests.http.test_webpage import MAX_PAGE_BYTES, page_files
 
@@ -54,9 +55,6 @@ def page_files_loaded(page: Page) -> set[str]:
     return {urlsplit(url).path for url in urls if urlsplit(url).path.startswith("/ui/")}
 
 
-ON_DEMAND = ("request.js", "forms.js", "priority.js", "destinations.js", "keys.js", "backups.js")
-
-
 def test_modules_on_demand_arrive_with_their_view(site: Site, open_context: OpenContext) -> None:
     page = open_context(site, "alice").new_page()
     page.goto(site.url)
@@ -64,11 +62,12 @@ def test_modules_on_demand_arrive_with_their_view(site: Site, open_context: Open
     page.wait_for_load_state("networkidle")
     first = page_files_loaded(page)
     assert "/ui/app.js" in first
-    assert not {f"/ui/{name}" for name in ON_DEMAND} & first
+    assert not {f"/ui/{name}" for name in webpage.ON_DEMAND} & first
     for path, heading, arrived in (
         ("#/new", "New request", {"request.js", "forms.js", "priority.js", "destinations.js"}),
         ("#/keys", "Keys", {"keys.js"}),
         ("#/backups", "Backups", {"backups.js"}),
+        ("#/notifications", "Notifications", {"notifications.js"}),
     ):
         before = page_files_loaded(page)
         page.goto(f"{site.url}{path}")

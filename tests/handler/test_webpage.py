@@ -89,15 +89,25 @@ def test_the_scripts_never_parse_text_as_html() -> None:
 
 
 def test_the_scripts_import_only_each_other() -> None:
-    imported = set()
+    imported: dict[str, set[str]] = {}
+    on_demand = set()
     for name, script in scripts().items():
+        imported[name] = set()
         for source in re.findall(r"^import .*? from '([^']*)';$", script, flags=re.M | re.S):
             assert source.startswith("./"), (name, source)
-            imported.add(source.removeprefix("./"))
-        # A dynamic import loads only one of the page's own on-demand modules.
-        for loaded in re.findall(r"import\(([^)]*)\)", script):
-            assert loaded in {f"'./{module}'" for module in webpage.ON_DEMAND}, (name, loaded)
-    assert imported == set(webpage.SCRIPTS) - {"app.js"}
+            imported[name].add(source.removeprefix("./"))
+        # A view loaded when first opened: by a literal name, from app.js only.
+        loaded = re.findall(r"import\('\./([^']*)'\)", script)
+        assert script.count("import(") == len(loaded), name
+        assert not loaded or name == "app.js", name
+        on_demand.update(loaded)
+    first_load = set(webpage.SCRIPTS) - set(webpage.ON_DEMAND)
+    # What the page loads at once imports only itself: nothing on demand comes with it...
+    assert set().union(*(imported[name] for name in first_load)) == first_load - {"app.js"}
+    # ...and every other script is a view app.js loads, or a module such a view imports.
+    with_the_views = set().union(*(imported[name] for name in webpage.ON_DEMAND)) - first_load
+    assert on_demand <= set(webpage.ON_DEMAND)
+    assert on_demand | with_the_views == set(webpage.ON_DEMAND)
 
 
 def test_the_page_refers_only_to_its_own_files_by_relative_urls() -> None:
@@ -107,12 +117,13 @@ def test_the_page_refers_only_to_its_own_files_by_relative_urls() -> None:
     for url in urls:
         assert not re.match(r"^([a-z]+:|//|/)", url), url
     local = {url.removeprefix("ui/") for url in urls if url.startswith("ui/")}
-    assert local == set(webpage.CONTENT_TYPES) - {webpage.PAGE}
+    assert local == set(webpage.CONTENT_TYPES) - {webpage.PAGE, *webpage.ON_DEMAND}
     assert "<style" not in html and " style=" not in html
     assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="ui/app.js">']
-    # Every module is preloaded, so they arrive together rather than one import at a time.
+    # Every module of the first load is preloaded, so they arrive together rather than one
+    # import at a time; the views loaded on demand are not part of it.
     preloaded = re.findall(r'<link rel="modulepreload" href="ui/([^"]*)">', html)
-    assert set(preloaded) == set(webpage.SCRIPTS) - {"app.js"}
+    assert set(preloaded) == set(webpage.SCRIPTS) - {"app.js", *webpage.ON_DEMAND}
     # The API is called by relative URLs, so the stage prefix of API Gateway is kept.
     assert "export const API = 'api/v1/';" in scripts()["core.js"]
     for name, script in scripts().items():

@@ -34,6 +34,9 @@ STORED_STATE_STATUSES: dict[str, list[str]] = {
     "cancel_ticket": ["412"],  # its If-Match names a version the ticket no longer has
     "complete_ticket": ["412"],
     "fail_ticket": ["412"],
+    # Whether a URL names a service Apprise knows (or an address the rules allow) is not
+    # something a JSON schema can say.
+    "create_notification_target": ["400"],
 }
 
 
