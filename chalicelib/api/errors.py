@@ -3,6 +3,8 @@ only HTTP has (a route or method that does not exist, a body that is not JSON)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib.errors import (
@@ -17,6 +19,7 @@ from chalicelib.errors import (
     StorageCorrupt,
     StorageUnavailable,
     TicketNotFound,
+    TicketNotPending,
     TorrentinoError,
     Unauthenticated,
 )
@@ -36,9 +39,9 @@ class UnsupportedMediaType(InvalidInput):
 
     code = "unsupported_media_type"
 
-    def __init__(self, content_type: str) -> None:
+    def __init__(self, content_type: str, accepted: Sequence[str] = ("application/json",)) -> None:
         super().__init__(
-            f"request body must be sent as application/json, not {content_type!r}",
+            f"request body must be sent as {' or '.join(accepted)}, not {content_type!r}",
             field="Content-Type",
         )
 
@@ -116,6 +119,7 @@ STATUS: dict[type[TorrentinoError], int] = {
     MethodNotAllowed: 405,
     RequestTimeout: 408,
     InvalidTransition: 409,
+    TicketNotPending: 409,
     DatabaseInUse: 409,
     StaleTicket: 412,
     BodyTooLarge: 413,

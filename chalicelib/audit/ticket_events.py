@@ -8,7 +8,7 @@ the `tickets` table holds it: its history, and the consistency check's replay.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, record
 from chalicelib.errors import InvalidTransition
-from chalicelib.tickets.model import QueryContext, Ticket
+from chalicelib.tickets.model import (
+    QueryContext,
+    Ticket,
+    UpdateTicketRequest,
+    editable_values,
+)
 from chalicelib.tickets.states import (
     Cancelled,
     Pending,
@@ -31,6 +36,7 @@ TICKET_EVENTS = frozenset(
         AuditEventType.TICKET_CREATED,
         AuditEventType.TICKET_CANCELLED,
         AuditEventType.TICKET_STATE_CHANGED,
+        AuditEventType.TICKET_UPDATED,
     }
 )
 
@@ -81,6 +87,24 @@ def record_transition(
     record(conn, AuditEventType.TICKET_STATE_CHANGED, data, actor=actor, at=at)
 
 
+def record_updated(
+    conn: sqlite3.Connection,
+    ticket_id: str,
+    changes: Mapping[str, tuple[Any, Any]],
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Record `ticket_updated`: who edited the ticket, and each changed field's old and new
+    value (by dotted name: `priority`, `query_context.tags`, ...)."""
+    data = {
+        "ticket_id": ticket_id,
+        "actor": actor,
+        "changes": {name: {"old": old, "new": new} for name, (old, new) in changes.items()},
+    }
+    record(conn, AuditEventType.TICKET_UPDATED, data, actor=actor, at=at)
+
+
 class HistoryEntry(BaseModel):
     """One event in a ticket's life and the state the ticket was in after it."""
 
@@ -129,6 +153,8 @@ def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
     data = event.data
     if data.get("ticket_id") != ticket.id:
         raise HistoryError(f"event {event.id} belongs to ticket {data.get('ticket_id')!r}")
+    if event.event_type is AuditEventType.TICKET_UPDATED:
+        return _edited(ticket, event)
     new_state = _state_after(event, data)
     previous = data.get("previous_state", data.get("from"))
     if previous != ticket.state.kind:
@@ -141,6 +167,31 @@ def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
     except InvalidTransition as error:
         raise HistoryError(f"event {event.id}: {error.message}") from None
     return ticket.model_copy(update={"state": new_state})
+
+
+def _edited(ticket: Ticket, event: AuditEvent) -> Ticket:
+    """The ticket after a `ticket_updated` event: only while it could be edited, and only
+    from the values it had; raises `HistoryError`."""
+    if not ticket.state.editable:
+        raise HistoryError(f"event {event.id}: an edit while the ticket was {ticket.state.kind}")
+    try:
+        changes = event.data["changes"]
+        current = editable_values(ticket)
+        olds = {name: change["old"] for name, change in changes.items()}
+        patch = UpdateTicketRequest.from_values(
+            {name: change["new"] for name, change in changes.items()}
+        )
+    except (KeyError, TypeError, AttributeError, ValueError, ValidationError) as error:
+        raise HistoryError(f"event {event.id}: unreadable ticket_updated data: {error}") from None
+    if not olds:
+        raise HistoryError(f"event {event.id}: ticket_updated records no change")
+    for name, old in olds.items():
+        if name not in current or current[name] != old:
+            raise HistoryError(
+                f"event {event.id} says {name} was {old!r}, "
+                f"but its history says {current.get(name)!r}"
+            )
+    return patch.apply_to(ticket)
 
 
 def _state_after(event: AuditEvent, data: dict[str, Any]) -> TicketState:

@@ -42,6 +42,8 @@ class TicketState(BaseModel):
     kind: ClassVar[str]
     # A state without fields travels as its bare name (`"pending"`).
     bare: ClassVar[bool] = False
+    # Whether a ticket in this state may still be edited (its request changed).
+    editable: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -76,6 +78,7 @@ class Pending(TicketState):
     """Created, waiting to be processed."""
 
     kind: ClassVar[str] = "pending"
+    editable: ClassVar[bool] = True
 
 
 class Cancelled(TicketState):
