@@ -19,12 +19,14 @@ from bench import loader, loadgen
 from bench.common import PROJECT_DIR, Table
 from harness.server_process import Server
 
-ROUTES = ("health", "create", "get", "list", "cancel")
+# Edits run before cancels, while every ticket they walk through is still pending.
+ROUTES = ("health", "create", "get", "list", "edit", "cancel")
 LABELS = {
     "health": "GET /health (floor)",
     "create": "POST /tickets",
     "get": "GET /tickets/{id}",
     "list": "GET /tickets?state=pending",
+    "edit": "PATCH /tickets/{id}",
     "cancel": "DELETE /tickets/{id}",
 }
 # (label, connections, fresh connection per request)
