@@ -55,8 +55,8 @@ from chalicelib.tickets.model import (
     CreateTicketRequest,
     FailTicketRequest,
     Ticket,
-    UpdateTicketRequest,
 )
+from chalicelib.tickets.patch import UpdateTicketRequest
 
 app = Chalice(app_name="torrentino")
 

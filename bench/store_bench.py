@@ -27,7 +27,8 @@ from chalicelib.service import startup
 from chalicelib.service.unit_of_work import open_storage
 from chalicelib.storage import db
 from chalicelib.tickets.listing import TicketFilter
-from chalicelib.tickets.model import CreateTicketRequest, QueryContext, UpdateTicketRequest
+from chalicelib.tickets.model import CreateTicketRequest, QueryContext
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.states import Cancelled, encode_state
 from chalicelib.tickets.store import SqliteTicketStore
 from chalicelib.timestamps import format_timestamp, utc_now

@@ -16,12 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, record
 from chalicelib.errors import InvalidTransition
-from chalicelib.tickets.model import (
-    QueryContext,
-    Ticket,
-    UpdateTicketRequest,
-    editable_values,
-)
+from chalicelib.tickets.model import QueryContext, Ticket
+from chalicelib.tickets.patch import UpdateTicketRequest, editable_values
 from chalicelib.tickets.states import (
     Cancelled,
     Pending,

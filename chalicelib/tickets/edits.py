@@ -4,13 +4,17 @@ change, and records `ticket_updated` with each change's old and new value."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Collection, Iterable
 
 from chalicelib.audit import ticket_events
 from chalicelib.errors import TicketNotPending
-from chalicelib.tickets.model import Ticket, UpdateTicketRequest
+from chalicelib.storage import db
+from chalicelib.tickets import idempotency
+from chalicelib.tickets.model import Ticket
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.rows import read_row_to_change, row_to_ticket
 from chalicelib.timestamps import next_timestamp, utc_now
 
@@ -85,3 +89,40 @@ def _retag(
         "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
         [(tag, ticket_id) for tag in sorted(after - before)],
     )
+
+
+class EditsTickets:
+    """The edit operation of the ticket store (`SqliteTicketStore`), on its connection."""
+
+    conn: sqlite3.Connection
+
+    def edit(
+        self,
+        ticket_id: str,
+        patch: UpdateTicketRequest,
+        *,
+        actor: str,
+        owner: str | None = None,
+        expected_versions: Collection[str] | None = None,
+        key: str | None = None,
+    ) -> tuple[Ticket, bool]:
+        """Edit a pending ticket and record `ticket_updated`, in one transaction (see
+        `apply_edit`: a patch that changes nothing writes nothing); return the ticket and
+        whether this is a replay. With a `key`, once per (`actor`, `key`) (see
+        `idempotency.once`, which raises `IdempotencyMismatch`)."""
+        change = functools.partial(
+            apply_edit,
+            self.conn,
+            ticket_id,
+            patch,
+            actor=actor,
+            owner=owner,
+            expected_versions=expected_versions,
+        )
+        if key is None:
+            with db.transaction(self.conn):
+                return change(), False
+        fingerprint = idempotency.edit_fingerprint(ticket_id, patch)
+        return idempotency.once(
+            self.conn, owner=actor, key=key, fingerprint=fingerprint, change=change
+        )

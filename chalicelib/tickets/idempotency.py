@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from chalicelib.errors import IdempotencyMismatch
 from chalicelib.storage import db
-from chalicelib.tickets.model import CreateTicketRequest, Ticket, UpdateTicketRequest
+from chalicelib.tickets.model import CreateTicketRequest, Ticket
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.rows import insert_ticket
 from chalicelib.timestamps import format_timestamp, utc_now
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Collection
 
 from chalicelib.paging import cut_page
 from chalicelib.storage import db
 from chalicelib.tickets import idempotency
-from chalicelib.tickets.edits import apply_edit
+from chalicelib.tickets.edits import EditsTickets
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
-from chalicelib.tickets.model import CreateTicketRequest, Ticket, UpdateTicketRequest
+from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.rows import insert_ticket, read_cursor, read_row, row_to_ticket
 from chalicelib.tickets.states import Cancelled, Completed, Failed, TicketState
 from chalicelib.tickets.transitions import move_ticket
 
 
-class SqliteTicketStore:
-    """Tickets on the connection it is given (the request's unit of work)."""
+class SqliteTicketStore(EditsTickets):
+    """Tickets on the connection it is given (the request's unit of work), edits included."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -34,37 +33,6 @@ class SqliteTicketStore:
         """Create once per (`created_by`, `key`); return the ticket and whether it is a replay
         (see `idempotency.create_once`). Raises `IdempotencyMismatch`."""
         return idempotency.create_once(self.conn, request, created_by=created_by, key=key)
-
-    def edit(
-        self,
-        ticket_id: str,
-        patch: UpdateTicketRequest,
-        *,
-        actor: str,
-        owner: str | None = None,
-        expected_versions: Collection[str] | None = None,
-        key: str | None = None,
-    ) -> tuple[Ticket, bool]:
-        """Edit a pending ticket and record `ticket_updated`, in one transaction (see
-        `edits.apply_edit`: a patch that changes nothing writes nothing); return the ticket
-        and whether this is a replay. With a `key`, once per (`actor`, `key`) (see
-        `idempotency.once`, which raises `IdempotencyMismatch`)."""
-        change = functools.partial(
-            apply_edit,
-            self.conn,
-            ticket_id,
-            patch,
-            actor=actor,
-            owner=owner,
-            expected_versions=expected_versions,
-        )
-        if key is None:
-            with db.transaction(self.conn):
-                return change(), False
-        fingerprint = idempotency.edit_fingerprint(ticket_id, patch)
-        return idempotency.once(
-            self.conn, owner=actor, key=key, fingerprint=fingerprint, change=change
-        )
 
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; raises `TicketNotFound` (also for a malformed id)."""

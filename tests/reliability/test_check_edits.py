@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.backups import check
-from chalicelib.tickets.model import CreateTicketRequest, UpdateTicketRequest
+from chalicelib.tickets.model import CreateTicketRequest
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.store import SqliteTicketStore
 from tests.helpers import example_ticket
 from tests.reliability.test_check import sql
@@ -45,6 +46,24 @@ def change_of(path: Path, ticket_id: str, field: str, change: dict[str, object])
     )
 
 
+def cancelled_before_its_edits(path: Path, ticket_id: str) -> None:
+    """Move the ticket's edits to after a cancel slipped in between them and its creation."""
+    sql(
+        path,
+        "UPDATE audit_events SET id = id + 100 WHERE event_type = 'ticket_updated'"
+        " AND ticket_id = ?",
+        ticket_id,
+    )
+    sql(
+        path,
+        "INSERT INTO audit_events (id, event_type, timestamp, ticket_id, actor, data)"
+        " SELECT 50, 'ticket_cancelled', timestamp, ticket_id, 'x', json_object("
+        "'ticket_id', ticket_id, 'cancelled_by', 'x', 'reason', NULL,"
+        " 'previous_state', 'pending') FROM audit_events WHERE ticket_id = ? LIMIT 1",
+        ticket_id,
+    )
+
+
 Damage = Callable[[Path, str], None]
 
 DAMAGE: dict[str, tuple[Damage, str]] = {
@@ -69,22 +88,7 @@ DAMAGE: dict[str, tuple[Damage, str]] = {
         "unreadable ticket_updated data",
     ),
     "an edit after the ticket ended": (
-        lambda p, t: (
-            sql(
-                p,
-                "UPDATE audit_events SET id = id + 100 WHERE event_type = 'ticket_updated'"
-                " AND ticket_id = ?",
-                t,
-            )
-            or sql(
-                p,
-                "INSERT INTO audit_events (id, event_type, timestamp, ticket_id, actor, data)"
-                " SELECT 50, 'ticket_cancelled', timestamp, ticket_id, 'x', json_object("
-                "'ticket_id', ticket_id, 'cancelled_by', 'x', 'reason', NULL,"
-                " 'previous_state', 'pending') FROM audit_events WHERE ticket_id = ? LIMIT 1",
-                t,
-            )
-        ),
+        cancelled_before_its_edits,
         "an edit while the ticket was cancelled",
     ),
     "a tag search row lost": (

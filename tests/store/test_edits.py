@@ -14,7 +14,8 @@ from chalicelib.audit.log import AuditFilter, SqliteAuditLog
 from chalicelib.backups.check import check_database
 from chalicelib.errors import Forbidden, IdempotencyMismatch, StaleTicket, TicketNotPending
 from chalicelib.tickets.listing import TicketFilter
-from chalicelib.tickets.model import CreateTicketRequest, Ticket, UpdateTicketRequest
+from chalicelib.tickets.model import CreateTicketRequest, Ticket
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.states import Completed, Failed, TicketState
 from chalicelib.tickets.store import SqliteTicketStore
 from chalicelib.timestamps import utc_now
