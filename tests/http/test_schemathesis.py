@@ -29,6 +29,7 @@ STORED_STATE_STATUSES: dict[str, list[str]] = {
     "cancel_ticket": ["412"],  # its If-Match names a version the ticket no longer has
     "complete_ticket": ["412"],
     "fail_ticket": ["412"],
+    "edit_ticket": ["412", "422"],  # a stale If-Match, or an Idempotency-Key used before
 }
 
 
