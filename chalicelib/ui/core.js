@@ -10,7 +10,8 @@ export const PAGE_SIZE = 50;
 // the page's one list of states. Labels come from names; app.css may colour a badge.
 const TRANSITIONS = { pending: ['cancelled', 'completed', 'failed'], completed: [], cancelled: [], failed: [] };
 export const STATES = Object.keys(TRANSITIONS);
-export const QUEUED = 'pending'; // waiting in the queue: the queue's default view
+export const QUEUED = 'pending'; // waiting in the queue: the queue's default view; editable
+const DONE = 'completed'; // what /complete leads to: the one ending not worth filing again
 export const isFinal = (state) => !TRANSITIONS[state].length;
 const mayMove = (ticket, to) => (TRANSITIONS[stateName(ticket.state)] || []).includes(to);
 // Labels the name alone does not give (`backup_failed` is "Backup failed").
@@ -142,8 +143,13 @@ export const getTicket = (id) => api(`${API}tickets/${encodeURIComponent(id)}`);
 
 export const session = { me: null, generation: 0, refresh: null, firstListShown: false };
 export const isAdmin = () => session.me && session.me.role === 'admin';
-export const mayCancel = (ticket) => mayMove(ticket, 'cancelled') && (isAdmin() || ticket.created_by === session.me.name);
-export const mayFinish = (ticket) => mayMove(ticket, 'completed') && isAdmin();
+const mine = (ticket) => isAdmin() || ticket.created_by === session.me.name;
+export const mayCancel = (ticket) => mayMove(ticket, 'cancelled') && mine(ticket);
+export const mayFinish = (ticket) => mayMove(ticket, DONE) && isAdmin();
+export const mayEdit = (ticket) => stateName(ticket.state) === QUEUED && mine(ticket);
+export const mayFileAgain = (ticket) => isFinal(stateName(ticket.state)) && stateName(ticket.state) !== DONE;
+/** What a 412 says: someone else changed the ticket first, and what it is now. */
+export const changedMeanwhile = (ticket) => `Someone else changed this ticket after you opened it: it is now ${stateName(ticket.state)}. Nothing was changed; `;
 
 /** Show `message` next to a field (and keep the field's hint). */
 export function fieldError(field, input, message) {

@@ -1,4 +1,5 @@
-// The queue: tickets in queue order or newest first, filters, counts per state, more pages.
+// The queue: tickets in queue order or newest first, filters, counts per state, more pages;
+// an admin reorders the waiting ones (by priority: past the ticket above or below).
 import {
   api,
   API,
@@ -7,6 +8,7 @@ import {
   getTicket,
   h,
   hooks,
+  isAdmin,
   label,
   main,
   mayCancel,
@@ -53,6 +55,11 @@ export async function queueView(view, me) {
   const more = h('div', { class: 'more' });
   const notice = h('div');
   const counts = {};
+  let reordering = false; // an admin's ↑ and ↓ on each waiting ticket
+  const reorder = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', hidden: true, onclick: () => {
+    reorder.setAttribute('aria-pressed', reordering = !reordering);
+    put(list, ...shown.map((ticket) => ticketRow(ticket, false)));
+  } }, 'Reorder');
   const chips = STATES.map((state) => {
     counts[state] = h('span', { class: 'count' });
     const box = h('input', { type: 'checkbox', name: 'state', value: state, onchange: apply });
@@ -95,6 +102,7 @@ export async function queueView(view, me) {
     const { data } = await api(`${API}tickets?${query(apiFilter({ sort: filter.sort === 'newest' ? 'newest' : undefined, limit }))}`);
     await me;
     if (!view.current() || wanted !== filter) return;
+    reorder.hidden = !isAdmin() || filter.sort !== 'queue' || String(filter.state) !== QUEUED;
     const before = new Set(shown.map((ticket) => ticket.id));
     shown = data.tickets;
     next = data.next;
@@ -133,8 +141,26 @@ export async function queueView(view, me) {
     if (first) first.querySelector('a').focus();
   }
 
+  // Past the ticket above (step -1) or below: one more, or one less, than its priority.
+  function passing(ticket, step) {
+    const priority = (shown[shown.indexOf(ticket) + step] || {}).priority - step;
+    return priority >= 0 && priority <= 65535 ? priority : null;
+  }
+
+  async function move(ticket, step, key) {
+    await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'PATCH', body: { priority: passing(ticket, step) } })
+      .then(() => toast('Moved.'), (error) => (error.status === 401 ? hooks.refused() : toast(error.message)));
+    await load(Math.max(PAGE_SIZE, shown.length));
+    (list.querySelector(`[data-key="${key}"]:enabled`) || list.querySelector(`[data-key="open-${ticket.id}"]`)).focus();
+  }
+
   function ticketRow(ticket, fresh) {
     const actions = h('div', { class: 'ticket-actions' });
+    for (const [step, way] of reordering && !reorder.hidden ? [[-1, 'up'], [1, 'down']] : []) {
+      const key = `${way}-${ticket.id}`;
+      actions.append(h('button', { type: 'button', class: 'secondary', 'data-key': key, disabled: passing(ticket, step) === null,
+        'aria-label': `Move ${way}: ${ticketTitle(ticket)}`, onclick: () => move(ticket, step, key) }, step < 0 ? '↑' : '↓'));
+    }
     if (mayCancel(ticket)) {
       const ask = h('button', {
         type: 'button', class: 'secondary', 'data-key': `cancel-${ticket.id}`,
@@ -181,7 +207,7 @@ export async function queueView(view, me) {
   }
 
   put(main(),
-    h('div', { class: 'page-head' }, h('h1', 'Queue'), h('a', { class: 'button', href: '#/new' }, 'New request')),
+    h('div', { class: 'page-head' }, h('h1', 'Queue'), h('div', { class: 'actions' }, reorder, h('a', { class: 'button', href: '#/new' }, 'New request'))),
     form, notice, summary, list, more);
   await load();
   onChange(view, () => load(Math.min(1000, Math.max(PAGE_SIZE, shown.length)), true));

@@ -4,6 +4,7 @@ import {
   API,
   ApiError,
   badge,
+  changedMeanwhile,
   fieldError,
   focusHeading,
   getTicket,
@@ -13,6 +14,8 @@ import {
   label,
   main,
   mayCancel,
+  mayEdit,
+  mayFileAgain,
   mayFinish,
   onChange,
   put,
@@ -78,6 +81,9 @@ export async function ticketView(view, me, id) {
         ['Created', timeFull(ticket.created_at)],
         ['Ticket id', h('code', ticket.id)],
       ].map(([term, value]) => [h('dt', term), h('dd', value)])),
+      // The new-request form, pre-filled: to change this ticket, or to file it again.
+      mayEdit(ticket) ? h('p', h('a', { class: 'button', href: `#/tickets/${ticket.id}/edit` }, 'Edit request')) : null,
+      mayFileAgain(ticket) ? h('p', h('a', { class: 'button', href: `#/new?from=${ticket.id}` }, 'File again')) : null,
       actionForms(ticket),
       h('h2', 'History'),
       history instanceof ApiError ? historyUnavailable(history) : timeline(history));
@@ -132,9 +138,8 @@ export async function ticketView(view, me, id) {
         current = await getTicket(id);
         const now = stateName(current.data.state);
         await render();
-        say(error.status === 412
-          ? `Someone else changed this ticket after you opened it: it is now ${now}. Nothing was changed; here it is as it is now.`
-          : `Someone else acted first: this ticket is already ${now}. Nothing was changed; here it is as it is now.`, 'notice error');
+        say(`${error.status === 412 ? changedMeanwhile(current.data)
+          : `Someone else acted first: this ticket is already ${now}. Nothing was changed; `}here it is as it is now.`, 'notice error');
         focusHeading();
         return;
       }
