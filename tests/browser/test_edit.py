@@ -10,6 +10,7 @@ from typing import Any
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import BrowserLog, Site, unique_tag
+from tests.browser.test_live import next_poll
 from tests.browser.test_ticket_page import field
 from tests.browser.test_usable import tab_to
 
@@ -246,6 +247,11 @@ def test_an_admin_moves_pending_tickets_up_and_down_with_mouse_and_keyboard(
     events = site.call("GET", f"audit?event_type=ticket_updated&ticket_id={third['id']}", "alice")
     assert [e["data"]["changes"]["priority"]["new"] for e in events["events"]] == [201, 301, 299]
     assert {e["data"]["actor"] for e in events["events"]} == {"alice"}
+    # Reorder is a toggle, from the keyboard too: off again, the arrows go.
+    tab_to(page, reorder, backwards=True)
+    page.keyboard.press("Enter")
+    expect(reorder).to_have_attribute("aria-pressed", "false")
+    expect(page.get_by_role("button", name="Move down: Third")).to_have_count(0)
 
 
 def test_reorder_is_for_admins_on_the_waiting_tickets_in_queue_order(
@@ -263,3 +269,17 @@ def test_reorder_is_for_admins_on_the_waiting_tickets_in_queue_order(
         expect(page.locator("main h1")).to_have_text("Queue")
         expect(page.locator(".summary")).to_contain_text(" ")
         expect(page.get_by_role("button", name="Reorder")).to_be_hidden()
+
+
+def test_pages_follow_an_edit_made_elsewhere(site: Site, open_page: Callable[..., Page]) -> None:
+    # An edit changes no count: a user's page also watches its own tickets' newest event.
+    tag = unique_tag()
+    ticket = site.file("bob", priority=10, query_context={"tags": [tag], "description": "Moved"})
+    mine = open_page(site, "bob", f"#/tickets/{ticket['id']}", clock=True)
+    queue = open_page(site, "alice", f"#/?tag={tag}", clock=True)
+    site.call("PATCH", f"tickets/{ticket['id']}", "alice", json={"priority": 77})
+    next_poll(mine, "audit?sort=newest&limit=1")
+    expect(field(mine, "Priority")).to_have_text("77")
+    expect(mine.locator(".timeline li").nth(1)).to_contain_text("Edited by alice: Priority 10 → 77")
+    next_poll(queue, "audit?after=")
+    expect(queue.locator("[data-ticket-row]")).to_contain_text("Priority 77")
