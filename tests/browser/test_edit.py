@@ -4,13 +4,24 @@ cancelled or failed ticket again."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Dialog, Locator, Page, expect
 
+from chalicelib.keys.identity import Role
 from tests.browser.conftest import BrowserLog, Site, unique_tag
 from tests.browser.test_live import next_poll
+from tests.browser.test_safety import (
+    HOSTILE_NAME,
+    IMG,
+    SCRIPT,
+    SVG,
+    add_hostile_user,
+    nothing_ran,
+    watch_dialogs,
+)
 from tests.browser.test_ticket_page import field
 from tests.browser.test_usable import tab_to
 
@@ -283,3 +294,32 @@ def test_pages_follow_an_edit_made_elsewhere(site: Site, open_page: Callable[...
     expect(mine.locator(".timeline li").nth(1)).to_contain_text("Edited by alice: Priority 10 → 77")
     next_poll(queue, "audit?after=")
     expect(queue.locator("[data-ticket-row]")).to_contain_text("Priority 77")
+
+
+def test_hostile_text_in_an_edit_is_shown_as_text_and_runs_nothing(
+    fresh_site: Site, open_page: Callable[..., Page]
+) -> None:
+    site = fresh_site
+    site.add_key("alice", Role.ADMIN)
+    add_hostile_user(site)
+    ticket = site.file("hostile", query_context={"tags": ["x"], "description": "Plain"})
+    hostile = {"query_context": {"tags": [IMG, SVG], "description": SCRIPT}, "dest_path": "/a"}
+    site.call("PATCH", f"tickets/{ticket['id']}", "hostile", json=hostile)
+    page = open_page(site, "hostile", f"#/tickets/{ticket['id']}")
+    dialogs: list[Dialog] = []
+    watch_dialogs(page, dialogs)
+    expect(page.locator("main h1")).to_have_text(SCRIPT)
+    expect(page.locator(".timeline li").nth(1)).to_contain_text(
+        f'Edited by {HOSTILE_NAME}: Tags ["x"] → {json.dumps([IMG, SVG], separators=(",", ":"))}'
+    )
+    nothing_ran(page, dialogs)
+    page.get_by_role("link", name="Edit request").click()
+    expect(page.get_by_label("Description")).to_have_value(SCRIPT)
+    expect(page.get_by_label("Tags")).to_have_value(f"{IMG}, {SVG}")
+    nothing_ran(page, dialogs)
+    page.goto(f"{site.url}#/tickets/{ticket['id']}")
+    page.get_by_role("button", name="Cancel ticket").click()
+    expect(page.locator("main h1 + .badge")).to_have_text("Cancelled")
+    page.get_by_role("link", name="File again").click()
+    expect(page.get_by_label("Description")).to_have_value(SCRIPT)
+    nothing_ran(page, dialogs)

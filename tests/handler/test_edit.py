@@ -260,3 +260,16 @@ def test_a_bad_idempotency_key_or_if_match_is_a_400(api: Api) -> None:
         status, payload, _ = edit(api, ticket["id"], {"priority": 1}, headers)
         assert status == 400
         assert payload["error"]["details"][0]["field"] == field
+
+
+def test_another_sites_page_cannot_edit_in_open_mode(api: Api, handler_db: Path) -> None:
+    ticket = create(api)
+    before = row_counts(handler_db)
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        status, payload, _ = edit(
+            api, ticket["id"], {"priority": 1}, {"Host": "localhost:8080", **headers}
+        )
+        assert status == 403, payload
+        assert_error(payload, "forbidden", "may not change anything")
+    assert row_counts(handler_db) == before
+    assert api.call("GET", f"/api/v1/tickets/{ticket['id']}")[1] == ticket
