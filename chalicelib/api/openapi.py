@@ -205,7 +205,13 @@ def _operation(op: Operation) -> dict[str, Any]:
         content: dict[str, Any] = {
             media_type: {"schema": _ref(op.body)} for media_type in op.body_media_types
         }
-        examples = op.body.model_json_schema(mode="validation").get("examples")
+        extra = op.body.model_config.get("json_schema_extra")
+        # A model's own examples as written (a schema function's, from the schema it makes).
+        examples = (
+            extra.get("examples")
+            if isinstance(extra, dict)
+            else op.body.model_json_schema(mode="validation").get("examples")
+        )
         if isinstance(examples, list) and examples:
             for media_type in content.values():
                 media_type["example"] = examples[0]

@@ -273,3 +273,34 @@ def test_another_sites_page_cannot_edit_in_open_mode(api: Api, handler_db: Path)
         assert_error(payload, "forbidden", "may not change anything")
     assert row_counts(handler_db) == before
     assert api.call("GET", f"/api/v1/tickets/{ticket['id']}")[1] == ticket
+
+
+def test_the_document_describes_the_edit_with_its_media_types(api: Api) -> None:
+    document = api.call("GET", "/api/v1/openapi.json")[1]
+    operation = document["paths"]["/api/v1/tickets/{ticket_id}"]["patch"]
+    content = operation["requestBody"]["content"]
+    assert list(content) == ["application/merge-patch+json", "application/json"]
+    for media_type in content.values():
+        assert media_type["schema"] == {"$ref": "#/components/schemas/UpdateTicketRequest"}
+        assert media_type["example"]["priority"] == 200
+    assert {"200", "400", "403", "404", "409", "412", "415", "422"} <= set(operation["responses"])
+    assert {p["name"] for p in operation["parameters"]} == {
+        "ticket_id",
+        "If-Match",
+        "Idempotency-Key",
+    }
+    schema = document["components"]["schemas"]["UpdateTicketRequest"]
+    assert schema["additionalProperties"] is False and "required" not in schema
+    assert set(schema["properties"]) == {"priority", "query_context", "dest_path"}
+    # No member may be null: absent keeps a field, and null would remove it.
+    assert "null" not in json.dumps(schema) + json.dumps(
+        document["components"]["schemas"]["QueryContextPatch"]
+    )
+    # The create's example is as its model writes it (key order included): today's
+    # routes are described byte for byte as before.
+    create = document["paths"]["/api/v1/tickets"]["post"]["requestBody"]["content"]
+    assert list(create["application/json"]["example"]) == [
+        "priority",
+        "query_context",
+        "dest_path",
+    ]
