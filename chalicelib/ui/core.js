@@ -147,6 +147,8 @@ const mine = (ticket) => isAdmin() || ticket.created_by === session.me.name;
 export const mayCancel = (ticket) => mayMove(ticket, 'cancelled') && mine(ticket);
 export const mayFinish = (ticket) => mayMove(ticket, DONE) && isAdmin();
 export const mayEdit = (ticket) => stateName(ticket.state) === QUEUED && mine(ticket);
+/** Whether the queue, as filtered, is the waiting tickets in queue order, for an admin to reorder. */
+export const mayReorder = (filter) => isAdmin() && filter.sort === 'queue' && String(filter.state) === QUEUED;
 export const mayFileAgain = (ticket) => isFinal(stateName(ticket.state)) && stateName(ticket.state) !== DONE;
 /** What a 412 says: someone else changed the ticket first, and what it is now. */
 export const changedMeanwhile = (ticket) => `Someone else changed this ticket after you opened it: it is now ${stateName(ticket.state)}. Nothing was changed; `;

@@ -8,10 +8,10 @@ import {
   getTicket,
   h,
   hooks,
-  isAdmin,
   label,
   main,
   mayCancel,
+  mayReorder,
   onChange,
   PAGE_SIZE,
   plural,
@@ -102,7 +102,7 @@ export async function queueView(view, me) {
     const { data } = await api(`${API}tickets?${query(apiFilter({ sort: filter.sort === 'newest' ? 'newest' : undefined, limit }))}`);
     await me;
     if (!view.current() || wanted !== filter) return;
-    reorder.hidden = !isAdmin() || filter.sort !== 'queue' || String(filter.state) !== QUEUED;
+    reorder.hidden = !mayReorder(filter);
     const before = new Set(shown.map((ticket) => ticket.id));
     shown = data.tickets;
     next = data.next;
