@@ -13,8 +13,8 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test bench lint typecheck keys clean check-db browser screenshots package \
-	backup backups verify-backups restore
+.PHONY: run test test-fast bench lint typecheck keys destinations clean check-db browser caddy \
+	screenshots package backup backups verify-backups restore
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,11 @@ run: $(STAMP)
 
 # make keys ARGS="create alice --role admin" | ARGS=list | ARGS="revoke <key id>"
 keys: $(STAMP)
-	$(BIN)/python -m chalicelib.keys.store $(ARGS)
+	$(BIN)/python -m chalicelib.cli keys $(ARGS)
+
+# make destinations ARGS="add Movies /media/movies --tag movie" | ARGS=list | ARGS="remove <id>"
+destinations: $(STAMP)
+	$(BIN)/python -m chalicelib.cli destinations $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,12 +42,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs).
-test: lint typecheck browser
+test: lint typecheck browser caddy
 	@command -v ip >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iproute2; } >/dev/null 2>&1; }
 	$(BIN)/pytest
+
+# The quick loop: the layers that need no server, browser or network (about 20 s).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/unit tests/store tests/handler
 
 # The browser tests and the page benchmark drive Debian's Chromium (Playwright's own
 # browser download cannot work here): install it when it is missing.
@@ -53,28 +61,36 @@ browser:
 		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null; }
 
+# The proxy tests (tests/proxy, tests/browser/test_behind_a_proxy.py) put Debian's Caddy in
+# front of the server, as docs/security.md says: install it when it is missing.
+caddy:
+	@command -v caddy >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq caddy >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq caddy; } >/dev/null; }
+
 # The README's screenshots (docs/screenshots/), made by the browser tests that take them.
 screenshots: $(STAMP) browser
 	TORRENTINO_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q tests/browser/test_screenshots.py
 
 # Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.
 check-db: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.check
+	$(BIN)/python -m chalicelib.cli check
 
 # Backups (docs/backups.md): take one now, list them, verify them (all, or FILE=...), and
 # restore one with the server stopped: make restore FILE=<backup name or path>.
 backup: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.backup create
+	$(BIN)/python -m chalicelib.cli backup create
 
 backups: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.backup list
+	$(BIN)/python -m chalicelib.cli backup list
 
 verify-backups: $(STAMP)
-	$(BIN)/python -m chalicelib.backups.backup verify $(FILE)
+	$(BIN)/python -m chalicelib.cli backup verify $(FILE)
 
 restore: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path>" >&2; exit 2; }
-	$(BIN)/python -m chalicelib.backups.backup restore "$(FILE)"
+	$(BIN)/python -m chalicelib.cli backup restore "$(FILE)"
 
 # The full benchmark (about 30 minutes on two cores, with the soak): installs wrk and strace from Debian's
 # packages if missing (falling back to bench/'s Python load generator without wrk, and

@@ -4,7 +4,7 @@ requests served meanwhile.
 Each size is a bulk-loaded database with whole histories (most tickets completed,
 cancelled or failed, with the events that moved them), so the consistency check that
 verifies every backup reads what it would after years of use. Per size:
-`python -m chalicelib.backups.backup create` in a process of its own, as `make backup` or cron
+`python -m chalicelib.backup create` in a process of its own, as `make backup` or cron
 runs it (wall time, peak RSS); `VACUUM INTO` alone (the snapshot, the only part that
 reads the live database); `verify` of the new backup; and a restore into a new path.
 
@@ -39,9 +39,9 @@ from harness.server_process import Server
 # VmHWM, not ru_maxrss, which on Linux also counts the parent's memory before the exec.
 MEASURED_CREATE = """
 import runpy, sys
-sys.argv = ["python -m chalicelib.backups.backup", *sys.argv[1:]]
+sys.argv = ["python -m chalicelib.backup", *sys.argv[1:]]
 try:
-    runpy.run_module("chalicelib.backups.backup", run_name="__main__")
+    runpy.run_module("chalicelib.backup", run_name="__main__")
 except SystemExit as done:
     if done.code:
         raise
@@ -122,7 +122,7 @@ def _backups_running(mode: str, server: Server, backups: Path) -> Iterator[list[
         else:
             command = _cli(server.db_path, backups, "create")
             subprocess.run(
-                [sys.executable, "-m", "chalicelib.backups.backup", *command],
+                [sys.executable, "-m", "chalicelib.backup", *command],
                 cwd=PROJECT_DIR,
                 capture_output=True,
                 check=True,

@@ -8,7 +8,7 @@ pausing a few milliseconds between requests; meanwhile bench/slow_clients.py hol
 connections the way broken and hostile clients do (idle, dripping a head or a body,
 never reading an answer). Every few seconds the server's RSS, threads and file
 descriptors are sampled. At the end, every write the server acknowledged must be in
-the database as acknowledged, and `python -m chalicelib.backups.check` must pass on it.
+the database as acknowledged, and `python -m chalicelib.check` must pass on it.
 
 It prints (and writes to --out) the latency percentiles, statuses and resources per
 minute, what the slow clients got, and the targets. It exits 1 if a 5xx, a failed
@@ -209,7 +209,7 @@ def run(
             slow_outcomes = slow_clients.outcome_counts()
             slow_connections = slow_clients.connections_opened
     check = subprocess.run(
-        [sys.executable, "-m", "chalicelib.backups.check", str(db_path)],
+        [sys.executable, "-m", "chalicelib.check", str(db_path)],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

@@ -127,7 +127,7 @@ def targets(result: SoakResult) -> list[tuple[str, object, bool]]:
             f" {len(result.lost)} missing",
             bool(result.ledger.created) and not result.lost,
         ),
-        ("python -m chalicelib.backups.check", result.check_output, result.check_ok),
+        ("python -m chalicelib.check", result.check_output, result.check_ok),
     ]
     bound = 1 + result.limits.max_connections + SPARE_THREADS
     most = max((s.threads for s in result.samples), default=0)

@@ -1,20 +1,11 @@
-"""Backups: consistent snapshots of the live database, verified before they count.
-
-    python -m chalicelib.backups.backup create [--if-due]   # take one now (make backup)
-    python -m chalicelib.backups.backup list                # newest first (make backups)
-    python -m chalicelib.backups.backup verify [FILE ...]   # re-read and check (default: all)
-    python -m chalicelib.backups.backup restore FILE        # server stopped (make restore FILE=...)
-
-The database is TORRENTINO_DB_PATH (or the default) and backups go to
-TORRENTINO_BACKUP_DIR (default: `backups/` beside that database, `--db`'s when given);
-`--db` and `--backup-dir` override them. docs/backups.md tells the whole story.
+"""Backups: consistent snapshots of the live database, verified before they count, and
+when the next one is due. docs/backups.md tells the whole story; the command line
+(`make backup`, `make backups`, ...) is in `chalicelib.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import math
 import os
 import sqlite3
 import sys
@@ -27,6 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from chalicelib import __version__, settings
+from chalicelib.actors import SYSTEM_ACTOR
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.backups import restore
 from chalicelib.backups.files import (
@@ -40,17 +32,14 @@ from chalicelib.backups.files import (
     remove_leftovers,
     temp_path,
 )
-from chalicelib.backups.snapshot import mib, take_snapshot
-from chalicelib.cli import command_parser
+from chalicelib.backups.snapshot import take_snapshot
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
     TorrentinoError,
 )
-from chalicelib.keys.store import CLI_ACTOR
-from chalicelib.service.startup import SYSTEM_ACTOR
-from chalicelib.storage import db, migrations
-from chalicelib.timestamps import format_timestamp, utc_now
+from chalicelib.storage import db, lock
+from chalicelib.timestamps import utc_now
 
 # A timer that fires a little early (EventBridge, a restarted server) must not skip a day.
 DUE_SLACK = 0.1
@@ -87,7 +76,7 @@ def create_backup(
     backup_dir = backup_dir or settings.backup_dir(db_path)
     if wait is None:
         wait = settings.busy_timeout_ms() / 1000
-    with restore.in_use(db_path):
+    with lock.in_use(db_path):
         try:
             backup_dir.mkdir(parents=True, exist_ok=True)
             with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
@@ -203,106 +192,3 @@ def backup_if_due(
     if seconds_until_due(db_path, backup_dir) != 0.0:
         return None
     return create_backup(db_path, actor=actor, backup_dir=backup_dir)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = command_parser("backup", __doc__)
-    parser.add_argument("--backup-dir", type=Path, help="default: TORRENTINO_BACKUP_DIR")
-    commands = parser.add_subparsers(dest="command", required=True)
-    create = commands.add_parser("create", help="take a backup now")
-    create.add_argument("--if-due", action="store_true", help="only if the schedule says so")
-    commands.add_parser("list", help="list backups, newest first")
-    verify = commands.add_parser("verify", help="re-read and check backups (default: all)")
-    verify.add_argument("files", nargs="*", type=Path)
-    restore_command = commands.add_parser("restore", help="make a backup the live database")
-    restore_command.add_argument("file", type=Path)
-    return parser
-
-
-def _resolve(file: Path, backup_dir: Path) -> Path:
-    """A path as given, or the name of a backup in the backup directory."""
-    return file if file.exists() or file.parent != Path() else backup_dir / file
-
-
-def _say_waiting() -> None:
-    print("another backup is being taken; waiting for it to finish", file=sys.stderr)
-
-
-def _print_created(created: CreatedBackup, backup_dir: Path) -> None:
-    print(
-        f"created {backup_dir / created.name} ({created.tickets} tickets, "
-        f"{mib(created.size_bytes)}, verified, {created.duration_seconds:.1f} s)"
-    )
-    for name in created.removed:
-        print(f"retention removed {name}")
-
-
-def _verify(files: list[Path]) -> int:
-    status = 0
-    for file in files:
-        found = restore.verify_backup(file)
-        if found.problems:
-            status = 1
-            print(f"{file}: REFUSED")
-            for problem in found.problems:
-                print(f"  {problem}")
-            continue
-        how = "checksum and check" if found.checksummed else "check only, no manifest"
-        print(f"{file}: ok ({found.tickets} tickets, schema {found.schema_version}, {how})")
-    return status
-
-
-def _run(args: argparse.Namespace, db_path: Path, backup_dir: Path) -> int:
-    if args.command == "create":
-        created = (
-            backup_if_due(db_path, actor=CLI_ACTOR, backup_dir=backup_dir)
-            if args.if_due
-            else create_backup(
-                db_path, actor=CLI_ACTOR, backup_dir=backup_dir, wait=math.inf, on_wait=_say_waiting
-            )
-        )
-        if created is None:
-            print("no backup due")
-        else:
-            _print_created(created, backup_dir)
-    elif args.command == "list":
-        for info in list_backups(backup_dir, db_path.stem):
-            state = "verified" if info.verified else f"NOT VERIFIED: {info.problem}"
-            tickets = "?" if info.tickets is None else f"{info.tickets:,}"
-            print(
-                f"{info.name}  {format_timestamp(info.taken_at)}  "
-                f"{mib(info.size_bytes):>12}  {tickets:>9} tickets  {state}"
-            )
-    elif args.command == "verify":
-        files = args.files or [
-            backup_dir / info.name for info in list_backups(backup_dir, db_path.stem)
-        ]
-        return _verify([_resolve(file, backup_dir) for file in files])
-    else:
-        done = restore.restore_backup(_resolve(args.file, backup_dir), db_path, actor=CLI_ACTOR)
-        print(
-            f"restored {done.backup} into {done.database} ({done.tickets} tickets, schema "
-            f"{done.from_schema_version} -> {len(migrations.MIGRATIONS)})"
-        )
-        for path in done.moved_aside:
-            print(f"the database it replaced is kept as {path}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the backup command line; return the exit status."""
-    args = _parser().parse_args(argv)
-    db_path: Path = args.db or settings.db_path()
-    backup_dir: Path = args.backup_dir or settings.backup_dir(db_path)
-    try:
-        return _run(args, db_path, backup_dir)
-    except TorrentinoError as error:
-        print(f"error: {error.message}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"error: {error.strerror or error}: {error.filename}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,13 +11,11 @@ from typing import IO, Literal
 from pydantic import BaseModel
 
 from chalicelib import __version__, settings
+from chalicelib.actors import SYSTEM_ACTOR
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.backups import restore
 from chalicelib.errors import StorageUnavailable
-from chalicelib.storage import db, migrations
+from chalicelib.storage import db, lock, migrations
 from chalicelib.timestamps import utc_now
-
-SYSTEM_ACTOR = "system"
 
 
 class Health(BaseModel):
@@ -66,7 +64,7 @@ def ensure_started(path: Path) -> None:
             return
         first_attempt = path not in _attempted
         if path not in _in_use:  # held for the process's life: a restore refuses meanwhile
-            _in_use[path] = restore.hold_in_use(path, create_dir=first_attempt)
+            _in_use[path] = lock.hold_in_use(path, create_dir=first_attempt)
         _attempted.add(path)
         try:
             start(path, create=first_attempt)

@@ -11,7 +11,20 @@ from chalicelib import settings
 from chalicelib.errors import StorageCorrupt
 from chalicelib.storage import db
 
+Step = Callable[[sqlite3.Connection], None]
+# Every step, in the order they are written below: `@migration` appends each one, so
+# writing a step is registering it (as simonw/llm's migrations do). Never edit or reorder a
+# step that has shipped; the count of steps is the schema version they bring a file to.
+MIGRATIONS: list[Step] = []
 
+
+def migration(step: Step) -> Step:
+    """Register `step` as the next migration."""
+    MIGRATIONS.append(step)
+    return step
+
+
+@migration
 def _m001_tickets(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -39,6 +52,7 @@ def _m001_tickets(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m002_audit_events(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -58,6 +72,7 @@ def _m002_audit_events(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, timestamp, id)")
 
 
+@migration
 def _m003_api_keys(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -73,6 +88,7 @@ def _m003_api_keys(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m004_creator_queue_index(conn: sqlite3.Connection) -> None:
     # Listing one creator's tickets in queue order, with no sort step.
     conn.execute(
@@ -81,6 +97,7 @@ def _m004_creator_queue_index(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m005_ticket_tags_and_created_indexes(conn: sqlite3.Connection) -> None:
     # Tags get a table of their own so "tickets having every given tag" is an index lookup.
     conn.execute(
@@ -105,6 +122,7 @@ def _m005_ticket_tags_and_created_indexes(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m006_idempotency_keys(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -123,6 +141,7 @@ def _m006_idempotency_keys(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at)")
 
 
+@migration
 def _m007_ticket_counts(conn: sqlite3.Connection) -> None:
     # One row per state, kept by triggers in the same transaction as the change, so a
     # total by state is one lookup at any table size (counting index entries grows with it).
@@ -153,6 +172,7 @@ def _m007_ticket_counts(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m008_audit_counts(conn: sqlite3.Connection) -> None:
     # One row per event type, kept by a trigger: a total by type is one lookup however
     # long the log grows.
@@ -175,6 +195,7 @@ def _m008_audit_counts(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
     # Each is a leading prefix of a queue index (idx_tickets_state_queue, idx_tickets_queue,
     # idx_tickets_creator_queue) that serves every query it did (tests/store/
@@ -185,18 +206,24 @@ def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS idx_tickets_created_by")
 
 
+@migration
+def _m010_destinations(conn: sqlite3.Connection) -> None:
+    # Where tickets may go, while any is defined (chalicelib/destinations/).
+    conn.execute(
+        """
+        CREATE TABLE destinations (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            root TEXT NOT NULL UNIQUE,          -- normalised: no trailing slash, no '.'
+            tags TEXT NOT NULL,                 -- JSON array of default tags
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE UNIQUE INDEX idx_destinations_name ON destinations(name COLLATE NOCASE)")
+
+
 # Shipped steps are never edited: add a new one at the end instead.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _m001_tickets,
-    _m002_audit_events,
-    _m003_api_keys,
-    _m004_creator_queue_index,
-    _m005_ticket_tags_and_created_indexes,
-    _m006_idempotency_keys,
-    _m007_ticket_counts,
-    _m008_audit_counts,
-    _m009_drop_prefix_indexes,
-)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -205,11 +232,12 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(path: Path, *, create: bool = True) -> int:
+def migrate(path: Path, *, create: bool = True, to: int | None = None) -> int:
     """Create the file if needed (and allowed) and apply pending migrations; return the version.
 
     Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
-    serialises two processes starting at once: the second sees the first's work.
+    serialises two processes starting at once: the second sees the first's work. `to`
+    stops after that many steps (what torrentino at that version made: `chalicelib.storage.schema`).
     """
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +252,7 @@ def migrate(path: Path, *, create: bool = True) -> int:
                     f"database schema version {version} is newer than this torrentino "
                     f"({len(MIGRATIONS)}); upgrade torrentino"
                 )
-            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            for number, step in enumerate(MIGRATIONS[version:to], start=version + 1):
                 step(conn)
                 conn.execute(f"PRAGMA user_version = {number}")
             return schema_version(conn)

@@ -9,13 +9,13 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable
 
-from chalicelib.audit import ticket_events
 from chalicelib.errors import TicketNotPending
 from chalicelib.storage import db
+from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets import idempotency
 from chalicelib.tickets.model import Ticket
 from chalicelib.tickets.patch import UpdateTicketRequest
-from chalicelib.tickets.rows import read_row_to_change, row_to_ticket
+from chalicelib.tickets.rows import PathCheck, read_row_to_change, row_to_ticket
 from chalicelib.timestamps import next_timestamp, utc_now
 
 # The column each editable field is stored in.
@@ -35,13 +35,14 @@ def apply_edit(
     actor: str,
     owner: str | None,
     expected_versions: Collection[str] | None,
+    check_path: PathCheck | None = None,
 ) -> Ticket:
     """Edit a ticket inside the caller's write transaction; return it as it now is.
 
     Checked first, in this order: it exists, `owner` (when given) created it, it still has
-    one of the `expected_versions`, and it is pending. A patch that changes nothing writes
-    nothing, not even an event. Raises `TicketNotFound`, `Forbidden`, `StaleTicket`,
-    `TicketNotPending`.
+    one of the `expected_versions`, and it is pending; then a new `dest_path`, as a create's
+    is (`check_path`). A patch that changes nothing writes nothing, not even an event.
+    Raises `TicketNotFound`, `Forbidden`, `StaleTicket`, `TicketNotPending`, `InvalidInput`.
     """
     # The time is read under the write lock, so events are stamped in commit order.
     at = utc_now()
@@ -52,6 +53,8 @@ def apply_edit(
     changes = patch.changes(ticket)
     if not changes:
         return ticket
+    if "dest_path" in changes and check_path is not None:
+        check_path(conn, changes["dest_path"][1])
     edited = patch.apply_to(ticket).model_copy(
         update={"version": next_timestamp(ticket.version, at)}
     )
@@ -95,6 +98,7 @@ class EditsTickets:
     """The edit operation of the ticket store (`SqliteTicketStore`), on its connection."""
 
     conn: sqlite3.Connection
+    check_path: PathCheck | None  # where a ticket may go; see `insert_ticket`
 
     def edit(
         self,
@@ -118,6 +122,7 @@ class EditsTickets:
             actor=actor,
             owner=owner,
             expected_versions=expected_versions,
+            check_path=self.check_path,
         )
         if key is None:
             with db.transaction(self.conn):

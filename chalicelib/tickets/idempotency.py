@@ -12,7 +12,7 @@ from chalicelib.errors import IdempotencyMismatch
 from chalicelib.storage import db
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.patch import UpdateTicketRequest
-from chalicelib.tickets.rows import insert_ticket
+from chalicelib.tickets.rows import PathCheck, insert_ticket
 from chalicelib.timestamps import format_timestamp, utc_now
 
 # Retries with one Idempotency-Key are recognised for at least this long.
@@ -32,7 +32,12 @@ def edit_fingerprint(ticket_id: str, patch: UpdateTicketRequest) -> str:
 
 
 def create_once(
-    conn: sqlite3.Connection, request: CreateTicketRequest, *, created_by: str, key: str
+    conn: sqlite3.Connection,
+    request: CreateTicketRequest,
+    *,
+    created_by: str,
+    key: str,
+    check_path: PathCheck | None = None,
 ) -> tuple[Ticket, bool]:
     """Create once per (`created_by`, `key`); return the ticket and whether it is a replay.
 
@@ -45,7 +50,7 @@ def create_once(
         owner=created_by,
         key=key,
         fingerprint=request_fingerprint(request),
-        change=lambda: insert_ticket(conn, request, created_by=created_by),
+        change=lambda: insert_ticket(conn, request, created_by=created_by, check_path=check_path),
     )
 
 

@@ -9,18 +9,19 @@ import {
   h,
   hooks,
   label,
+  loadMachine,
+  machine,
   main,
-  mayCancel,
+  makeMove,
   mayReorder,
+  movesFor,
   onChange,
   PAGE_SIZE,
   plural,
   put,
   query,
-  QUEUED,
   session,
   stateName,
-  STATES,
   tagList,
   ticketTitle,
   timeAgo,
@@ -29,7 +30,7 @@ import {
 
 function readQueueFilter(params) {
   // No `state` at all means the default view, the waiting tickets; `state=` means all.
-  const state = params.has('state') ? params.getAll('state').filter((name) => STATES.includes(name)) : [QUEUED];
+  const state = params.has('state') ? params.getAll('state').filter((name) => machine.names.includes(name)) : [machine.initial];
   return {
     state,
     tag: splitTags(params.get('tag') || ''),
@@ -47,6 +48,7 @@ function queueHash(filter) {
 }
 
 export async function queueView(view, me) {
+  await loadMachine();
   let filter = readQueueFilter(view.params);
   let shown = [];
   let next = null;
@@ -60,7 +62,7 @@ export async function queueView(view, me) {
     reorder.setAttribute('aria-pressed', reordering = !reordering);
     put(list, ...shown.map((ticket) => ticketRow(ticket, false)));
   } }, 'Reorder');
-  const chips = STATES.map((state) => {
+  const chips = machine.names.map((state) => {
     counts[state] = h('span', { class: 'count' });
     const box = h('input', { type: 'checkbox', name: 'state', value: state, onchange: apply });
     box.checked = filter.state.includes(state);
@@ -116,10 +118,10 @@ export async function queueView(view, me) {
   }
 
   async function loadCounts(wanted) {
-    const results = await Promise.all(STATES.map((state) => api(`${API}tickets?${query({ ...apiFilter({ state }), limit: 1 })}`)))
+    const results = await Promise.all(machine.names.map((state) => api(`${API}tickets?${query({ ...apiFilter({ state }), limit: 1 })}`)))
       .catch(() => null);
     if (!results || !view.current() || wanted !== filter) return;
-    STATES.forEach((state, index) => { counts[state].textContent = count(results[index].data.total); });
+    machine.names.forEach((state, index) => { counts[state].textContent = count(results[index].data.total); });
   }
 
   function renderFooter(total) {
@@ -155,19 +157,15 @@ export async function queueView(view, me) {
   }
 
   function ticketRow(ticket, fresh) {
-    const actions = h('div', { class: 'ticket-actions' });
-    for (const [step, way] of reordering && !reorder.hidden ? [[-1, 'up'], [1, 'down']] : []) {
-      const key = `${way}-${ticket.id}`;
-      actions.append(h('button', { type: 'button', class: 'secondary', 'data-key': key, disabled: passing(ticket, step) === null,
-        'aria-label': `Move ${way}: ${ticketTitle(ticket)}`, onclick: () => move(ticket, step, key) }, step < 0 ? '↑' : '↓'));
-    }
-    if (mayCancel(ticket)) {
-      const ask = h('button', {
-        type: 'button', class: 'secondary', 'data-key': `cancel-${ticket.id}`,
-        'aria-label': `Cancel: ${ticketTitle(ticket)}`, onclick: () => confirmCancel(ticket, actions, ask),
-      }, 'Cancel');
-      actions.append(ask);
-    }
+    // While reordering, ↑ and ↓; then the moves a list offers (cancel), each behind a confirmation.
+    const steps = reordering && !reorder.hidden ? [[-1, 'up'], [1, 'down']] : [];
+    const actions = h('div', { class: 'ticket-actions' }, steps.map(([step, way]) => h('button', {
+      type: 'button', class: 'secondary', 'data-key': `${way}-${ticket.id}`, disabled: passing(ticket, step) === null,
+      'aria-label': `Move ${way}: ${ticketTitle(ticket)}`, onclick: () => move(ticket, step, `${way}-${ticket.id}`),
+    }, step < 0 ? '↑' : '↓')), movesFor(ticket).filter(({ move }) => move.quick).map(({ name, move }) => h('button', {
+      type: 'button', class: 'secondary', 'data-key': `${name}-${ticket.id}`,
+      'aria-label': `${move.quick}: ${ticketTitle(ticket)}`, onclick: (event) => confirmMove(ticket, move, actions, event.target),
+    }, move.quick)));
     return h('li', { class: fresh ? 'ticket fresh' : 'ticket', 'data-ticket-row': '', 'data-id': ticket.id },
       h('div', { class: 'ticket-main' },
         h('a', { class: 'ticket-title', href: `#/tickets/${ticket.id}`, 'data-key': `open-${ticket.id}` }, ticketTitle(ticket)),
@@ -179,18 +177,19 @@ export async function queueView(view, me) {
       actions);
   }
 
-  function confirmCancel(ticket, actions, ask) {
-    const yes = h('button', { type: 'button', class: 'danger', onclick: cancel }, 'Yes, cancel it');
-    const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it');
-    put(actions, h('p', 'Cancel this ticket?'), yes, no);
+  function confirmMove(ticket, move, actions, ask) {
+    const buttons = [...actions.children];
+    const yes = h('button', { type: 'button', class: move.style, onclick: go }, `Yes, ${move.quick.toLowerCase()} it`);
+    const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, buttons); ask.focus(); } }, 'Keep it');
+    put(actions, h('p', `${move.quick} this ticket?`), yes, no);
     yes.focus();
 
-    async function cancel() {
+    async function go() {
       yes.disabled = true;
       put(notice);
       try {
-        await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'DELETE' });
-        toast('Ticket cancelled.');
+        await makeMove(ticket, move);
+        toast(move.done);
       } catch (error) {
         if (error.status === 401) return hooks.refused();
         const now = await getTicket(ticket.id).catch(() => null);

@@ -4,7 +4,6 @@
 import {
   api,
   API,
-  changedMeanwhile,
   clearFieldErrors,
   fieldError,
   getTicket,
@@ -13,6 +12,7 @@ import {
   main,
   put,
   randomToken,
+  stateName,
   toast,
 } from './core.js';
 
@@ -93,7 +93,7 @@ export async function newTicketView(view, me, editing) {
       if (error.status === 412) {
         ticket = await getTicket(editing);
         fill();
-        error.message = `${changedMeanwhile(ticket.data)}the form now shows it as it is.`;
+        error.message = `Someone else changed this ticket after you opened it: it is now ${stateName(ticket.data.state)}. Nothing was changed; the form now shows it as it is.`;
       }
       showFormErrors(error);
     }

@@ -304,3 +304,37 @@ def test_the_document_describes_the_edit_with_its_media_types(api: Api) -> None:
         "query_context",
         "dest_path",
     ]
+
+
+def test_a_new_destination_must_be_inside_a_destination_as_for_a_create(
+    api: Api, handler_db: Path
+) -> None:
+    ticket = create(api, dest_path="/media/music/beatles")
+    body = {"name": "Music", "root": "/media/music", "tags": []}
+    status, added, _ = api.call("POST", "/api/v1/destinations", body)
+    assert status == 201, added
+    before = row_counts(handler_db)
+    for outside in ("/etc/cron.d", "/media/musicals", "/media/music/../../etc"):
+        status, payload, _ = edit(api, ticket["id"], {"dest_path": outside}, MERGE_PATCH)
+        assert status == 400, (outside, payload)
+        assert payload["error"]["details"][0]["field"] == "dest_path"
+    assert row_counts(handler_db) == before
+    # Inside one, it goes through; and an edit of another field keeps a path as it was.
+    status, edited, _ = edit(api, ticket["id"], {"dest_path": "/media/music/help"}, MERGE_PATCH)
+    assert (status, edited["dest_path"]) == (200, "/media/music/help")
+    api.call("DELETE", f"/api/v1/destinations/{added['id']}")
+    api.call("POST", "/api/v1/destinations", {"name": "Films", "root": "/media/films", "tags": []})
+    status, edited, _ = edit(api, ticket["id"], {"priority": 5}, MERGE_PATCH)
+    assert (status, edited["priority"], edited["dest_path"]) == (200, 5, "/media/music/help")
+
+
+def test_the_states_say_which_may_be_edited_and_which_filed_again(api: Api) -> None:
+    # The page offers Edit and File again from these, naming no state itself.
+    machine = api.call("GET", "/api/v1/states")[1]
+    described = {s["name"]: (s["editable"], s["file_again"]) for s in machine["states"]}
+    assert described == {
+        "pending": (True, False),
+        "cancelled": (False, True),
+        "completed": (False, False),
+        "failed": (False, True),
+    }

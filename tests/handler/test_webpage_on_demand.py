@@ -10,7 +10,7 @@ import pytest
 
 import app  # noqa: F401  (importing it registers the routes)
 from chalicelib.api import webpage
-from chalicelib.tickets.states import STATE_NAMES
+from chalicelib.tickets.states import MOVES, STATE_NAMES
 from tests.handler.conftest import Api
 from tests.handler.test_webpage import assert_secured, get
 from tests.handler.test_webpage_names import badly_named, names_in
@@ -55,5 +55,24 @@ def test_each_follows_the_rules_of_the_preloaded_scripts(name: str) -> None:
         assert imported.removeprefix("./") in webpage.SCRIPTS, imported
     assert not re.search(r"fetch\(\s*['\"`]/", script)
     assert badly_named(names_in(script)) == set()
-    for state in STATE_NAMES:  # only core.js names a state
-        assert f"'{state}'" not in script, state
+    # No copy of the state machine: the page reads it from the server (as test_webpage_states
+    # holds the preloaded scripts to).
+    for state in STATE_NAMES:
+        assert f"'{state}'" not in script and f"{state}:" not in script, state
+    assert "TRANSITIONS" not in script
+    for move in MOVES.values():
+        for text in (move.route, f"/{move.verb}'", move.button):
+            assert text not in script, text
+
+
+@pytest.mark.parametrize("name", webpage.ON_DEMAND)
+def test_what_each_imports_is_exported_where_it_imports_it_from(name: str) -> None:
+    # Loaded only when a view needs it, a broken import would show only then.
+    imports = re.findall(r"^import \{(.*?)\} from '\./([^']*)';$", source(name), re.M | re.S)
+    assert imports
+    for names, module in imports:
+        exported = set(
+            re.findall(r"^export (?:async )?(?:const|function|class) (\w+)", source(module), re.M)
+        )
+        for imported in re.findall(r"\w+", names):
+            assert imported in exported, (module, imported)

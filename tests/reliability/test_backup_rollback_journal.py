@@ -174,7 +174,7 @@ def test_a_backup_killed_midway_publishes_nothing_and_the_next_clears_it(
     big_db: Path, tmp_path: Path
 ) -> None:
     backups = tmp_path / "backups"
-    command = [sys.executable, "-m", "chalicelib.backups.backup", "--db", str(big_db)]
+    command = [sys.executable, "-m", "chalicelib.backup", "--db", str(big_db)]
     command += ["--backup-dir", str(backups), "create"]
     # As a Lambda function's timeout does: the process ends wherever it is.
     cut_off = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL)

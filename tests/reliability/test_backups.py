@@ -43,7 +43,7 @@ TIMEOUT = 60
 
 
 def backup_cli(*args: str, db: Path, backups: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "chalicelib.backups.backup", "--db", str(db)]
+    command = [sys.executable, "-m", "chalicelib.backup", "--db", str(db)]
     return subprocess.run(
         [*command, "--backup-dir", str(backups), *args],
         cwd=PROJECT_DIR,

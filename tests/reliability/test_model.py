@@ -18,11 +18,11 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from app import app
 from chalicelib.audit.events import AuditEvent
-from chalicelib.audit.ticket_events import replay
 from chalicelib.backups.check import check_database
 from chalicelib.errors import InvalidTransition
 from chalicelib.service import startup
 from chalicelib.settings import DB_PATH_VARIABLE
+from chalicelib.tickets.events import replay
 from chalicelib.tickets.states import Completed, Failed
 from chalicelib.timestamps import utc_now
 from harness.server_process import PROJECT_DIR

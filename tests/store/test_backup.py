@@ -311,7 +311,7 @@ def test_the_command_line_waits_for_another_backup_to_finish(db_path: Path, back
     with another_backup_running(backups):
         command = ["--db", str(db_path), "--backup-dir", str(backups), "create"]
         waiting = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.backups.backup", *command],
+            [sys.executable, "-m", "chalicelib.backup", *command],
             cwd=PROJECT_DIR,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -353,7 +353,7 @@ def test_scheduled_backups_can_be_switched_off(
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.backups.backup", *args],
+        [sys.executable, "-m", "chalicelib.backup", *args],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

@@ -13,6 +13,7 @@ from chalicelib.audit.events import AuditEventType
 from chalicelib.audit.log import AuditFilter, SqliteAuditLog
 from chalicelib.backups.check import check_database
 from chalicelib.errors import Forbidden, IdempotencyMismatch, StaleTicket, TicketNotPending
+from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.patch import UpdateTicketRequest
@@ -94,7 +95,7 @@ def test_an_edit_changes_each_field_and_records_its_old_and_new_value(
             },
         }
     ]
-    history = audit_log.history(ticket.id)
+    history = read_history(store.conn, ticket.id)
     assert [entry.event.event_type for entry in history.entries] == [
         AuditEventType.TICKET_CREATED,
         AuditEventType.TICKET_UPDATED,
@@ -274,6 +275,8 @@ def test_edits_replay_through_the_whole_life_of_a_ticket(
     store.edit(ticket.id, patch(priority=1), actor="a")
     store.edit(ticket.id, patch(query_context={"tags": ["x"]}, dest_path="/y"), actor="b")
     cancel(store, ticket.id)
-    states: list[TicketState] = [entry.state for entry in audit_log.history(ticket.id).entries]
+    states: list[TicketState] = [
+        entry.state for entry in read_history(store.conn, ticket.id).entries
+    ]
     assert [state.kind for state in states] == ["pending", "pending", "pending", "cancelled"]
     assert check_database(db_path).problems == []

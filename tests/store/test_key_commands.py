@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.actors import INVOKE_ACTOR
 from chalicelib.api.key_commands import run_key_command
 from chalicelib.keys.identity import Identity, Role, resolve_identity
-from chalicelib.keys.store import INVOKE_ACTOR
 from chalicelib.storage import db
 
 

@@ -135,7 +135,7 @@ def test_revoking_an_unknown_key_raises(db_path: Path) -> None:
 
 def run_cli(db_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.keys.store", "--db", str(db_path), *args],
+        [sys.executable, "-m", "chalicelib.keys", "--db", str(db_path), *args],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,

@@ -130,3 +130,39 @@ def test_no_block_of_six_lines_is_written_twice() -> None:
             else:
                 first_seen[block] = place
     assert repeated == []
+
+
+def package_of(module: str) -> str:
+    """The top-level part of chalicelib a module belongs to (`chalicelib.tickets.store`
+    is in `tickets`, `chalicelib.settings` is its own)."""
+    return module.split(".")[1] if module.count(".") >= 1 else module
+
+
+def test_packages_import_one_way() -> None:
+    # Between the rooms of chalicelib (tickets, audit, keys, backups, storage, service, api,
+    # and the shared modules), imports run one way. An entry point (`__main__`) is imported
+    # by nobody, so it is left out.
+    known = {name: path for name, path in modules().items() if path.name != "__main__.py"}
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        if name == "chalicelib":
+            continue
+        targets = {
+            package_of(m) for m in imported(path) if m in known and m.startswith("chalicelib.")
+        }
+        graph.setdefault(package_of(name), set()).update(targets - {package_of(name)})
+    reaches: dict[str, set[str]] = {}
+
+    def reach(package: str, trail: tuple[str, ...]) -> set[str]:
+        if package in trail:
+            raise AssertionError(" -> ".join([*trail, package]))
+        if package not in reaches:
+            found = set(graph.get(package, ()))
+            for target in sorted(graph.get(package, ())):
+                found |= reach(target, (*trail, package))
+            reaches[package] = found
+        return reaches[package]
+
+    for package in sorted(graph):
+        reach(package, ())
+    assert "tickets" in reaches["api"] and "api" not in reaches["tickets"]
