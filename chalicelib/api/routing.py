@@ -112,7 +112,9 @@ def api_route(
             response.headers = {**response.headers, **NOT_STORED}  # a copy: never a shared dict
             return response
 
-        api.route(path, methods=[method])(handle)
+        # Chalice answers 415 itself for a body in a media type the route does not list.
+        media_types = list(operation.get("body_media_types", ("application/json",)))
+        api.route(path, methods=[method], content_types=media_types)(handle)
         OPERATIONS.append(
             Operation(method=method, path=path, operation_id=view.__name__, **operation)
         )
@@ -135,12 +137,21 @@ def uniform_errors(event: Request, get_response: Callable[[Request], Response]) 
         allowed = str(response.headers.get("Allow", ""))
         error = MethodNotAllowed(event.method, event.path, allowed)
     elif response.status_code == 415:
-        error = UnsupportedMediaType(event.headers.get("content-type", ""))
+        error = UnsupportedMediaType(event.headers.get("content-type", ""), media_types(event))
     elif response.status_code < 500:
         error = InvalidInput(str(body.get("Message", "bad request")))
     else:
         error = InternalError()
     return error_response(error)
+
+
+def media_types(event: Request) -> tuple[str, ...]:
+    """The media types the route a request matched takes its body in."""
+    path = event.context.get("resourcePath")
+    for operation in OPERATIONS:
+        if operation.path == path and operation.method == event.method:
+            return operation.body_media_types
+    return ("application/json",)
 
 
 def error_response(error: TorrentinoError) -> Response:

@@ -18,8 +18,10 @@ import {
 import { auditView } from './audit.js';
 import { watch } from './live.js';
 import { queueView } from './queue.js';
-import { newTicketView } from './request.js';
 import { ticketView } from './ticket.js';
+
+// The form (request.js) is loaded the first time a view needs it: most visits never file.
+const formView = (...args) => import('./request.js').then((form) => form.newTicketView(...args));
 
 async function loadMe() {
   if (session.me) return session.me;
@@ -101,8 +103,9 @@ function askForKey(refused = Boolean(keys.get())) {
 const later = (load, name) => async (...args) => (await load())[name](...args);
 const ROUTES = [
   [/^\/$/, 'queue', queueView],
-  [/^\/new$/, 'new', newTicketView],
+  [/^\/new$/, 'new', formView],
   [/^\/tickets\/([^/]{1,64})$/, 'queue', ticketView],
+  [/^\/tickets\/([^/]{1,64})\/edit$/, 'queue', formView],
   [/^\/audit$/, 'audit', auditView],
   [/^\/backups$/, 'backups', later(() => import('./backups.js'), 'backupsView')],
   [/^\/notifications$/, 'notifications', later(() => import('./notifications.js'), 'notificationsView')],
