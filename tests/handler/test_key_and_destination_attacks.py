@@ -86,3 +86,19 @@ def test_whitespace_in_a_destination_name_is_still_folded(api: Api) -> None:
     )
     assert status == 201, added
     assert added["name"] == "Kids movies"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Host": "localhost:8080", "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Host": "localhost:8080", "Origin": "http://evil.example"}, 403),
+        ({"Host": "evil.example:8080"}, 401),  # a page that rebinds its name to 127.0.0.1
+    ],
+)
+def test_another_sites_page_may_not_make_the_first_key(
+    api: Api, handler_db: Path, headers: dict[str, str], status: int
+) -> None:
+    answer, error, _ = api.call("POST", "/api/v1/keys", FIRST_KEY, headers=headers)
+    assert answer == status, error
+    assert list_keys(handler_db) == []
