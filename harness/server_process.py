@@ -126,3 +126,8 @@ class Server:
             name, _, value = line.partition(":")
             fields[name] = value.strip()
         return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+    def reset_peak_memory(self) -> None:
+        """Start the peak RSS (VmHWM) over from the current RSS (Linux's clear_refs)."""
+        assert self.process is not None
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")

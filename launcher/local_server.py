@@ -38,6 +38,7 @@ from __future__ import annotations
 import io
 import socket
 import sys
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -63,6 +64,7 @@ from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.api.routing import error_response  # noqa: E402
 from chalicelib.backups.schedule import start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
+from chalicelib.keys.identity import without_keys  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
 from launcher.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
@@ -201,8 +203,28 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
         del explain
         reason = message or self.responses.get(code, ("bad request",))[0]
-        self.log_error("code %d, message %s", code, reason)
-        self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=code)
+        # Not what follows the reason: "Bad request syntax ('<the raw request line>')".
+        self.log_error("code %d, message %s", code, reason.partition(" (")[0])
+        # A request line that did not parse leaves http.server's HTTP/0.9 default, which
+        # answers with the body alone: answer with a status line and headers instead, and
+        # a version this server does not speak (HTTP/2 and up) as the bad request it is.
+        self.request_version = self.protocol_version
+        status = HTTPStatus.BAD_REQUEST if code == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED else code
+        self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=status)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access log's line for an answer: the request line without its query string
+        (which may carry a key: `?apikey=`), or `-` for one that did not parse."""
+        line = "-"
+        if self.command:
+            path, query, _ = self.path.partition("?")
+            shown = f"{path}?(query not logged)" if query else path
+            line = f"{self.command} {shown} {self.request_version}"
+        self.log_message('"%s" %s %s', line, int(code) if isinstance(code, int) else code, size)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Every line the server logs, with the secret of anything shaped like a key left out."""
+        super().log_message("%s", without_keys(format % args))
 
     def _unreadable_head(self) -> InvalidInput | None:
         """Why the launcher cannot act on this request's head safely, if it cannot."""

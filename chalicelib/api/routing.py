@@ -48,7 +48,12 @@ from chalicelib.tickets.model import Ticket
 from chalicelib.tickets.store import SqliteTicketStore
 
 Headers = dict[str, str | list[str]]
-JSON_HEADERS: Headers = {"Content-Type": "application/json"}
+# On every answer: a browser must take the declared type, never guess another (an error
+# that repeats input as HTML, say).
+NO_SNIFFING: dict[str, str] = {"X-Content-Type-Options": "nosniff"}
+JSON_HEADERS: Headers = {"Content-Type": "application/json", **NO_SNIFFING}
+# On every answer that depends on the caller's key: no cache, shared or private, keeps it.
+NOT_STORED: dict[str, str] = {"Cache-Control": "no-store"}
 
 api = Blueprint(__name__)
 OPERATIONS: list[Operation] = []
@@ -103,12 +108,13 @@ def api_route(
                         refuse_other_sites(method, request().headers, url.host, url.scheme)
                     caller = Caller(identity, storage.tickets, storage.audit_log)
                     response: Response = view(caller, **kwargs)
-                return response
             except TorrentinoError as error:
-                return error_response(error)
+                response = error_response(error)
             except Exception:
                 api.log.exception("unhandled error in %s %s", method, path)
-                return error_response(InternalError())
+                response = error_response(InternalError())
+            response.headers = {**response.headers, **NOT_STORED}  # a copy: never a shared dict
+            return response
 
         api.route(path, methods=[method])(handle)
         OPERATIONS.append(
@@ -121,10 +127,12 @@ def api_route(
 
 @api.middleware("http")
 def uniform_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Give the errors Chalice answers by itself (405, 415, its own 500) the API's shape."""
+    """Give the errors Chalice answers by itself (405, 415, its own 500) the API's shape,
+    and every answer `NO_SNIFFING`."""
     response = get_response(event)
     body = response.body
     if response.status_code < 400 or not (isinstance(body, dict) and "Code" in body):
+        response.headers = {**response.headers, **NO_SNIFFING}
         return response
     error: TorrentinoError
     if response.status_code == 405:
@@ -259,7 +267,8 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
     url = next_page(path, page.next_after)
     headers: Headers = {"Link": f'<{url}>; rel="next"'} if url else {}
-    return json_response(page.model_copy(update={"next": url}), headers=headers)
+    body = page.model_copy(update={"next": url}).json_body()
+    return Response(body=body, status_code=200, headers={**JSON_HEADERS, **headers})
 
 
 @functools.lru_cache(maxsize=16)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chalicelib import settings
 from chalicelib.errors import StorageCorrupt
-from chalicelib.storage import db
+from chalicelib.storage import db, private
 
 Step = Callable[[sqlite3.Connection], None]
 # Every step, in the order they are written below: `@migration` appends each one, so
@@ -240,7 +240,7 @@ def migrate(path: Path, *, create: bool = True, to: int | None = None) -> int:
     stops after that many steps (what torrentino at that version made: `chalicelib.storage.schema`).
     """
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_folder(path.parent)
     with db.connect(path, create=create) as conn:
         # WAL is a property of the file: set here, kept by every later connection. A
         # rollback mode (for a network filesystem) takes the file out of WAL, if it was.

@@ -53,7 +53,15 @@ export async function auditView(view, me) {
 
   async function load() {
     const wanted = types;
-    const read = async (params) => (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+    // A page stops near 1 MiB: fill it from `next`.
+    const read = async (params) => {
+      const data = (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+      for (let more = data; more.next && data.events.length < params.limit;) {
+        more = (await api(more.next)).data;
+        data.events = data.events.concat(more.events).slice(0, params.limit);
+      }
+      return data;
+    };
     // Pages are aligned on PAGE_SIZE from the oldest event, so they stay put, and read from
     // the nearer end: the newest (every live refresh's) with no offset, none past half.
     let at = offset;
