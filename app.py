@@ -29,6 +29,7 @@ from chalicelib.api.routing import (
     optional_body_as,
     page_response,
     query_params,
+    require_this_machine_for_the_first_key,
     ticket_response,
 )
 from chalicelib.audit.log import AuditFilter, AuditPage
@@ -390,6 +391,7 @@ def list_api_keys(caller: Caller) -> Response:
 def create_api_key(caller: Caller) -> Response:
     """Create a key for a person, as `make keys ARGS="create ..."` does."""
     caller.identity.require_admin("create API keys")
+    require_this_machine_for_the_first_key(caller)
     body = body_as(CreateKeyRequest)
     info, key = key_store.create_key(
         settings.db_path(), body.user, body.role, actor=caller.identity.name

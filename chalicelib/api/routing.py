@@ -33,8 +33,14 @@ from chalicelib.api.openapi import Operation, build_document
 from chalicelib.api.origin import refuse_other_sites
 from chalicelib.api.parsing import ModelT, parse_body, parse_if_match, parse_optional_body
 from chalicelib.audit.log import AuditPage, SqliteAuditLog
-from chalicelib.errors import InvalidInput, TorrentinoError
-from chalicelib.keys.identity import ANONYMOUS, Identity, resolve_identity
+from chalicelib.errors import Forbidden, InvalidInput, TorrentinoError
+from chalicelib.keys.identity import (
+    ANONYMOUS,
+    Identity,
+    is_this_machine,
+    names_this_machine,
+    resolve_identity,
+)
 from chalicelib.notifications.store import SqliteTargetStore
 from chalicelib.service.startup import ensure_started
 from chalicelib.service.unit_of_work import open_storage
@@ -193,6 +199,21 @@ def source_ip() -> str | None:
     """The caller's address: the peer's, or behind a trusted proxy the client it names
     (None when it names none: a remote caller; see `chalicelib.api.forwarding`)."""
     return client_address(peer_ip(), request().headers, settings.trusted_proxies())
+
+
+def require_this_machine_for_the_first_key(caller: Caller) -> None:
+    """In open mode, raise `Forbidden` unless the request comes from this machine by a
+    name of it, as open mode itself requires without `TORRENTINO_OPEN_TO_NETWORK`: the
+    first key ends open mode for every caller, so with the setting on, any machine on
+    the network could otherwise make itself the only admin."""
+    if caller.identity != ANONYMOUS:
+        return
+    if not (is_this_machine(source_ip()) and names_this_machine(external().host)):
+        raise Forbidden(
+            "while no API key exists, only this machine may create the first one, by the "
+            "name localhost or a loopback address; on the server: "
+            'make keys ARGS="create <name> --role admin"'
+        )
 
 
 def external() -> ExternalUrl:
