@@ -150,6 +150,8 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 PATH_PARAMETERS = {
     "ticket_id": "A ticket id (UUID).",
     "target_id": "A notification target's id (`nt_` and 12 hex digits).",
+    "destination_id": "A destination's id (UUID), as `GET /api/v1/destinations` lists it.",
+    "key_id": "An API key's id: the 12 hex digits after `trn_` in the key.",
 }
 
 
@@ -160,7 +162,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "description": PATH_PARAMETERS.get(name, PATH_PARAMETERS["ticket_id"]),
+            "description": PATH_PARAMETERS[name],
             "schema": {"type": "string"},
         }
         for name in names
