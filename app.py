@@ -29,6 +29,7 @@ from chalicelib.api.routing import (
     optional_body_as,
     page_response,
     query_params,
+    require_this_machine_for_the_first_key,
     ticket_response,
 )
 from chalicelib.audit.log import AuditFilter, AuditPage
@@ -50,6 +51,7 @@ from chalicelib.errors import (
     StorageUnavailable,
     TargetNotFound,
     TicketNotFound,
+    TicketNotPending,
     TorrentinoError,
 )
 from chalicelib.keys import store as key_store
@@ -64,6 +66,7 @@ from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter, TicketPage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.moves import Move
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.states import MOVES
 
 app = Chalice(app_name="torrentino")
@@ -125,6 +128,41 @@ def list_tickets(caller: Caller) -> Response:
 def get_ticket(caller: Caller, ticket_id: str) -> Response:
     """Read one ticket; any caller may read."""
     return ticket_response(caller.tickets.get(ticket_id))
+
+
+@api_route(
+    "PATCH",
+    "/api/v1/tickets/{ticket_id}",
+    summary="Edit a pending ticket with a JSON Merge Patch (RFC 7396)",
+    description="Changes priority, query_context.tags, query_context.description or dest_path, "
+    "validated as a create is. Only a pending ticket, by its creator or an admin. A patch "
+    "that changes nothing changes and records nothing.",
+    body=UpdateTicketRequest,
+    body_media_types=("application/merge-patch+json", "application/json"),
+    response=Ticket,
+    errors=(Forbidden, TicketNotFound, TicketNotPending, StaleTicket, IdempotencyMismatch),
+    request_headers=("If-Match", "Idempotency-Key"),
+    response_headers=("ETag", "Idempotent-Replayed"),
+    header_descriptions=(
+        (
+            "Idempotency-Key",
+            "Makes an edit safe to retry: a retry with the same key and patch returns the "
+            "original response and changes nothing (keys are kept for 48 hours, per caller).",
+        ),
+    ),
+)
+def edit_ticket(caller: Caller, ticket_id: str) -> Response:
+    """Edit a pending ticket; a user may edit only its own."""
+    patch = body_as(UpdateTicketRequest)
+    edited, replayed = caller.tickets.edit(
+        ticket_id,
+        patch,
+        actor=caller.identity.name,
+        owner=caller.identity.owner_filter(),
+        expected_versions=if_match(),
+        key=parse_idempotency_key(header("idempotency-key")),
+    )
+    return ticket_response(edited, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 def move_route(kind: str, move: Move) -> None:
@@ -353,6 +391,7 @@ def list_api_keys(caller: Caller) -> Response:
 def create_api_key(caller: Caller) -> Response:
     """Create a key for a person, as `make keys ARGS="create ..."` does."""
     caller.identity.require_admin("create API keys")
+    require_this_machine_for_the_first_key(caller)
     body = body_as(CreateKeyRequest)
     info, key = key_store.create_key(
         settings.db_path(), body.user, body.role, actor=caller.identity.name

@@ -11,6 +11,9 @@ gateway), with a request handler that:
   overlong or too many headers) in the API's JSON error shape, not HTML;
 * sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
   Nagle's algorithm waiting on the client's delayed ACK;
+* gives the app each header sent on several lines as all of them, joined with commas
+  (Chalice's handler passes the first line alone, the one a client behind a proxy that
+  adds its own `X-Forwarded-For` line wrote), and refuses a second `Host`;
 * answers a client's `Connection: close` with `Connection: close`;
 * listens with a backlog of 128 instead of 5, so a burst of new connections is
   not answered with dropped SYNs and one-second retries;
@@ -147,13 +150,27 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         peer, trusted = str(self.client_address[0]), settings.trusted_proxies()
         if not is_trusted(peer, trusted):
             return True
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        self._forwarded_for = client_address(peer, headers, trusted)
+        self._forwarded_for = client_address(peer, self._header_fields(), trusted)
         if self._slots.attribute(self.client, self._forwarded_for or peer):
             return True
         self.client.over_share = True
         self._refuse_busy()
         return False
+
+    def _header_fields(self) -> dict[str, str]:
+        """Each header by its name in lower case, its lines joined with commas in the order
+        sent (RFC 9110 5.3): a proxy may add its own `X-Forwarded-For` or `Forwarded` line
+        after its client's, and neither line alone is the header. (Chalice's handler
+        takes the first line of each, which the client chose.)"""
+        fields: dict[str, list[str]] = {}
+        for name, value in self.headers.items():
+            fields.setdefault(name.lower(), []).append(value.strip())
+        return {name: ", ".join(values) for name, values in fields.items()}
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        # What Chalice's gateway builds the event from: every header line, not the first.
+        _, body = super()._parse_payload()
+        return self._header_fields(), body
 
     def end_headers(self) -> None:
         # A client that asked to close (or spoke HTTP/1.0) is told so in the response
@@ -211,19 +228,26 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         """Every line the server logs, with the secret of anything shaped like a key left out."""
         super().log_message("%s", without_keys(format % args))
 
-    def _generic_handle(self) -> None:
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            self._refuse(
-                InvalidInput(
-                    "chunked request bodies are not supported; send Content-Length",
-                    field="Transfer-Encoding",
-                )
+    def _unreadable_head(self) -> InvalidInput | None:
+        """Why the launcher cannot act on this request's head safely, if it cannot."""
+        if len(self.headers.get_all("host", [])) > 1:  # RFC 9112 3.2: which would it be?
+            return InvalidInput("more than one Host header", field="Host")
+        if "chunked" in self._header_fields().get("transfer-encoding", "").lower():
+            return InvalidInput(
+                "chunked request bodies are not supported; send Content-Length",
+                field="Transfer-Encoding",
             )
-            return
         length = self.headers.get("content-length", "0")
         if not (length.isascii() and length.isdigit()):  # "²".isdigit() is true
-            self._refuse(InvalidInput(f"invalid Content-Length {length!r}", field="Content-Length"))
+            return InvalidInput(f"invalid Content-Length {length!r}", field="Content-Length")
+        return None
+
+    def _generic_handle(self) -> None:
+        unreadable = self._unreadable_head()
+        if unreadable is not None:
+            self._refuse(unreadable)
             return
+        length = self.headers.get("content-length", "0")
         if int(length) > MAX_BODY_BYTES:
             self._refuse(BodyTooLarge(MAX_BODY_BYTES))
             return

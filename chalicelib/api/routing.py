@@ -33,8 +33,14 @@ from chalicelib.api.openapi import Operation, build_document
 from chalicelib.api.origin import refuse_other_sites
 from chalicelib.api.parsing import ModelT, parse_body, parse_if_match, parse_optional_body
 from chalicelib.audit.log import AuditPage, SqliteAuditLog
-from chalicelib.errors import InvalidInput, TorrentinoError
-from chalicelib.keys.identity import ANONYMOUS, Identity, resolve_identity
+from chalicelib.errors import Forbidden, InvalidInput, TorrentinoError
+from chalicelib.keys.identity import (
+    ANONYMOUS,
+    Identity,
+    is_this_machine,
+    names_this_machine,
+    resolve_identity,
+)
 from chalicelib.notifications.store import SqliteTargetStore
 from chalicelib.service.startup import ensure_started
 from chalicelib.service.unit_of_work import open_storage
@@ -112,7 +118,9 @@ def api_route(
             response.headers = {**response.headers, **NOT_STORED}  # a copy: never a shared dict
             return response
 
-        api.route(path, methods=[method])(handle)
+        # Chalice answers 415 itself for a body in a media type the route does not list.
+        media_types = list(operation.get("body_media_types", ("application/json",)))
+        api.route(path, methods=[method], content_types=media_types)(handle)
         OPERATIONS.append(
             Operation(method=method, path=path, operation_id=view.__name__, **operation)
         )
@@ -135,12 +143,21 @@ def uniform_errors(event: Request, get_response: Callable[[Request], Response]) 
         allowed = str(response.headers.get("Allow", ""))
         error = MethodNotAllowed(event.method, event.path, allowed)
     elif response.status_code == 415:
-        error = UnsupportedMediaType(event.headers.get("content-type", ""))
+        error = UnsupportedMediaType(event.headers.get("content-type", ""), media_types(event))
     elif response.status_code < 500:
         error = InvalidInput(str(body.get("Message", "bad request")))
     else:
         error = InternalError()
     return error_response(error)
+
+
+def media_types(event: Request) -> tuple[str, ...]:
+    """The media types the route a request matched takes its body in."""
+    path = event.context.get("resourcePath")
+    for operation in OPERATIONS:
+        if operation.path == path and operation.method == event.method:
+            return operation.body_media_types
+    return ("application/json",)
 
 
 def error_response(error: TorrentinoError) -> Response:
@@ -182,6 +199,21 @@ def source_ip() -> str | None:
     """The caller's address: the peer's, or behind a trusted proxy the client it names
     (None when it names none: a remote caller; see `chalicelib.api.forwarding`)."""
     return client_address(peer_ip(), request().headers, settings.trusted_proxies())
+
+
+def require_this_machine_for_the_first_key(caller: Caller) -> None:
+    """In open mode, raise `Forbidden` unless the request comes from this machine by a
+    name of it, as open mode itself requires without `TORRENTINO_OPEN_TO_NETWORK`: the
+    first key ends open mode for every caller, so with the setting on, any machine on
+    the network could otherwise make itself the only admin."""
+    if caller.identity != ANONYMOUS:
+        return
+    if not (is_this_machine(source_ip()) and names_this_machine(external().host)):
+        raise Forbidden(
+            "while no API key exists, only this machine may create the first one, by the "
+            "name localhost or a loopback address; on the server: "
+            'make keys ARGS="create <name> --role admin"'
+        )
 
 
 def external() -> ExternalUrl:

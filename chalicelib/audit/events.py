@@ -21,6 +21,7 @@ class AuditEventType(StrEnum):
     TICKET_CREATED = "ticket_created"
     TICKET_CANCELLED = "ticket_cancelled"
     TICKET_STATE_CHANGED = "ticket_state_changed"
+    TICKET_UPDATED = "ticket_updated"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
     BACKUP_CREATED = "backup_created"

@@ -10,6 +10,7 @@ from typing import Any, TypedDict, Unpack
 from chalicelib.paging import read_page
 from chalicelib.storage import db
 from chalicelib.tickets import idempotency
+from chalicelib.tickets.edits import EditsTickets
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.rows import PathCheck, insert_ticket, read_cursor, read_row, row_to_ticket
@@ -33,8 +34,8 @@ class Checks(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
-class SqliteTicketStore:
-    """Tickets on the connection it is given (the request's unit of work)."""
+class SqliteTicketStore(EditsTickets):
+    """Tickets on the connection it is given (the request's unit of work), edits included."""
 
     conn: sqlite3.Connection
     check_path: PathCheck | None = None  # where a ticket may go; see `insert_ticket`

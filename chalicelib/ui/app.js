@@ -106,6 +106,7 @@ const ROUTES = [
   [/^\/$/, 'queue', queueView],
   [/^\/new$/, 'new', formView],
   [/^\/tickets\/([^/]{1,64})$/, 'queue', ticketView],
+  [/^\/tickets\/([^/]{1,64})\/edit$/, 'queue', formView],
   [/^\/audit$/, 'audit', auditView],
   [/^\/backups$/, 'backups', later(() => import('./backups.js'), 'backupsView')],
   [/^\/destinations$/, 'destinations', later(() => import('./destinations.js'), 'destinationsView')],

@@ -142,6 +142,9 @@ export function eventSummary(event) {
       const notes = stateNotes(stateFields(data.state || data.to)).map(([, value]) => value);
       return h('span', `${label(data.to)} by `, h('strong', data.actor), notes.length ? `: "${notes.join('", "')}"` : '');
     }
+    case 'ticket_updated': // each changed field: its old and its new value
+      return h('span', 'Edited by ', h('strong', data.actor), ': ', Object.entries(data.changes)
+        .map(([name, change]) => `${label(name.split('.').pop())} ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`).join('; '));
     case 'destination_added':
       return h('span', h('strong', data.name), ': ', h('code', data.root), data.tags.length ? `, tags ${data.tags.join(', ')}` : '');
     case 'destination_removed':

@@ -188,3 +188,41 @@ def test_a_user_sees_the_destinations_but_cannot_change_them(
     expect(page.locator("main")).to_contain_text("Only an admin adds or removes destinations.")
     expect(page.get_by_role("button", name="Add destination")).to_have_count(0)
     expect(page.get_by_role("button", name="Remove Books")).to_have_count(0)
+
+
+def test_editing_shows_the_tickets_destination_and_refuses_a_path_outside(
+    household: Site, open_page: Callable[..., Page], console: BrowserLog
+) -> None:
+    console.allow(400)
+    site = household
+    site.call("POST", "destinations", "alice", json={"name": "Movies", "root": "/media/movies"})
+    tag = unique_tag()
+    ticket = site.file(
+        "bob",
+        priority=1000,
+        query_context={"tags": [tag], "description": "Moana"},
+        dest_path="/media/movies/kids/moana",
+    )
+    page = open_page(site, "bob", f"#/tickets/{ticket['id']}/edit")
+    expect(page.locator("main h1")).to_have_text("Edit request")
+    # The form shows the ticket as the destination, the subfolder and the level it is in.
+    expect(page.get_by_label("Destination")).to_have_value("0")
+    expect(page.get_by_label("Subfolder")).to_have_value("kids/moana")
+    expect(page.get_by_label("Full path")).to_have_value("/media/movies/kids/moana")
+    levels = page.get_by_role("group", name="Levels")
+    expect(levels.locator('[aria-pressed="true"]')).to_have_text("High")
+    expect(page.get_by_label("Tags")).to_have_value(tag)  # no default tag added by an edit
+    # An edit is held to the destinations as a filing is.
+    page.get_by_label("Full path").fill("/media/movies-old/moana")
+    page.get_by_role("button", name="Save changes").click()
+    path = page.locator(".field", has=page.get_by_label("Full path"))
+    expect(path.locator(".field-error")).to_have_text(
+        "Error: Full path must be inside one of the destinations: Movies (/media/movies)"
+    )
+    assert site.call("GET", f"tickets/{ticket['id']}", "bob")["dest_path"] == ticket["dest_path"]
+    page.get_by_label("Destination").select_option(label="Movies (/media/movies)")
+    page.get_by_label("Subfolder").fill("kids/moana-1")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("main h1")).to_have_text("Moana")
+    now = site.call("GET", f"tickets/{ticket['id']}", "bob")
+    assert (now["dest_path"], now["priority"]) == ("/media/movies/kids/moana-1", 1000)

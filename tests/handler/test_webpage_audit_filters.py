@@ -24,6 +24,8 @@ def test_an_event_is_about_a_ticket_exactly_when_its_type_is_named_ticket(
     added = api.call("POST", "/api/v1/destinations", dest, headers=admin)[1]
     filed = [api.call("POST", "/api/v1/tickets", example_ticket(), headers=user) for _ in range(3)]
     ids = [answer[1]["id"] for answer in filed]
+    edited = api.call("PATCH", f"/api/v1/tickets/{ids[0]}", {"priority": 7}, headers=user)
+    assert edited[0] == 200, edited
     assert api.call("DELETE", f"/api/v1/tickets/{ids[0]}", headers=user)[0] < 300
     assert api.call("POST", f"/api/v1/tickets/{ids[1]}/complete", headers=admin)[0] < 300
     failed = api.call("POST", f"/api/v1/tickets/{ids[2]}/fail", {"error": "x"}, headers=admin)
