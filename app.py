@@ -11,6 +11,7 @@ from chalicelib import settings
 from chalicelib.api import webpage
 from chalicelib.api.errors import ErrorResponse
 from chalicelib.api.key_commands import run_key_command
+from chalicelib.api.machine import TicketStates, ticket_states
 from chalicelib.api.parsing import NoBody, parse_idempotency_key, parse_query
 from chalicelib.api.routing import (
     JSON_HEADERS,
@@ -28,6 +29,7 @@ from chalicelib.api.routing import (
     optional_body_as,
     page_response,
     query_params,
+    require_this_machine_for_the_first_key,
     ticket_response,
 )
 from chalicelib.audit.log import AuditFilter, AuditPage
@@ -47,22 +49,25 @@ from chalicelib.errors import (
     KeyNotFound,
     StaleTicket,
     StorageUnavailable,
+    TargetNotFound,
     TicketNotFound,
+    TicketNotPending,
     TorrentinoError,
 )
 from chalicelib.keys import store as key_store
 from chalicelib.keys.identity import WhoAmI, who_am_i
 from chalicelib.keys.store import ApiKeyInfo, CreatedKey, CreateKeyRequest, KeyList
+from chalicelib.notifications import model as targets
+from chalicelib.notifications.addresses import AddressPolicy
+from chalicelib.notifications.delivery import deliver_due
 from chalicelib.service.startup import Health, ensure_started
 from chalicelib.tickets.events import TicketHistory
 from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter, TicketPage
-from chalicelib.tickets.model import (
-    CancelTicketRequest,
-    CreateTicketRequest,
-    FailTicketRequest,
-    Ticket,
-)
+from chalicelib.tickets.model import CreateTicketRequest, Ticket
+from chalicelib.tickets.moves import Move
+from chalicelib.tickets.patch import UpdateTicketRequest
+from chalicelib.tickets.states import MOVES
 
 app = Chalice(app_name="torrentino")
 
@@ -125,71 +130,97 @@ def get_ticket(caller: Caller, ticket_id: str) -> Response:
     return ticket_response(caller.tickets.get(ticket_id))
 
 
-# What the three routes that move a ticket to another state share: the ticket as it now
-# is, the errors a move can meet, and the optimistic concurrency of If-Match and ETag.
-TRANSITION: dict[str, Any] = {
-    "response": Ticket,
-    "errors": (Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
-    "request_headers": ("If-Match",),
-    "response_headers": ("ETag",),
-}
-
-
 @api_route(
-    "DELETE",
+    "PATCH",
     "/api/v1/tickets/{ticket_id}",
-    summary="Cancel a ticket",
-    description="The ticket stays, in the cancelled state. A user may cancel only its own.",
-    body=CancelTicketRequest,
-    body_required=False,
-    **TRANSITION,
+    summary="Edit a pending ticket with a JSON Merge Patch (RFC 7396)",
+    description="Changes priority, query_context.tags, query_context.description or dest_path, "
+    "validated as a create is. Only a pending ticket, by its creator or an admin. A patch "
+    "that changes nothing changes and records nothing.",
+    body=UpdateTicketRequest,
+    body_media_types=("application/merge-patch+json", "application/json"),
+    response=Ticket,
+    errors=(Forbidden, TicketNotFound, TicketNotPending, StaleTicket, IdempotencyMismatch),
+    request_headers=("If-Match", "Idempotency-Key"),
+    response_headers=("ETag", "Idempotent-Replayed"),
+    header_descriptions=(
+        (
+            "Idempotency-Key",
+            "Makes an edit safe to retry: a retry with the same key and patch returns the "
+            "original response and changes nothing (keys are kept for 48 hours, per caller).",
+        ),
+    ),
 )
-def cancel_ticket(caller: Caller, ticket_id: str) -> Response:
-    """Cancel a ticket (it stays, in the cancelled state); a user may cancel only its own."""
-    body = optional_body_as(CancelTicketRequest)
-    cancelled = caller.tickets.cancel(
+def edit_ticket(caller: Caller, ticket_id: str) -> Response:
+    """Edit a pending ticket; a user may edit only its own."""
+    patch = body_as(UpdateTicketRequest)
+    edited, replayed = caller.tickets.edit(
         ticket_id,
-        cancelled_by=caller.identity.name,
-        reason=body.reason,
+        patch,
+        actor=caller.identity.name,
         owner=caller.identity.owner_filter(),
         expected_versions=if_match(),
+        key=parse_idempotency_key(header("idempotency-key")),
     )
-    return ticket_response(cancelled)
+    return ticket_response(edited, headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+def move_route(kind: str, move: Move) -> None:
+    """Register the route that moves a ticket into the state `kind`, as its `move` declares
+    it (`chalicelib.tickets.states`): an admin-only move checks the role first, then the
+    body; the store checks the owner, the If-Match version and the state machine. Every
+    such route answers the ticket as it now is, with the optimistic concurrency of
+    If-Match and ETag."""
+    body_model = move.body or NoBody
+
+    def view(caller: Caller, ticket_id: str) -> Response:
+        if move.who == "admin":
+            caller.identity.require_admin(f"{move.verb} a ticket")
+        body = (body_as if move.body_required else optional_body_as)(body_model)
+        moved = caller.tickets.move(
+            ticket_id,
+            kind,
+            body.model_dump(),
+            actor=caller.identity.name,
+            owner=caller.identity.owner_filter(),
+            expected_versions=if_match(),
+        )
+        return ticket_response(moved)
+
+    view.__name__ = view.__qualname__ = f"{move.verb}_ticket"
+    view.__doc__ = move.summary
+    api_route(
+        move.method,
+        move.route,
+        summary=move.summary,
+        description=move.description,
+        body=body_model,
+        body_required=move.body_required,
+        response=Ticket,
+        errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
+        request_headers=("If-Match",),
+        response_headers=("ETag",),
+    )(view)
+
+
+# One route per state a caller may move a ticket into, in the order the states are
+# declared: DELETE /api/v1/tickets/{id} cancels, POST .../complete, POST .../fail.
+for state_kind, state_move in MOVES.items():
+    move_route(state_kind, state_move)
 
 
 @api_route(
-    "POST",
-    "/api/v1/tickets/{ticket_id}/complete",
-    summary="Mark a pending ticket completed (admins; for testing until processors exist)",
-    body=NoBody,
-    body_required=False,
-    **TRANSITION,
+    "GET",
+    "/api/v1/states",
+    public=True,
+    summary="The ticket states, the moves between them, and who may make each",
+    description="For clients that offer only what is allowed; the same for every caller.",
+    response=TicketStates,
+    errors=(),
 )
-def complete_ticket(caller: Caller, ticket_id: str) -> Response:
-    """Mark a pending ticket completed."""
-    caller.identity.require_admin("complete a ticket")
-    optional_body_as(NoBody)
-    completed = caller.tickets.complete(
-        ticket_id, actor=caller.identity.name, expected_versions=if_match()
-    )
-    return ticket_response(completed)
-
-
-@api_route(
-    "POST",
-    "/api/v1/tickets/{ticket_id}/fail",
-    summary="Mark a pending ticket failed (admins; for testing until processors exist)",
-    body=FailTicketRequest,
-    **TRANSITION,
-)
-def fail_ticket(caller: Caller, ticket_id: str) -> Response:
-    """Mark a pending ticket failed with an error."""
-    caller.identity.require_admin("fail a ticket")
-    body = body_as(FailTicketRequest)
-    failed = caller.tickets.fail(
-        ticket_id, error=body.error, actor=caller.identity.name, expected_versions=if_match()
-    )
-    return ticket_response(failed)
+def states() -> Response:
+    """The state machine as declared (`chalicelib.tickets.states`)."""
+    return json_response(ticket_states())
 
 
 @api_route(
@@ -360,6 +391,7 @@ def list_api_keys(caller: Caller) -> Response:
 def create_api_key(caller: Caller) -> Response:
     """Create a key for a person, as `make keys ARGS="create ..."` does."""
     caller.identity.require_admin("create API keys")
+    require_this_machine_for_the_first_key(caller)
     body = body_as(CreateKeyRequest)
     info, key = key_store.create_key(
         settings.db_path(), body.user, body.role, actor=caller.identity.name
@@ -380,6 +412,130 @@ def revoke_api_key(caller: Caller, key_id: str) -> Response:
     caller.identity.require_admin("revoke API keys")
     revoked = key_store.revoke_key(settings.db_path(), key_id, actor=caller.identity.name)
     return json_response(revoked)
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets",
+    summary="Add a notification target: an Apprise URL, or a signed webhook",
+    description="The answer shows the URL masked and, for a webhook, its signing secret: "
+    "this once. An admin's target gets every event it names; a user's, only the events of "
+    "that user's own tickets. Deliveries start with the next event (docs/notifications.md).",
+    body=targets.CreateTargetRequest,
+    response=targets.CreatedTarget,
+    status=201,
+    errors=(InvalidInput, Forbidden),
+    tag="notifications",
+)
+def create_notification_target(caller: Caller) -> Response:
+    """Save a target for the caller; its secret is in this answer only."""
+    body = body_as(targets.CreateTargetRequest)
+    created = caller.targets.create(
+        body,
+        owner=caller.identity.name,
+        is_admin=caller.identity.is_admin,
+        policy=AddressPolicy.from_settings(),
+    )
+    return json_response(created, 201)
+
+
+@api_route(
+    "GET",
+    "/api/v1/notification-targets",
+    summary="List the caller's notification targets (every one, for an admin)",
+    response=targets.TargetList,
+    errors=(),
+    tag="notifications",
+)
+def list_notification_targets(caller: Caller) -> Response:
+    """The caller's targets, masked, with their state."""
+    return json_response(caller.targets.list(owner=caller.identity.owner_filter()))
+
+
+# A target's own routes: its owner's, or any admin's; anyone else's is a 404.
+TARGET: dict[str, Any] = {"errors": (TargetNotFound,), "tag": "notifications"}
+
+
+@api_route(
+    "DELETE",
+    "/api/v1/notification-targets/{target_id}",
+    summary="Remove a notification target and its delivery record",
+    response=targets.NotificationTarget,
+    **TARGET,
+)
+def delete_notification_target(caller: Caller, target_id: str) -> Response:
+    """Remove one of the caller's targets."""
+    owner = caller.identity.owner_filter()
+    return json_response(caller.targets.delete(target_id, owner=owner, actor=caller.identity.name))
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets/{target_id}/test",
+    summary="Send a test notification now",
+    description="Answers once it is sent (or has failed), with the delivery as recorded.",
+    body=NoBody,
+    body_required=False,
+    response=targets.Delivery,
+    **TARGET,
+)
+def test_notification_target(caller: Caller, target_id: str) -> Response:
+    """Send a test to one of the caller's targets, paused or not."""
+    optional_body_as(NoBody)
+    owner = caller.identity.owner_filter()
+    sent = caller.targets.send_test(target_id, owner=owner, policy=AddressPolicy.from_settings())
+    return json_response(sent)
+
+
+@api_route(
+    "GET",
+    "/api/v1/notification-targets/{target_id}/deliveries",
+    summary="A notification target's recent deliveries, newest first",
+    response=targets.DeliveryList,
+    **TARGET,
+)
+def notification_deliveries(caller: Caller, target_id: str) -> Response:
+    """The target's last deliveries: status, attempts and the last error of each."""
+    owner = caller.identity.owner_filter()
+    return json_response(caller.targets.deliveries(target_id, owner=owner))
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets/{target_id}/resume",
+    summary="Resume a paused notification target",
+    description="It gets the events it missed while paused, unless `skip_missed` is true.",
+    body=targets.ResumeRequest,
+    body_required=False,
+    response=targets.NotificationTarget,
+    **TARGET,
+)
+def resume_notification_target(caller: Caller, target_id: str) -> Response:
+    """Deliver to a paused target again."""
+    body = optional_body_as(targets.ResumeRequest)
+    resumed = caller.targets.resume(
+        target_id,
+        owner=caller.identity.owner_filter(),
+        actor=caller.identity.name,
+        skip_missed=body.skip_missed,
+    )
+    return json_response(resumed)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def scheduled_notifications(event: CloudWatchEvent) -> dict[str, int]:
+    """Deliver notifications on a Lambda deployment, every minute (the local server runs a
+    delivery thread instead). Several at once are safe: each target is leased to one run."""
+    del event
+    db_file = settings.db_path()
+    ensure_started(db_file)
+    report = deliver_due(db_file, worker=NOTIFY_WORKER, budget_seconds=NOTIFY_BUDGET_SECONDS)
+    return report.summary()
+
+
+# A Lambda run stops starting sends after this long, well inside its timeout and the minute.
+NOTIFY_BUDGET_SECONDS = 40.0
+NOTIFY_WORKER = "lambda"
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))

@@ -54,8 +54,11 @@ def _request(route: str, ids: list[str], cursor: list[int]) -> tuple[str, str, b
         return "GET", READ_ONE[route].format(random.choice(ids)), None
     # A change walks through the ids once: each is a pending ticket of its own.
     cursor[0] += 1
+    ticket_id = ids[cursor[0] % len(ids)]
+    if route == "edit":  # a new priority each time, so every edit changes the ticket
+        return "PATCH", f"/api/v1/tickets/{ticket_id}", b'{"priority": %d}' % (cursor[0] % 65536)
     method, path, body = CHANGE_ONE[route]
-    return method, path.format(ids[cursor[0] % len(ids)]), body
+    return method, path.format(ticket_id), body
 
 
 def run(
@@ -75,7 +78,8 @@ def run(
         while time.monotonic() < deadline:
             with lock:
                 method, path, body = _request(route, ids, cursor)
-            headers = {"Content-Type": "application/json"} if body else {}
+            media_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
+            headers = {"Content-Type": media_type} if body else {}
             if fresh:
                 headers["Connection"] = "close"
             start = time.perf_counter()

@@ -1,13 +1,15 @@
 -- torrentino's wrk script: one route per run, named by the first argument.
 --   wrk -t1 -c4 -d3s -s bench/wrk.lua http://127.0.0.1:PORT -- ROUTE [IDS_FILE]
--- ROUTE is health, create, get, list, cancel, complete, fail, history or audit. get and
--- history pick ids at random from IDS_FILE; cancel, complete and fail walk through it once
--- (each id is a pending ticket), so each change is real.
+-- ROUTE is health, create, get, list, edit, cancel, complete, fail, history or audit. get
+-- and history pick ids at random from IDS_FILE; edit, cancel, complete and fail walk through
+-- it once (each id is a pending ticket), so each change is real; edit gives each ticket a
+-- new priority, so each edit is real.
 -- done() prints one line starting with BENCH that bench/http_bench.py reads.
 
 local route
 local ids = {}
 local next_id = 1
+local edits = 0
 local fixed
 
 local create_body = '{"priority": 100, "query_context": {"tags": ["music", "flac"],'
@@ -47,6 +49,10 @@ function request()
     return wrk.format("POST", "/api/v1/tickets/" .. id .. "/complete")
   elseif route == "fail" then
     return wrk.format("POST", "/api/v1/tickets/" .. id .. "/fail", json_headers, '{"error": "no seeders"}')
+  elseif route == "edit" then
+    edits = edits + 1
+    return wrk.format("PATCH", "/api/v1/tickets/" .. id,
+      {["Content-Type"] = "application/merge-patch+json"}, '{"priority": ' .. (edits % 65536) .. '}')
   end
   return wrk.format("DELETE", "/api/v1/tickets/" .. id)
 end

@@ -3,6 +3,8 @@ only HTTP has (a route or method that does not exist, a body that is not JSON)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import errors as domain
@@ -29,20 +31,11 @@ class UnsupportedMediaType(InvalidInput):
 
     code = "unsupported_media_type"
 
-    def __init__(self, content_type: str) -> None:
+    def __init__(self, content_type: str, accepted: Sequence[str] = ("application/json",)) -> None:
         super().__init__(
-            f"request body must be sent as application/json, not {content_type!r}",
+            f"request body must be sent as {' or '.join(accepted)}, not {content_type!r}",
             field="Content-Type",
         )
-
-
-class HeadersTooLarge(InvalidInput):
-    """The request line and headers are larger than the server reads."""
-
-    code = "invalid_input"
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request line and headers are larger than {limit // 1024} KiB")
 
 
 class RouteNotFound(TorrentinoError):
@@ -73,44 +66,8 @@ class InternalError(TorrentinoError):
         super().__init__("internal error; the server log has the details")
 
 
-class RequestTimeout(TorrentinoError):
-    """The request's head or body did not arrive in time."""
-
-    code = "request_timeout"
-
-    def __init__(self, part: str, seconds: float) -> None:
-        super().__init__(
-            f"the request's {part} did not arrive within {seconds:g} s; "
-            "send the whole request at once"
-        )
-
-
-class ServerBusy(TorrentinoError):
-    """The server has no place for this connection's request now."""
-
-    code = "server_busy"
-
-    def __init__(self, max_connections: int, *, retry_after: int) -> None:
-        super().__init__(
-            f"the server is serving all the {max_connections} connections it serves at once"
-            f" and did not act on this request; retry in {retry_after} s"
-        )
-        self.retry_after = retry_after
-
-
-class ClientBusy(ServerBusy):
-    """This client's address holds its share of the server's places, each busy."""
-
-    def __init__(self, max_per_client: int, *, retry_after: int) -> None:
-        super().__init__(max_per_client, retry_after=retry_after)
-        self.message = (
-            f"this client address is using all the {max_per_client} connections one address"
-            f" may hold at once; this request was not acted on; retry in {retry_after} s"
-        )
-        self.args = (self.message,)
-
-
 # The one place where errors become HTTP statuses. A subclass not listed has its base's.
+# The launcher adds the rows of its own errors (launcher/errors.py), which only it raises.
 STATUS: dict[type[TorrentinoError], int] = {
     InvalidInput: 400,
     Unauthenticated: 401,
@@ -118,22 +75,21 @@ STATUS: dict[type[TorrentinoError], int] = {
     domain.TicketNotFound: 404,
     domain.KeyNotFound: 404,
     domain.DestinationNotFound: 404,
+    domain.TargetNotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
-    RequestTimeout: 408,
     domain.InvalidTransition: 409,
+    domain.TicketNotPending: 409,
     domain.DestinationTaken: 409,
     domain.DatabaseInUse: 409,
     domain.StaleTicket: 412,
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
-    HeadersTooLarge: 431,
     domain.IdempotencyMismatch: 422,
     domain.BackupUnusable: 422,
     domain.StorageCorrupt: 500,
     InternalError: 500,
     StorageUnavailable: 503,
-    ServerBusy: 503,
 }
 
 
@@ -145,8 +101,9 @@ def status_of(error: type[TorrentinoError] | TorrentinoError) -> int:
 
 def error_headers(error: TorrentinoError) -> dict[str, str]:
     """The headers an error's answer carries besides its body."""
-    if isinstance(error, StorageUnavailable | ServerBusy) and error.retry_after is not None:
-        return {"Retry-After": str(error.retry_after)}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:  # StorageUnavailable, and the launcher's busy answers
+        return {"Retry-After": str(retry_after)}
     if isinstance(error, MethodNotAllowed):
         return {"Allow": error.allowed}
     if isinstance(error, Unauthenticated):

@@ -6,7 +6,6 @@ when the next one is due. docs/backups.md tells the whole story; the command lin
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import sys
 import time
@@ -38,7 +37,7 @@ from chalicelib.errors import (
     BackupInProgress,
     TorrentinoError,
 )
-from chalicelib.storage import db, lock
+from chalicelib.storage import db, lock, private
 from chalicelib.timestamps import utc_now
 
 # A timer that fires a little early (EventBridge, a restarted server) must not skip a day.
@@ -78,7 +77,7 @@ def create_backup(
         wait = settings.busy_timeout_ms() / 1000
     with lock.in_use(db_path):
         try:
-            backup_dir.mkdir(parents=True, exist_ok=True)
+            private.make_folder(backup_dir)
             with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
                 manifest, note = _take(db_path, backup_dir)
                 removed = apply_retention(
@@ -119,8 +118,7 @@ def _take(db_path: Path, backup_dir: Path) -> tuple[BackupManifest, str | None]:
     final = backup_dir / backup_name(db_path.stem, started)
     temp = temp_path(final)
     try:
-        note = take_snapshot(db_path, temp)
-        os.chmod(temp, db_path.stat().st_mode & 0o777)  # it holds what the database holds
+        note = take_snapshot(db_path, temp)  # readable by its owner only, as its manifest
         found = restore.verify_backup(temp)
         if found.problems:
             raise BackupFailed(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from chalicelib import settings
 from chalicelib.errors import BackupFailed
-from chalicelib.storage import db
+from chalicelib.storage import db, private
 
 # About a millisecond of copying on a local disk, a few over EFS: the longest a writer
 # waits for a step.
@@ -93,6 +93,7 @@ def take_snapshot(db_path: Path, temp: Path) -> str | None:
         try:
             if rollback:
                 return _copy_step_by_step(source, temp, page_size)
+            private.create_file(temp)  # VACUUM INTO fills an empty file, keeping its mode
             source.execute("VACUUM INTO ?", (str(temp),))
             return None
         except sqlite3.Error as error:  # the backup's file, not the live database, failed

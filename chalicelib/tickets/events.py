@@ -8,7 +8,7 @@ the `tickets` table holds it: its history, and the consistency check's replay.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,22 +16,24 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, record
 from chalicelib.errors import InvalidTransition
-from chalicelib.tickets.model import QueryContext, Ticket
+from chalicelib.tickets.model import QueryContext, Ticket, WireState
+from chalicelib.tickets.patch import UpdateTicketRequest, editable_values
 from chalicelib.tickets.states import (
-    Cancelled,
+    STATE_CLASSES,
     Pending,
     TicketState,
-    WireState,
     check_transition,
+    state_from_parts,
     state_from_wire,
 )
 
+# A move into a state is `ticket_state_changed`, unless the state declares an event of its
+# own (the seed's `ticket_cancelled`): that one carries the state's fields flat, without
+# its time (the event's own), and the state it left. An edit is `ticket_updated`.
+CHANGED = AuditEventType.TICKET_STATE_CHANGED
+_ENTERED_BY = {cls.event: cls for cls in STATE_CLASSES.values() if cls.event is not CHANGED}
 TICKET_EVENTS = frozenset(
-    {
-        AuditEventType.TICKET_CREATED,
-        AuditEventType.TICKET_CANCELLED,
-        AuditEventType.TICKET_STATE_CHANGED,
-    }
+    {AuditEventType.TICKET_CREATED, CHANGED, AuditEventType.TICKET_UPDATED, *_ENTERED_BY}
 )
 
 
@@ -61,15 +63,15 @@ def record_transition(
     actor: str,
     at: datetime,
 ) -> None:
-    """Record a ticket's move to `new`: `ticket_cancelled`, or `ticket_state_changed`."""
-    if isinstance(new, Cancelled):
+    """Record a ticket's move to `new`: the event its state declares (`ticket_cancelled`),
+    or `ticket_state_changed`."""
+    if new.event is not CHANGED:
         data: dict[str, Any] = {
             "ticket_id": ticket_id,
-            "cancelled_by": new.cancelled_by,
-            "reason": new.reason,
+            **{name: value for name, value in new.fields().items() if not name.endswith("_at")},
             "previous_state": previous.kind,
         }
-        record(conn, AuditEventType.TICKET_CANCELLED, data, actor=actor, at=at)
+        record(conn, new.event, data, actor=actor, at=at)
         return
     data = {
         "ticket_id": ticket_id,
@@ -79,6 +81,24 @@ def record_transition(
         "state": new.model_dump(mode="json"),
     }
     record(conn, AuditEventType.TICKET_STATE_CHANGED, data, actor=actor, at=at)
+
+
+def record_updated(
+    conn: sqlite3.Connection,
+    ticket_id: str,
+    changes: Mapping[str, tuple[Any, Any]],
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Record `ticket_updated`: who edited the ticket, and each changed field's old and new
+    value (by dotted name: `priority`, `query_context.tags`, ...)."""
+    data = {
+        "ticket_id": ticket_id,
+        "actor": actor,
+        "changes": {name: {"old": old, "new": new} for name, (old, new) in changes.items()},
+    }
+    record(conn, AuditEventType.TICKET_UPDATED, data, actor=actor, at=at)
 
 
 class HistoryEntry(BaseModel):
@@ -129,6 +149,8 @@ def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
     data = event.data
     if data.get("ticket_id") != ticket.id:
         raise HistoryError(f"event {event.id} belongs to ticket {data.get('ticket_id')!r}")
+    if event.event_type is AuditEventType.TICKET_UPDATED:
+        return _edited(ticket, event)
     new_state = _state_after(event, data)
     previous = data.get("previous_state", data.get("from"))
     if previous != ticket.state.kind:
@@ -143,18 +165,44 @@ def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
     return ticket.model_copy(update={"state": new_state})
 
 
+def _edited(ticket: Ticket, event: AuditEvent) -> Ticket:
+    """The ticket after a `ticket_updated` event: only while it could be edited, and only
+    from the values it had; raises `HistoryError`."""
+    if not ticket.state.editable:
+        raise HistoryError(f"event {event.id}: an edit while the ticket was {ticket.state.kind}")
+    try:
+        changes = event.data["changes"]
+        current = editable_values(ticket)
+        olds = {name: change["old"] for name, change in changes.items()}
+        patch = UpdateTicketRequest.from_values(
+            {name: change["new"] for name, change in changes.items()}
+        )
+    except (KeyError, TypeError, AttributeError, ValueError, ValidationError) as error:
+        raise HistoryError(f"event {event.id}: unreadable ticket_updated data: {error}") from None
+    if not olds:
+        raise HistoryError(f"event {event.id}: ticket_updated records no change")
+    for name, old in olds.items():
+        if name not in current or current[name] != old:
+            raise HistoryError(
+                f"event {event.id} says {name} was {old!r}, "
+                f"but its history says {current.get(name)!r}"
+            )
+    return patch.apply_to(ticket)
+
+
 def _state_after(event: AuditEvent, data: dict[str, Any]) -> TicketState:
     kind = event.event_type
-    if kind not in (AuditEventType.TICKET_CANCELLED, AuditEventType.TICKET_STATE_CHANGED):
+    if kind is not CHANGED and kind not in _ENTERED_BY:
         raise HistoryError(f"event {event.id}: {kind.value} is not a change to a ticket")
     try:
-        if kind is AuditEventType.TICKET_CANCELLED:
-            # The seed's cancel event has no time of its own: the cancel is the event's.
-            return Cancelled(
-                cancelled_by=data["cancelled_by"],
-                reason=data["reason"],
-                cancelled_at=event.timestamp,
-            )
+        if kind is not CHANGED:
+            # An event of the state's own has no time in its data: the move is the event's.
+            entered = _ENTERED_BY[kind]
+            fields = {
+                name: event.timestamp if name.endswith("_at") else data[name]
+                for name in entered.model_fields
+            }
+            return state_from_parts(entered.kind, fields)
         state = state_from_wire(data["state"])
         to = data["to"]
     except (KeyError, TypeError, ValueError, ValidationError) as error:

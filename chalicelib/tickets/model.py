@@ -13,11 +13,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    SerializationInfo,
     ValidationInfo,
     WithJsonSchema,
 )
 
-from chalicelib.tickets.states import WireState
+from chalicelib.tickets.states import STATE_CLASSES, TicketState, state_from_wire
+from chalicelib.tickets.text import STORED, Unicode, valid_unicode
 from chalicelib.timestamps import Timestamp
 
 # Text bounds: generous for people, small enough that nobody can fill the disk
@@ -26,31 +29,16 @@ MAX_DEST_PATH_BYTES = 4096
 MAX_TAGS = 100
 MAX_TAG_CHARS = 100
 MAX_DESCRIPTION_CHARS = 10_000
-MAX_REASON_CHARS = 10_000
 MAX_PRIORITY = 65_535
 
 # C0, DEL and C1: every character Unicode calls a control (category Cc). One range, for
 # the validators and for the patterns the OpenAPI document shows.
 _CONTROL_RANGE = r"\x00-\x1f\x7f-\x9f"
 _CONTROL_CHARS = re.compile(f"[{_CONTROL_RANGE}]")
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-# The validation context of text read back from the database, checked when it was written:
-# the checks below let it through (`chalicelib.tickets.rows` reads a page of tickets).
-STORED = "stored"
-
-
-def _valid_unicode(text: str, info: ValidationInfo | None = None) -> str:
-    if info is not None and info.context is STORED:
-        return text
-    if _SURROGATES.search(text):
-        raise ValueError("text must be valid Unicode (no lone surrogates)")
-    return text
 
 
 def _valid_dest_path(path: str) -> str:
-    _valid_unicode(path)
+    valid_unicode(path)
     if not path:
         raise ValueError("dest_path must not be empty")
     if _CONTROL_CHARS.search(path):
@@ -67,15 +55,12 @@ def _valid_dest_path(path: str) -> str:
 def _valid_tag(tag: str, info: ValidationInfo) -> str:
     if info.context is STORED:
         return tag
-    _valid_unicode(tag)
+    valid_unicode(tag)
     if _CONTROL_CHARS.search(tag):
         raise ValueError("a tag must not contain control characters")
     return tag
 
 
-# Text people type: valid Unicode. Its length bounds go before it in a field's annotation,
-# so a too-long text is reported as too many characters.
-Unicode = AfterValidator(_valid_unicode)
 # The patterns document the rules for clients (OpenAPI); the validators enforce them with
 # messages that say what is wrong.
 DestPath = Annotated[
@@ -113,6 +98,8 @@ def _whole_number(value: Any) -> Any:
 
 
 Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY), BeforeValidator(_whole_number)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Unicode]
 
 
 class QueryContext(BaseModel):
@@ -120,8 +107,8 @@ class QueryContext(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)]
-    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Unicode]
+    tags: Tags
+    description: Description
 
 
 def new_ticket_id() -> str:
@@ -180,22 +167,55 @@ class CreateTicketRequest(BaseModel):
     dest_path: DestPath
 
 
-class CancelTicketRequest(BaseModel):
-    """The optional body of `DELETE /api/v1/tickets/{id}`."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS), Unicode] | None = None
+# --- A state as a model field: read from and written in its wire form, documented as such.
 
 
-class FailTicketRequest(BaseModel):
-    """The body of `POST /api/v1/tickets/{id}/fail`."""
+def _wire_schema() -> dict[str, Any]:
+    options: list[dict[str, Any]] = []
+    for cls in STATE_CLASSES.values():
+        if cls.bare:
+            continue
+        fields = cls.model_json_schema(mode="validation")
+        fields.pop("title", None)
+        options.append(
+            {
+                "type": "object",
+                "title": cls.__name__,
+                "properties": {cls.kind: fields},
+                "required": [cls.kind],
+                "additionalProperties": False,
+            }
+        )
+    # The strings come last: openapi-python-client's generated parser tries the options in
+    # order and gives up at a `const` that does not match instead of trying the next.
+    options += [
+        {"type": "string", "const": cls.kind, "description": cls.__doc__}
+        for cls in STATE_CLASSES.values()
+        if cls.bare
+    ]
+    return {
+        "oneOf": options,
+        "description": 'The ticket\'s state: "pending", or one key naming the terminal state.',
+        "title": "State",
+    }
 
-    model_config = ConfigDict(
-        strict=True, extra="forbid", json_schema_extra={"examples": [{"error": "no seeders"}]}
-    )
 
-    error: Annotated[str, Field(min_length=1, max_length=MAX_REASON_CHARS), Unicode]
+def _coerce_state(value: Any) -> Any:
+    return value if isinstance(value, TicketState) else state_from_wire(value)
+
+
+def _state_to_wire(state: TicketState, info: SerializationInfo) -> Any:
+    # Serialise by the value's own class, not the field's declared base class; most rows
+    # are pending, whose wire form needs no serialiser at all.
+    return state.kind if state.bare else state.model_dump(mode=info.mode)
+
+
+WireState = Annotated[
+    TicketState,
+    BeforeValidator(_coerce_state),
+    PlainSerializer(_state_to_wire),
+    WithJsonSchema(_wire_schema()),
+]
 
 
 class Ticket(BaseModel):

@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any, TypedDict, Unpack
 
-from chalicelib.paging import cut_page
+from chalicelib.paging import read_page
 from chalicelib.storage import db
 from chalicelib.tickets import idempotency
+from chalicelib.tickets.edits import EditsTickets
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.rows import PathCheck, insert_ticket, read_cursor, read_row, row_to_ticket
-from chalicelib.tickets.states import Cancelled, Completed, Failed, TicketState
+from chalicelib.tickets.states import STATE_CLASSES, TicketState
 from chalicelib.tickets.transitions import move_ticket
 
 
+def _select(conn: sqlite3.Connection, ticket_filter: TicketFilter) -> sqlite3.Cursor:
+    """The filter's tickets, a page of them (`after` raises `TicketNotFound`)."""
+    after = ticket_filter.after
+    return conn.execute(
+        *list_query(ticket_filter, None if after is None else read_cursor(conn, after))
+    )
+
+
+class Checks(TypedDict, total=False):
+    """What a move checks first: the ticket's creator, and its version (see `move_ticket`)."""
+
+    owner: str | None
+    expected_versions: Collection[str] | None
+
+
 @dataclass(frozen=True)
-class SqliteTicketStore:
-    """Tickets on the connection it is given (the request's unit of work)."""
+class SqliteTicketStore(EditsTickets):
+    """Tickets on the connection it is given (the request's unit of work), edits included."""
 
     conn: sqlite3.Connection
     check_path: PathCheck | None = None  # where a ticket may go; see `insert_ticket`
@@ -45,30 +62,30 @@ class SqliteTicketStore:
     def list(self, ticket_filter: TicketFilter) -> list[Ticket]:
         """The filtered page of tickets, in the filter's order; raises `TicketNotFound` for
         an `after` that names no ticket."""
-        after = ticket_filter.after
-        cursor = None if after is None else read_cursor(self.conn, after)
-        sql, params = list_query(ticket_filter, cursor)
         # All rows first: a step per row between Python work waits for the GIL each time.
-        return [row_to_ticket(row) for row in self.conn.execute(sql, params).fetchall()]
+        return [row_to_ticket(row) for row in _select(self.conn, ticket_filter).fetchall()]
 
     def count(self, ticket_filter: TicketFilter) -> int:
         """How many tickets match the filter, ignoring paging."""
         return int(self.conn.execute(*count_query(ticket_filter)).fetchone()[0])
 
     def page(self, ticket_filter: TicketFilter) -> TicketPage:
-        """A page and its total, read from one snapshot so they agree; raises
+        """A page, `limit` tickets or `paging.MAX_PAGE_BYTES` of their JSON, whichever
+        comes first, and its total, read from one snapshot so they agree; raises
         `TicketNotFound` for an `after` that names no ticket."""
+        limit = ticket_filter.limit
         with db.transaction(self.conn, write=False):
-            tickets = self.list(ticket_filter.model_copy(update={"limit": ticket_filter.limit + 1}))
+            rows = _select(self.conn, ticket_filter.model_copy(update={"limit": limit + 1}))
+            found = read_page(rows, row_to_ticket, limit)
             total = self.count(ticket_filter)
-        shown, last = cut_page(tickets, ticket_filter.limit)
+        last = None if found.last is None else found.last.id
         return TicketPage(
-            tickets=shown,
+            tickets=found.items,
             total=total,
-            limit=ticket_filter.limit,
+            limit=limit,
             offset=ticket_filter.offset,
-            next_after=None if last is None else last.id,
-        )
+            next_after=last,
+        ).keeping_json(found)
 
     def update_state(
         self,
@@ -90,50 +107,40 @@ class SqliteTicketStore:
             owner=owner,
         )
 
-    def cancel(
+    def move(
         self,
         ticket_id: str,
+        kind: str,
+        body: Mapping[str, Any] | None = None,
         *,
-        cancelled_by: str,
-        reason: str | None,
+        actor: str,
         owner: str | None = None,
         expected_versions: Collection[str] | None = None,
     ) -> Ticket:
-        """Cancel a ticket (it stays, in the cancelled state); see `move_ticket`."""
+        """Move a ticket into the declared state `kind`, made by `actor` now from `body`
+        (`TicketState.entered`), with its audit event; see `move_ticket`."""
+        state = STATE_CLASSES[kind]
         return move_ticket(
             self.conn,
             ticket_id,
-            lambda now: Cancelled(cancelled_by=cancelled_by, reason=reason, cancelled_at=now),
-            actor=cancelled_by,
+            lambda now: state.entered(actor=actor, at=now, body=body or {}),
+            actor=actor,
+            expected_versions=expected_versions,
             owner=owner,
-            expected_versions=expected_versions,
         )
 
-    def complete(
-        self, ticket_id: str, *, actor: str, expected_versions: Collection[str] | None = None
-    ) -> Ticket:
-        """Mark a ticket completed; see `move_ticket`."""
-        return move_ticket(
-            self.conn,
-            ticket_id,
-            lambda now: Completed(completed_at=now),
-            actor=actor,
-            expected_versions=expected_versions,
-        )
+    # Today's moves by name: `move` with their states' bodies.
 
-    def fail(
-        self,
-        ticket_id: str,
-        *,
-        error: str,
-        actor: str,
-        expected_versions: Collection[str] | None = None,
+    def cancel(
+        self, ticket_id: str, *, cancelled_by: str, reason: str | None, **checks: Unpack[Checks]
     ) -> Ticket:
-        """Mark a ticket failed with `error`; see `move_ticket`."""
-        return move_ticket(
-            self.conn,
-            ticket_id,
-            lambda now: Failed(error=error, failed_at=now),
-            actor=actor,
-            expected_versions=expected_versions,
-        )
+        """Cancel a ticket (it stays, in the cancelled state); see `move`."""
+        return self.move(ticket_id, "cancelled", {"reason": reason}, actor=cancelled_by, **checks)
+
+    def complete(self, ticket_id: str, *, actor: str, **checks: Unpack[Checks]) -> Ticket:
+        """Mark a ticket completed; see `move`."""
+        return self.move(ticket_id, "completed", actor=actor, **checks)
+
+    def fail(self, ticket_id: str, *, error: str, actor: str, **checks: Unpack[Checks]) -> Ticket:
+        """Mark a ticket failed with `error`; see `move`."""
+        return self.move(ticket_id, "failed", {"error": error}, actor=actor, **checks)

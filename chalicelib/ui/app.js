@@ -10,16 +10,20 @@ import {
   hooks,
   isAdmin,
   keys,
+  loadMachine,
   main,
   put,
   session,
 } from './core.js';
 import { auditView } from './audit.js';
-import { backupsView } from './backups.js';
 import { watch } from './live.js';
 import { queueView } from './queue.js';
-import { newTicketView } from './request.js';
 import { ticketView } from './ticket.js';
+
+// A view whose module is loaded the first time its address is opened: the form, which most
+// visits never open, and the views for admins.
+const later = (load, name) => (...args) => load().then((module) => module[name](...args));
+const formView = later(() => import('./request.js'), 'newTicketView');
 
 async function loadMe() {
   if (session.me) return session.me;
@@ -33,12 +37,13 @@ async function loadMe() {
 function renderAccount() {
   const box = byId('account');
   const me = session.me;
-  byId('nav-backups').hidden = !isAdmin();
+  for (const link of document.querySelectorAll('[data-admin]')) link.hidden = !isAdmin();
   if (!me) return put(box);
   put(box,
     h('span', { class: 'who' }, h('span', { class: 'visually-hidden' }, 'Signed in as '), h('strong', me.name), ' '),
     h('span', { class: 'role', title: me.role === 'admin' ? 'May do everything' : 'Files tickets and cancels their own' }, me.role),
-    me.open_mode ? h('span', { class: 'role', title: 'No API key exists yet, so this machine (or its network, if the server allows it) needs none: you are the anonymous admin' }, 'open mode') : null,
+    me.open_mode ? [h('span', { class: 'role', title: 'No API key exists yet, so this machine (or its network, if the server allows it) needs none: you are the anonymous admin' }, 'open mode'),
+      h('a', { href: '#/keys' }, 'Make the first key')] : null,
     keys.get() ? h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out') : null,
   );
 }
@@ -62,7 +67,7 @@ function askForKey(refused = Boolean(keys.get())) {
   const remember = h('input', { id: 'remember', type: 'checkbox' });
   const field = h('div', { class: 'field' },
     h('label', { for: 'key' }, 'API key'),
-    h('span', { class: 'hint', id: 'key-hint' }, 'It starts with trn_. The person who runs torrentino makes one with: make keys ARGS="create NAME"'),
+    h('span', { class: 'hint', id: 'key-hint' }, 'It starts with trn_. An admin makes one on the Keys page, or on the server with: make keys ARGS="create NAME"'),
     input);
   const button = h('button', { type: 'submit' }, 'Sign in');
   const form = h('form', { class: 'panel narrow', novalidate: true, onsubmit: submit },
@@ -99,10 +104,14 @@ function askForKey(refused = Boolean(keys.get())) {
 
 const ROUTES = [
   [/^\/$/, 'queue', queueView],
-  [/^\/new$/, 'new', newTicketView],
+  [/^\/new$/, 'new', formView],
   [/^\/tickets\/([^/]{1,64})$/, 'queue', ticketView],
+  [/^\/tickets\/([^/]{1,64})\/edit$/, 'queue', formView],
   [/^\/audit$/, 'audit', auditView],
-  [/^\/backups$/, 'backups', backupsView],
+  [/^\/backups$/, 'backups', later(() => import('./backups.js'), 'backupsView')],
+  [/^\/destinations$/, 'destinations', later(() => import('./destinations.js'), 'destinationsView')],
+  [/^\/keys$/, 'keys', later(() => import('./keys.js'), 'keysView')],
+  [/^\/notifications$/, 'notifications', later(() => import('./notifications.js'), 'notificationsView')],
 ];
 
 function currentHash() {
@@ -127,7 +136,7 @@ async function route() {
     current: () => view.generation === session.generation,
   };
   const args = pattern ? path.match(pattern).slice(1) : [];
-  const me = loadMe();
+  const me = Promise.all([loadMe(), loadMachine()]).then(([data]) => data);
   me.catch(() => {}); // reported by the view that awaits it
   try {
     await showView(view, me, ...args);
@@ -152,5 +161,6 @@ function notFoundView() {
 
 hooks.refused = askForKey;
 hooks.fail = showError;
+hooks.account = renderAccount;
 window.addEventListener('hashchange', route);
 route();

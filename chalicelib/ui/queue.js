@@ -1,4 +1,5 @@
-// The queue: tickets in queue order or newest first, filters, counts per state, more pages.
+// The queue: tickets in queue order or newest first, filters, counts per state, more pages;
+// an admin reorders the waiting ones (by priority: past the ticket above or below).
 import {
   api,
   API,
@@ -8,17 +9,19 @@ import {
   h,
   hooks,
   label,
+  loadMachine,
+  machine,
   main,
-  mayCancel,
+  makeMove,
+  mayReorder,
+  movesFor,
   onChange,
   PAGE_SIZE,
   plural,
   put,
   query,
-  QUEUED,
   session,
   stateName,
-  STATES,
   tagList,
   ticketTitle,
   timeAgo,
@@ -27,7 +30,7 @@ import {
 
 function readQueueFilter(params) {
   // No `state` at all means the default view, the waiting tickets; `state=` means all.
-  const state = params.has('state') ? params.getAll('state').filter((name) => STATES.includes(name)) : [QUEUED];
+  const state = params.has('state') ? params.getAll('state').filter((name) => machine.names.includes(name)) : [machine.initial];
   return {
     state,
     tag: splitTags(params.get('tag') || ''),
@@ -45,6 +48,7 @@ function queueHash(filter) {
 }
 
 export async function queueView(view, me) {
+  await loadMachine();
   let filter = readQueueFilter(view.params);
   let shown = [];
   let next = null;
@@ -53,7 +57,12 @@ export async function queueView(view, me) {
   const more = h('div', { class: 'more' });
   const notice = h('div');
   const counts = {};
-  const chips = STATES.map((state) => {
+  let reordering = false; // an admin's ↑ and ↓ on each waiting ticket
+  const reorder = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', hidden: true, onclick: () => {
+    reorder.setAttribute('aria-pressed', reordering = !reordering);
+    put(list, ...shown.map((ticket) => ticketRow(ticket, false)));
+  } }, 'Reorder');
+  const chips = machine.names.map((state) => {
     counts[state] = h('span', { class: 'count' });
     const box = h('input', { type: 'checkbox', name: 'state', value: state, onchange: apply });
     box.checked = filter.state.includes(state);
@@ -95,6 +104,7 @@ export async function queueView(view, me) {
     const { data } = await api(`${API}tickets?${query(apiFilter({ sort: filter.sort === 'newest' ? 'newest' : undefined, limit }))}`);
     await me;
     if (!view.current() || wanted !== filter) return;
+    reorder.hidden = !mayReorder(filter);
     const before = new Set(shown.map((ticket) => ticket.id));
     shown = data.tickets;
     next = data.next;
@@ -108,10 +118,10 @@ export async function queueView(view, me) {
   }
 
   async function loadCounts(wanted) {
-    const results = await Promise.all(STATES.map((state) => api(`${API}tickets?${query({ ...apiFilter({ state }), limit: 1 })}`)))
+    const results = await Promise.all(machine.names.map((state) => api(`${API}tickets?${query({ ...apiFilter({ state }), limit: 1 })}`)))
       .catch(() => null);
     if (!results || !view.current() || wanted !== filter) return;
-    STATES.forEach((state, index) => { counts[state].textContent = count(results[index].data.total); });
+    machine.names.forEach((state, index) => { counts[state].textContent = count(results[index].data.total); });
   }
 
   function renderFooter(total) {
@@ -133,15 +143,29 @@ export async function queueView(view, me) {
     if (first) first.querySelector('a').focus();
   }
 
+  // Past the ticket above (step -1) or below: one more, or one less, than its priority.
+  function passing(ticket, step) {
+    const priority = (shown[shown.indexOf(ticket) + step] || {}).priority - step;
+    return priority >= 0 && priority <= 65535 ? priority : null;
+  }
+
+  async function move(ticket, step, key) {
+    await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'PATCH', body: { priority: passing(ticket, step) } })
+      .then(() => toast('Moved.'), (error) => (error.status === 401 ? hooks.refused() : toast(error.message)));
+    await load(Math.max(PAGE_SIZE, shown.length));
+    (list.querySelector(`[data-key="${key}"]:enabled`) || list.querySelector(`[data-key="open-${ticket.id}"]`)).focus();
+  }
+
   function ticketRow(ticket, fresh) {
-    const actions = h('div', { class: 'ticket-actions' });
-    if (mayCancel(ticket)) {
-      const ask = h('button', {
-        type: 'button', class: 'secondary', 'data-key': `cancel-${ticket.id}`,
-        'aria-label': `Cancel: ${ticketTitle(ticket)}`, onclick: () => confirmCancel(ticket, actions, ask),
-      }, 'Cancel');
-      actions.append(ask);
-    }
+    // While reordering, ↑ and ↓; then the moves a list offers (cancel), each behind a confirmation.
+    const steps = reordering && !reorder.hidden ? [[-1, 'up'], [1, 'down']] : [];
+    const actions = h('div', { class: 'ticket-actions' }, steps.map(([step, way]) => h('button', {
+      type: 'button', class: 'secondary', 'data-key': `${way}-${ticket.id}`, disabled: passing(ticket, step) === null,
+      'aria-label': `Move ${way}: ${ticketTitle(ticket)}`, onclick: () => move(ticket, step, `${way}-${ticket.id}`),
+    }, step < 0 ? '↑' : '↓')), movesFor(ticket).filter(({ move }) => move.quick).map(({ name, move }) => h('button', {
+      type: 'button', class: 'secondary', 'data-key': `${name}-${ticket.id}`,
+      'aria-label': `${move.quick}: ${ticketTitle(ticket)}`, onclick: (event) => confirmMove(ticket, move, actions, event.target),
+    }, move.quick)));
     return h('li', { class: fresh ? 'ticket fresh' : 'ticket', 'data-ticket-row': '', 'data-id': ticket.id },
       h('div', { class: 'ticket-main' },
         h('a', { class: 'ticket-title', href: `#/tickets/${ticket.id}`, 'data-key': `open-${ticket.id}` }, ticketTitle(ticket)),
@@ -153,18 +177,24 @@ export async function queueView(view, me) {
       actions);
   }
 
-  function confirmCancel(ticket, actions, ask) {
-    const yes = h('button', { type: 'button', class: 'danger', onclick: cancel }, 'Yes, cancel it');
-    const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it');
-    put(actions, h('p', 'Cancel this ticket?'), yes, no);
-    yes.focus();
+  function confirmMove(ticket, move, actions, ask) {
+    const buttons = [...actions.children];
+    const yes = h('button', { type: 'submit', class: move.style }, `Yes, ${move.quick.toLowerCase()} it`);
+    const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, buttons); ask.focus(); } }, 'Keep it');
+    // The move's fields (a reason for cancelling), each on one line.
+    const inputs = move.inputs.map((input) => h('input', { id: `${input.name}-${ticket.id}`, name: input.name, maxlength: input.max_length, autocomplete: 'off' }));
+    put(actions, h('form', { class: 'actions', onsubmit: go }, h('p', `${move.quick} this ticket?`),
+      move.inputs.map((input, at) => [h('label', { for: inputs[at].id }, input.label), inputs[at]]), yes, no));
+    (inputs[0] || yes).focus();
 
-    async function cancel() {
+    async function go(event) {
+      event.preventDefault();
+      const body = Object.fromEntries(inputs.filter((input) => input.value.trim()).map((input) => [input.name, input.value.trim()]));
       yes.disabled = true;
       put(notice);
       try {
-        await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'DELETE' });
-        toast('Ticket cancelled.');
+        await makeMove(ticket, move, Object.keys(body).length ? { body } : {});
+        toast(move.done);
       } catch (error) {
         if (error.status === 401) return hooks.refused();
         const now = await getTicket(ticket.id).catch(() => null);
@@ -181,7 +211,10 @@ export async function queueView(view, me) {
   }
 
   put(main(),
-    h('div', { class: 'page-head' }, h('h1', 'Queue'), h('a', { class: 'button', href: '#/new' }, 'New request')),
+    h('div', { class: 'page-head' }, h('h1', 'Queue'), h('div', { class: 'actions' }, reorder, h('a', { class: 'button', href: '#/new' }, 'New request'))),
+    // Until a later version searches and downloads, nothing takes tickets out of the queue.
+    h('p', { class: 'lead' }, `${label(machine.initial)} means waiting: nothing processes tickets yet, so a request stays ${machine.initial} until it is ${
+      new Intl.ListFormat('en', { type: 'disjunction' }).format(machine.states[machine.initial].next)} by hand.`),
     form, notice, summary, list, more);
   await load();
   onChange(view, () => load(Math.min(1000, Math.max(PAGE_SIZE, shown.length)), true));
