@@ -38,6 +38,7 @@ from chalicelib.api.parsing import (
 from chalicelib.audit.log import AuditFilter, AuditPage, SqliteAuditLog
 from chalicelib.audit.ticket_events import TicketHistory
 from chalicelib.backup_files import BackupList, list_backups
+from chalicelib.backup_kinds import BackupKind
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
@@ -51,7 +52,7 @@ from chalicelib.errors import (
     TorrentinoError,
 )
 from chalicelib.identity import ANONYMOUS, Identity, WhoAmI, resolve_identity, who_am_i
-from chalicelib.service import Health, ensure_started
+from chalicelib.service import Health, VersionInfo, ensure_started, version_info
 from chalicelib.storage import open_storage
 from chalicelib.tickets.listing import TicketFilter, TicketPage
 from chalicelib.tickets.model import (
@@ -446,7 +447,9 @@ def create_backup(caller: Caller) -> Response:
     """Snapshot, verify and keep a backup; retention runs after it."""
     caller.identity.require_admin("take a backup")
     optional_body_as(NoBody)
-    created = backup.create_backup(settings.db_path(), actor=caller.identity.name)
+    created = backup.create_backup(
+        settings.db_path(), actor=caller.identity.name, kind=BackupKind.MANUAL
+    )
     return json_response(created, 201)
 
 
@@ -473,6 +476,20 @@ def scheduled_backup(event: CloudWatchEvent) -> dict[str, str | None]:
 def health() -> Response:
     """Liveness for monitors and load balancers."""
     return json_response(Health())
+
+
+@api_route(
+    "GET",
+    "/api/v1/version",
+    public=True,
+    summary="This torrentino's version and the database schema it works on (no key needed)",
+    response=VersionInfo,
+    errors=(),
+    tag="meta",
+)
+def version() -> Response:
+    """The version (as in CHANGELOG.md) and the schema version, for whoever upgrades it."""
+    return json_response(version_info())
 
 
 @api_route(

@@ -18,14 +18,13 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import db, migrations, settings
+from chalicelib.actors import CLI_ACTOR, SYSTEM_ACTOR
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.cli import command_parser
 from chalicelib.errors import InvalidInput, KeyNotFound, TorrentinoError
 from chalicelib.identity import ANONYMOUS_NAME, Role, hash_key, new_key
-from chalicelib.service import SYSTEM_ACTOR
 from chalicelib.timestamps import Timestamp, format_timestamp, utc_now
 
-CLI_ACTOR = "admin-cli"
 INVOKE_ACTOR = "admin-invoke"  # the `keys` Lambda function (chalicelib/api/key_commands.py)
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _RESERVED_NAMES = {ANONYMOUS_NAME, SYSTEM_ACTOR, CLI_ACTOR, INVOKE_ACTOR}

@@ -29,7 +29,7 @@ import fcntl
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,9 +232,17 @@ class Restored:
     tickets: int
 
 
-def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
+def restore_backup(
+    backup: Path,
+    db_path: Path,
+    *,
+    actor: str,
+    before_replacing: Callable[[], None] | None = None,
+) -> Restored:
     """Make `backup` the live database; the current one is renamed aside, not deleted.
 
+    `before_replacing` runs once the backup is prepared and checked, with the database
+    still in place and no one else using it (the command line backs it up there).
     Raises `BackupUnusable` (with every reason) or `DatabaseInUse`, having changed
     nothing; `StorageUnavailable` or `OSError` if the disk fails meanwhile.
     """
@@ -248,6 +256,8 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
     with _sole_user(db_path):
         try:
             _prepare(found, prepared, db_path, aside, actor)
+            if before_replacing is not None and db_path.exists():
+                before_replacing()
             moved = _move_aside(db_path, aside)
             try:
                 prepared.rename(db_path)

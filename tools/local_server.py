@@ -22,7 +22,10 @@ gateway), with a request handler that:
   serves at once; and takes a connection only once its first bytes have arrived;
 * tells the app the client's real address (`context['identity']['sourceIp']`),
   where Chalice's local gateway says 127.0.0.1 for every caller.
-* takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`).
+* takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`);
+* stops cleanly on SIGINT and SIGTERM (tools/clean_stop.py): the requests in flight
+  finish, exit status 0; and refuses to start, with exit status 3, on a database whose
+  upgrade failed.
 
 Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
 """
@@ -50,17 +53,19 @@ from chalice.local import (
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from chalicelib import settings  # noqa: E402
+from chalicelib import __version__, migrations, settings  # noqa: E402
 from chalicelib.api.errors import (  # noqa: E402
     BodyTooLarge,
     HeadersTooLarge,
     RouteNotFound,
     ServerBusy,
+    ServerStopping,
 )
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
-from chalicelib.backup_schedule import start_scheduled_backups  # noqa: E402
-from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
+from chalicelib.backup_schedule import ScheduledBackups, start_scheduled_backups  # noqa: E402
+from chalicelib.errors import InvalidInput, TorrentinoError, UpgradeFailed  # noqa: E402
 from chalicelib.service import ensure_started  # noqa: E402
+from tools.clean_stop import UPGRADE_FAILED_EXIT_STATUS, StopSignals, stop_serving  # noqa: E402
 from tools.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
     RETRY_AFTER_SECONDS,
@@ -139,6 +144,8 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         announced = any(
             line.lower().startswith(b"connection:") for line in getattr(self, "_headers_buffer", [])
         )
+        if self.server.stopping:  # the server stops once the requests in flight are answered
+            self.close_connection = True
         if self.close_connection and not announced:
             self.send_header("Connection", "close")
         super().end_headers()
@@ -156,6 +163,9 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         return slots
 
     def _refuse_busy(self) -> None:
+        if self.server.stopping:
+            self._refuse(ServerStopping(retry_after=RETRY_AFTER_SECONDS))
+            return
         limit = self._slots.limits.max_connections
         self._refuse(ServerBusy(limit, retry_after=RETRY_AFTER_SECONDS))
 
@@ -264,6 +274,7 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
 
     def __init__(self, server_address: tuple[str, int], handler: Any) -> None:
         self.slots = ConnectionSlots(ConnectionLimits.from_environment())
+        self.stopping = False  # set once a stop signal has ended the accept loop
         super().__init__(server_address, handler)
 
     def server_bind(self) -> None:
@@ -287,28 +298,61 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         super().shutdown_request(request)
 
 
+class TorrentinoDevServer(LocalDevServer):
+    """Chalice's local server, serving until a stop signal, then stopping cleanly."""
+
+    server: TorrentinoHTTPServer
+
+    def __init__(
+        self, app_obj: Chalice, config: Config, host: str, port: int, db_path: Path
+    ) -> None:
+        super().__init__(
+            app_obj,
+            config,
+            host,
+            port,
+            handler_cls=TorrentinoRequestHandler,
+            server_cls=TorrentinoHTTPServer,
+        )
+        self.db_path = db_path
+        self.scheduled: ScheduledBackups | None = None
+
+    def serve_forever(self) -> None:
+        schema = len(migrations.MIGRATIONS)
+        print(
+            f"torrentino {__version__} (schema {schema}) serving on http://{self.host}:{self.port}"
+        )
+        SIGNALS.serving(self.server)
+        self.server.serve_forever()
+        stop_serving(self.server, SIGNALS.received, self.scheduled, self.db_path)
+
+
+SIGNALS = StopSignals()
+
+
 def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
-    """Chalice's `create_local_server`, with our handler, after starting the service."""
+    """Chalice's `create_local_server`, with our handler, after starting the service.
+
+    Exits with status 3 when the database's upgrade failed (it is left as it was)."""
     chalice.local.CustomLocalChalice.__bases__ = (chalice.local.LocalChalice, app_obj.__class__)
     app_obj.__class__ = chalice.local.CustomLocalChalice
+    db_path = settings.db_path()
     try:
-        ensure_started(settings.db_path())
+        ensure_started(db_path)
+    except UpgradeFailed as error:
+        print(f"torrentino: not starting: {error.message}", file=sys.stderr)
+        raise SystemExit(UPGRADE_FAILED_EXIT_STATUS) from None
     except TorrentinoError as error:
         # Serve anyway: requests answer with the error until the database is fixed.
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
-    start_scheduled_backups(settings.db_path())
-    return LocalDevServer(
-        app_obj,
-        config,
-        host,
-        port,
-        handler_cls=TorrentinoRequestHandler,
-        server_cls=TorrentinoHTTPServer,
-    )
+    server = TorrentinoDevServer(app_obj, config, host, port, db_path)
+    server.scheduled = start_scheduled_backups(db_path)
+    return server
 
 
 def main(argv: list[str]) -> int:
     """Run `chalice local` on this project with our server factory."""
+    SIGNALS.install()  # from the start: Ctrl-C during start-up stops cleanly too
     chalice.local.create_local_server = create_local_server
     sys.argv = ["chalice", "--project-dir", str(PROJECT_DIR), "local", "--no-autoreload", *argv]
     return int(chalice_main() or 0)

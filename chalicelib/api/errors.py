@@ -105,6 +105,18 @@ class ServerBusy(TorrentinoError):
         self.retry_after = retry_after
 
 
+class ServerStopping(TorrentinoError):
+    """The server is stopping: it finishes the requests it has begun and takes no more."""
+
+    code = "server_busy"
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(
+            "the server is stopping and did not act on this request; retry once it is back"
+        )
+        self.retry_after = retry_after
+
+
 # The one place where errors become HTTP statuses. A subclass not listed has its base's.
 STATUS: dict[type[TorrentinoError], int] = {
     InvalidInput: 400,
@@ -127,6 +139,7 @@ STATUS: dict[type[TorrentinoError], int] = {
     InternalError: 500,
     StorageUnavailable: 503,
     ServerBusy: 503,
+    ServerStopping: 503,
 }
 
 
@@ -138,7 +151,8 @@ def status_of(error: type[TorrentinoError] | TorrentinoError) -> int:
 
 def error_headers(error: TorrentinoError) -> dict[str, str]:
     """The headers an error's answer carries besides its body."""
-    if isinstance(error, StorageUnavailable | ServerBusy) and error.retry_after is not None:
+    retrying = StorageUnavailable | ServerBusy | ServerStopping
+    if isinstance(error, retrying) and error.retry_after is not None:
         return {"Retry-After": str(error.retry_after)}
     if isinstance(error, MethodNotAllowed):
         return {"Allow": error.allowed}
