@@ -37,12 +37,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs).
+# tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs);
+# tests/deploy/test_systemd.py checks the systemd unit with systemd-analyze (Debian's systemd).
 test: lint typecheck browser
 	@command -v ip >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iproute2; } >/dev/null 2>&1; }
+	@command -v systemd-analyze >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq systemd >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq systemd; } >/dev/null 2>&1; }
 	$(BIN)/pytest
 
 # The browser tests and the page benchmark drive Debian's Chromium (Playwright's own
