@@ -14,7 +14,7 @@ export TORRENTINO_BACKUP_DIR
 endif
 
 .PHONY: run test bench lint typecheck keys clean check-db browser screenshots package \
-	backup backups verify-backups restore
+	backup backups verify-backups restore deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -114,6 +114,20 @@ package: $(STAMP)
 	AWS_DEFAULT_REGION=$(PACKAGE_REGION) $(BIN)/chalice package --stage $(STAGE) \
 		$(if $(MERGE_TEMPLATE),--merge-template $(MERGE_TEMPLATE)) $(PACKAGE_DIR)
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
+
+# Deploy the EFS stage to AWS in one command (docs/deploy.md): package it, then the AWS SAM
+# CLI's `sam deploy` uploads the code to a bucket SAM manages and creates or updates the
+# stack. Without PARAMETERS the stack makes its own network and file system; with
+# PARAMETERS="SubnetIds=... SecurityGroupIds=... FileSystemId=... AccessPointArn=..." it
+# uses those.
+STACK ?= torrentino
+deploy: $(STAMP)
+	@command -v sam >/dev/null || { \
+		echo "make deploy needs the AWS SAM CLI (sam): see docs/deploy.md" >&2; exit 2; }
+	$(MAKE) package STAGE=efs PACKAGE_DIR=build/package/efs
+	sam deploy --template-file build/package/efs/sam.json --stack-name $(STACK) \
+		--resolve-s3 --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+		$(if $(PARAMETERS),--parameter-overrides $(PARAMETERS))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build
