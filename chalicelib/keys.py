@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib import db, migrations, settings
+from chalicelib import db, settings, upgrade
 from chalicelib.actors import CLI_ACTOR, SYSTEM_ACTOR
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.cli import command_parser
@@ -59,7 +59,7 @@ def create_key(
     """Store a new key for `user`; return its description and the key itself (shown once)."""
     _check_user_name(user)
     key_id, key = new_key()
-    migrations.migrate(path)
+    upgrade.upgrade(path, create=True)  # an older schema is backed up first
     with db.connect(path) as conn, db.transaction(conn):
         now = utc_now()
         conn.execute(
@@ -78,7 +78,7 @@ def create_key(
 
 def list_keys(path: Path) -> list[ApiKeyInfo]:
     """Every key, oldest first, without secrets."""
-    migrations.migrate(path)
+    upgrade.upgrade(path, create=True)  # an older schema is backed up first
     with db.connect(path) as conn:
         rows = conn.execute(
             "SELECT id, user, role, created_at, revoked_at FROM api_keys ORDER BY created_at, id"
@@ -88,7 +88,7 @@ def list_keys(path: Path) -> list[ApiKeyInfo]:
 
 def revoke_key(path: Path, key_id: str, *, actor: str = CLI_ACTOR) -> ApiKeyInfo:
     """Revoke a key at once; raises `KeyNotFound`. Revoking twice keeps the first time."""
-    migrations.migrate(path)
+    upgrade.upgrade(path, create=True)  # an older schema is backed up first
     with db.connect(path) as conn, db.transaction(conn):
         now = utc_now()
         row = conn.execute(

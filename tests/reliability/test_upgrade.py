@@ -35,7 +35,7 @@ TIMEOUT = 60
 # the last commit before migration 9, and the first with idempotent creates (schema 6).
 OLD_COMMITS = {
     "836ee991b6bd0035a945ca4019f30b62312acebd": 8,
-    "6a9e525": 6,
+    "6a9e525b90bb60ae99cb88a7173e804d6ddfab0c": 6,
 }
 
 

@@ -24,6 +24,8 @@ from chalicelib.backup_files import (
 from chalicelib.backup_kinds import BackupKind
 from chalicelib.check import check_database
 from chalicelib.errors import UpgradeFailed
+from chalicelib.identity import Role
+from chalicelib.keys import create_key
 from chalicelib.storage import open_storage
 from chalicelib.tickets.model import CreateTicketRequest
 from chalicelib.timestamps import utc_now
@@ -206,3 +208,15 @@ def test_backups_before_upgrades_stay_until_a_later_upgrade_succeeds(
     ).fetchall()
     conn.close()
     assert json.loads(data)["removed"] == [old.name]
+
+
+def test_the_keys_command_upgrades_an_older_database_only_after_its_backup(
+    tmp_path: Path,
+) -> None:
+    db = at_schema(tmp_path / "torrentino.db", CURRENT - 1)
+    with_tickets(db)
+    create_key(db, "root", Role.ADMIN)  # `make keys` before the server was started
+    [kept] = list_backups(tmp_path / "backups", db.stem)
+    assert kept.kind is BackupKind.BEFORE_UPGRADE
+    assert user_version(tmp_path / "backups" / kept.name) == CURRENT - 1
+    assert user_version(db) == CURRENT
