@@ -13,7 +13,7 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test bench lint typecheck keys clean check-db browser screenshots package \
+.PHONY: run test test-fast bench lint typecheck keys clean check-db browser screenshots package \
 	backup backups verify-backups restore deploy
 
 $(BIN)/python:
@@ -24,11 +24,11 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/python tools/local_server.py --host $(HOST) --port $(PORT)
+	$(BIN)/python launcher/local_server.py --host $(HOST) --port $(PORT)
 
 # make keys ARGS="create alice --role admin" | ARGS=list | ARGS="revoke <key id>"
 keys: $(STAMP)
-	$(BIN)/python -m chalicelib.keys $(ARGS)
+	$(BIN)/python -m chalicelib.cli keys $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,6 +50,10 @@ test: lint typecheck browser
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq systemd; } >/dev/null 2>&1; }
 	$(BIN)/pytest
 
+# The quick loop: the layers that need no server, browser or network (about 20 s).
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/unit tests/store tests/handler
+
 # The browser tests and the page benchmark drive Debian's Chromium (Playwright's own
 # browser download cannot work here): install it when it is missing.
 browser:
@@ -64,22 +68,22 @@ screenshots: $(STAMP) browser
 
 # Verify a database (TORRENTINO_DB_PATH, or the default) against its audit log.
 check-db: $(STAMP)
-	$(BIN)/python -m chalicelib.check
+	$(BIN)/python -m chalicelib.cli check
 
 # Backups (docs/backups.md): take one now, list them, verify them (all, or FILE=...), and
 # restore one with the server stopped: make restore FILE=<backup name or path>.
 backup: $(STAMP)
-	$(BIN)/python -m chalicelib.backup create
+	$(BIN)/python -m chalicelib.cli backup create
 
 backups: $(STAMP)
-	$(BIN)/python -m chalicelib.backup list
+	$(BIN)/python -m chalicelib.cli backup list
 
 verify-backups: $(STAMP)
-	$(BIN)/python -m chalicelib.backup verify $(FILE)
+	$(BIN)/python -m chalicelib.cli backup verify $(FILE)
 
 restore: $(STAMP)
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=<backup name or path>" >&2; exit 2; }
-	$(BIN)/python -m chalicelib.backup restore "$(FILE)"
+	$(BIN)/python -m chalicelib.cli backup restore "$(FILE)"
 
 # The full benchmark (about 30 minutes on two cores, with the soak): installs wrk and strace from Debian's
 # packages if missing (falling back to bench/'s Python load generator without wrk, and

@@ -1,44 +1,39 @@
-"""torrentino's HTTP API: one thin route per endpoint over `chalicelib`."""
+"""torrentino's HTTP API: one thin route per endpoint over `chalicelib`, and the Lambda
+entry points. The plumbing the routes share is `chalicelib.api.routing`."""
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
-from chalice.app import Chalice, CloudWatchEvent, MultiDict, Rate, Request, Response
-from pydantic import BaseModel
+from chalice.app import Chalice, CloudWatchEvent, Rate, Response
 
-from chalicelib import __version__, backup, settings
+from chalicelib import settings
 from chalicelib.api import webpage
-from chalicelib.api.errors import (
-    ErrorResponse,
-    InternalError,
-    MethodNotAllowed,
-    UnsupportedMediaType,
-    error_headers,
-    status_of,
-)
+from chalicelib.api.errors import ErrorResponse
 from chalicelib.api.key_commands import run_key_command
-from chalicelib.api.links import base_path
-from chalicelib.api.openapi import Operation, build_document
-from chalicelib.api.origin import refuse_other_sites
-from chalicelib.api.parsing import (
-    ModelT,
-    NoBody,
-    parse_body,
-    parse_idempotency_key,
-    parse_if_match,
-    parse_optional_body,
-    parse_query,
+from chalicelib.api.parsing import NoBody, parse_idempotency_key, parse_query
+from chalicelib.api.routing import (
+    JSON_HEADERS,
+    Caller,
+    Headers,
+    api,
+    api_route,
+    body_as,
+    error_response,
+    header,
+    if_match,
+    json_response,
+    link,
+    openapi_json,
+    optional_body_as,
+    page_response,
+    query_params,
+    ticket_response,
 )
-from chalicelib.audit.log import AuditFilter, AuditPage, SqliteAuditLog
-from chalicelib.audit.ticket_events import TicketHistory
-from chalicelib.backup_files import BackupList, list_backups
-from chalicelib.backup_kinds import BackupKind
+from chalicelib.audit.log import AuditFilter, AuditPage
+from chalicelib.backups import backup
+from chalicelib.backups.files import BackupList, list_backups
+from chalicelib.backups.kinds import BackupKind
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
@@ -51,9 +46,10 @@ from chalicelib.errors import (
     TicketNotFound,
     TorrentinoError,
 )
-from chalicelib.identity import ANONYMOUS, Identity, WhoAmI, resolve_identity, who_am_i
-from chalicelib.service import Health, VersionInfo, ensure_started, version_info
-from chalicelib.storage import open_storage
+from chalicelib.keys.identity import WhoAmI, who_am_i
+from chalicelib.service.startup import Health, VersionInfo, ensure_started, version_info
+from chalicelib.tickets.events import TicketHistory
+from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter, TicketPage
 from chalicelib.tickets.model import (
     CancelTicketRequest,
@@ -61,180 +57,8 @@ from chalicelib.tickets.model import (
     FailTicketRequest,
     Ticket,
 )
-from chalicelib.tickets.store import SqliteTicketStore
 
 app = Chalice(app_name="torrentino")
-
-Headers = dict[str, str | list[str]]
-JSON_HEADERS: Headers = {"Content-Type": "application/json"}
-
-
-def error_response(error: TorrentinoError) -> Response:
-    """The API's single error shape: `{"error": {"code", "message", "details"}}`."""
-    return Response(
-        body=ErrorResponse.from_error(error).model_dump_json(),
-        status_code=status_of(error),
-        headers={**JSON_HEADERS, **error_headers(error)},
-    )
-
-
-def json_response(model: BaseModel, status: int = 200, headers: Headers | None = None) -> Response:
-    """A model as a JSON response."""
-    return Response(
-        body=model.model_dump_json(),
-        status_code=status,
-        headers={**JSON_HEADERS, **(headers or {})},
-    )
-
-
-def ticket_response(ticket: Ticket, status: int = 200, headers: Headers | None = None) -> Response:
-    """A ticket as JSON, with its version as the ETag."""
-    return json_response(ticket, status, {"ETag": f'"{ticket.version}"', **(headers or {})})
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking, and the storage their request works on (its one connection)."""
-
-    identity: Identity
-    tickets: SqliteTicketStore
-    audit_log: SqliteAuditLog
-
-
-View = Callable[..., Response]
-OPERATIONS: list[Operation] = []
-
-
-def api_route(
-    method: str, path: str, *, public: bool = False, **operation: Any
-) -> Callable[[View], View]:
-    """Register a route and describe it for the OpenAPI document (`operation` holds the
-    `Operation` fields). The view gets the `Caller`; its errors become the JSON shape.
-
-    Authentication happens here, for every route but the `public` ones, rather than in
-    a Chalice `@app.authorizer`: a built-in authorizer sees only the Authorization
-    header (not X-Api-Key), its rejections are API Gateway's own bodies rather than our
-    error shape, and API Gateway refuses a request without the header before an
-    authorizer could let it through in open mode.
-    """
-
-    def register(view: View) -> View:
-        @functools.wraps(view)
-        def handle(**kwargs: Any) -> Response:
-            try:
-                if public:
-                    public_response: Response = view(**kwargs)
-                    return public_response
-                db_file = settings.db_path()
-                ensure_started(db_file)
-                # One connection per request, for the caller's identity and the work.
-                with open_storage(db_file) as storage:
-                    identity = resolve_identity(storage.connection, request().headers, source_ip())
-                    if identity == ANONYMOUS:  # no key: another site's page could be it
-                        refuse_other_sites(method, request().headers)
-                    caller = Caller(identity, storage.tickets, storage.audit_log)
-                    response: Response = view(caller, **kwargs)
-                return response
-            except TorrentinoError as error:
-                return error_response(error)
-            except Exception:
-                app.log.exception("unhandled error in %s %s", method, path)
-                return error_response(InternalError())
-
-        app.route(path, methods=[method])(handle)
-        OPERATIONS.append(
-            Operation(method=method, path=path, operation_id=view.__name__, **operation)
-        )
-        return view
-
-    return register
-
-
-@app.middleware("http")
-def uniform_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Give the errors Chalice answers by itself (405, 415, its own 500) the API's shape."""
-    response = get_response(event)
-    body = response.body
-    if response.status_code < 400 or not (isinstance(body, dict) and "Code" in body):
-        return response
-    error: TorrentinoError
-    if response.status_code == 405:
-        allowed = str(response.headers.get("Allow", ""))
-        error = MethodNotAllowed(event.method, event.path, allowed)
-    elif response.status_code == 415:
-        error = UnsupportedMediaType(event.headers.get("content-type", ""))
-    elif response.status_code < 500:
-        error = InvalidInput(str(body.get("Message", "bad request")))
-    else:
-        error = InternalError()
-    return error_response(error)
-
-
-def request() -> Request:
-    """The request being served."""
-    current = app.current_request
-    assert current is not None  # Chalice sets it before calling any view
-    return current
-
-
-def source_ip() -> str | None:
-    """The caller's address: API Gateway's, or the launcher's peer address locally."""
-    address = (request().context.get("identity") or {}).get("sourceIp")
-    return address if isinstance(address, str) else None
-
-
-def raw_body() -> bytes:
-    """The request body as bytes."""
-    body = request().raw_body
-    return body if isinstance(body, bytes) else body.encode("utf-8")
-
-
-def body_as(model: type[ModelT]) -> ModelT:
-    """The request's JSON body, required, validated as `model`."""
-    return parse_body(model, raw_body(), request().headers.get("content-type"))
-
-
-def optional_body_as(model: type[ModelT]) -> ModelT:
-    """The request's JSON body validated as `model`, or its defaults when there is none."""
-    return parse_optional_body(model, raw_body(), request().headers.get("content-type"))
-
-
-def query_params() -> dict[str, list[str]]:
-    """Every query parameter with all of its values."""
-    params: MultiDict | None = request().query_params
-    if params is None:
-        return {}
-    return {name: params.getlist(name) for name in params}
-
-
-def if_match() -> frozenset[str] | None:
-    """The versions the request's If-Match header accepts, or None for any."""
-    return parse_if_match(request().headers.get("if-match"))
-
-
-def link(path: str) -> str:
-    """`path` as the client must ask for it: behind the prefix the request came through
-    (API Gateway's stage, a custom domain's base path, or none; see `chalicelib.api.links`).
-    """
-    return base_path(str(request().context.get("path", "")), request().path) + path
-
-
-def next_page(path: str, after: str | int | None) -> str | None:
-    """The URL of the page after this one: the same query, continued `after` its last item.
-
-    A cursor rather than an offset, so following `next` costs the same at any depth.
-    """
-    if after is None:
-        return None
-    kept = {k: v for k, v in query_params().items() if k not in ("offset", "after")}
-    return link(f"{path}?{urlencode({**kept, 'after': [str(after)]}, doseq=True)}")
-
-
-def page_response(page: TicketPage | AuditPage, path: str) -> Response:
-    """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
-    url = next_page(path, page.next_after)
-    headers: Headers = {"Link": f'<{url}>; rel="next"'} if url else {}
-    return json_response(page.model_copy(update={"next": url}), headers=headers)
 
 
 @api_route(
@@ -251,7 +75,7 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
 def create_ticket(caller: Caller) -> Response:
     """File a new ticket; an Idempotency-Key makes retries safe."""
     body = body_as(CreateTicketRequest)
-    key = parse_idempotency_key(request().headers.get("idempotency-key"))
+    key = parse_idempotency_key(header("idempotency-key"))
     if key is None:
         ticket, replayed = caller.tickets.create(body, created_by=caller.identity.name), False
     else:
@@ -396,7 +220,9 @@ def list_audit_events(caller: Caller) -> Response:
 )
 def ticket_history(caller: Caller, ticket_id: str) -> Response:
     """A ticket's events with the state after each."""
-    history = caller.audit_log.history(ticket_id, visible_to=caller.identity.owner_filter())
+    history = read_history(
+        caller.tickets.conn, ticket_id, visible_to=caller.identity.owner_filter()
+    )
     return json_response(history)
 
 
@@ -506,20 +332,11 @@ def openapi_document() -> Response:
     return Response(body=openapi_json(link("/")), status_code=200, headers=JSON_HEADERS)
 
 
-@functools.cache
-def openapi_json(server: str = "/") -> str:
-    """The OpenAPI document as JSON text, for a client that reaches the API at `server`
-    (built once per prefix a client came through: one, or a handful behind API Gateway)."""
-    document = build_document(OPERATIONS, version=__version__)
-    document["servers"] = [{"url": server}]
-    return json.dumps(document, ensure_ascii=False)
-
-
 # The web page for people (chalicelib/ui/): not part of the JSON API, so not in its document.
 @app.route("/", methods=["GET"])
 def web_page() -> Response:
     """The page itself (at the stage's folder, `…/api/`, for its relative URLs)."""
-    location = webpage.folder_redirect(request().context.get("path"))
+    location = webpage.folder_redirect(api.current_request.context.get("path"))
     if location is not None:
         return Response(body="", status_code=301, headers={"Location": location})
     return page_file_response(webpage.PAGE)
@@ -534,7 +351,7 @@ def web_page_file(name: str) -> Response:
 def page_file_response(name: str) -> Response:
     """A file of the page with its security headers, or the API's JSON 404."""
     try:
-        served = webpage.serve(name, request().headers.get("if-none-match"))
+        served = webpage.serve(name, header("if-none-match"))
     except TorrentinoError as error:
         return error_response(error)
     return Response(body=served.body, status_code=served.status, headers=dict(served.headers))
@@ -557,3 +374,7 @@ def keys(event: Any, context: Any) -> dict[str, Any]:
         refused: dict[str, Any] = ErrorResponse.from_error(error).model_dump(mode="json")
         return refused
     return run_key_command(event, db_file)
+
+
+# Last: a Blueprint registers the routes declared on it so far.
+app.register_blueprint(api)

@@ -31,9 +31,9 @@ import requests
 
 from bench import loader, loadgen
 from bench.common import PROJECT_DIR, Table
-from chalicelib.backup_files import list_backups
-from chalicelib.restore import restore_backup, verify_backup
-from tools.server_process import Server
+from chalicelib.backups.files import list_backups
+from chalicelib.backups.restore import restore_backup, verify_backup
+from harness.server_process import Server
 
 # The command line in a child process that reports its own peak RSS when it is done:
 # VmHWM, not ru_maxrss, which on Linux also counts the parent's memory before the exec.

@@ -18,8 +18,8 @@ from playwright.sync_api import Page, sync_playwright
 
 from bench import loader
 from bench.common import Table
-from tools.browser import launch
-from tools.server_process import Server
+from harness.browser import launch
+from harness.server_process import Server
 
 MARK = "torrentino:first-tickets-shown"
 WANTED_ROWS = 50

@@ -1,7 +1,7 @@
 """`python -m bench.compare REV [REV2]`: the HTTP benchmark of two commits, side by side.
 
 Each commit is checked out into a temporary git worktree and served by its own launcher
-(`tools/local_server.py`); the two take turns, round after round, so a noisy neighbour
+(`launcher/local_server.py`); the two take turns, round after round, so a noisy neighbour
 slows both alike, and each cell keeps its best round. REV2 defaults to the work tree
 itself. This is how a change that should not cost anything (a refactor) is shown to cost
 nothing: every ratio near 1.00.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import PROJECT_DIR, Table
 
-# Run inside the tree being measured, so its own bench/, tools/ and chalicelib/ are used.
+# Run inside the tree being measured, so its own bench/, launcher and chalicelib/ are used.
 _MEASURE = """
 import json, sys, tempfile
 from pathlib import Path

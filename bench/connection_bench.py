@@ -28,7 +28,7 @@ from urllib.request import pathname2url
 from bench import loader
 from bench.common import Table
 from bench.store_bench import Baseline
-from chalicelib import db
+from chalicelib.storage import db
 
 PHASES = ("open", "statements", "commit", "close")
 Opener = Callable[[], AbstractContextManager[sqlite3.Connection]]

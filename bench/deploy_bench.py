@@ -2,7 +2,7 @@
 puts on the (network) filesystem in each journal mode, and rollback-journal against WAL
 write throughput on local disk.
 
-* Cold start: a fresh Lambda-shaped container (tools/lambda_harness.py: `python -I -S`
+* Cold start: a fresh Lambda-shaped container (harness/lambda_harness.py: `python -I -S`
   seeing only the unzipped package) is timed from process start to ready (interpreter
   start plus the handler module's import: Lambda's init phase), then its first request
   through API Gateway's event (start-up: migrate, record `service_started`, then the
@@ -39,10 +39,11 @@ from pathlib import Path
 
 from bench import loader
 from bench.common import Table
-from chalicelib import db, migrations, settings
-from chalicelib.storage import open_storage
+from chalicelib import settings
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import db, migrations
 from chalicelib.tickets.model import CreateTicketRequest, QueryContext
-from tools.lambda_harness import ApiGateway, Container, Package, build_package
+from harness.lambda_harness import ApiGateway, Container, Package, build_package
 
 REQUEST = CreateTicketRequest(
     priority=100,
@@ -131,7 +132,7 @@ def package_and_cold_start(workdir: Path, rounds: int) -> Table:
     files = [p for p in package.task_dir.rglob("*") if p.is_file()]
     unzipped = sum(p.stat().st_size for p in files)
     table = Table(
-        "Lambda: the package and a cold start (tools/lambda_harness.py)",
+        "Lambda: the package and a cold start (harness/lambda_harness.py)",
         ["what", "median", "min", "max"],
     )
     size = package.zip_path.stat().st_size / 2**20

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import loader, loadgen
 from bench.common import PROJECT_DIR, Table
-from tools.server_process import Server
+from harness.server_process import Server
 
 ROUTES = ("health", "create", "get", "list", "cancel")
 LABELS = {

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from chalicelib import migrations
 from chalicelib.audit.events import encode_data
+from chalicelib.storage import migrations
 from chalicelib.tickets.states import Cancelled, Completed, Failed, Pending, encode_state
 from chalicelib.timestamps import format_timestamp
 

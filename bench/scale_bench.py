@@ -19,11 +19,11 @@ from pathlib import Path
 from bench import loader
 from bench.common import Table, per_op_seconds
 from bench.store_bench import REQUEST
-from chalicelib import service
-from chalicelib.storage import open_storage
+from chalicelib.service import startup
+from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.listing import TicketFilter, list_query
 from chalicelib.tickets.store import SqliteTicketStore
-from tools.server_process import Server
+from harness.server_process import Server
 
 STATE = "json_extract(state, '$.type')"
 ORDER = "priority DESC, created_at, id"
@@ -95,7 +95,7 @@ class Size:
 
     def __init__(self, path: Path, *, ops: int) -> None:
         ids, deep, (_, _, deep_ticket_id) = _ids(path, ops)
-        service.ensure_started(path)
+        startup.ensure_started(path)
         picks = itertools.cycle(ids)
 
         def store(work: Callable[[SqliteTicketStore], object]) -> Callable[[], object]:

@@ -39,8 +39,8 @@ import requests
 from bench.common import PROJECT_DIR, machine
 from bench.slow_clients import KINDS, SlowClients
 from bench.soak_report import Sample, report, targets
-from tools.connection_limits import ConnectionLimits
-from tools.server_process import Server
+from harness.server_process import Server
+from launcher.connection_limits import ConnectionLimits
 
 SLOW_CLIENTS = {"idle": 4, "kept_alive": 4, "dripping_head": 4, "dripping_body": 4}
 SLOW_CLIENTS["not_reading"] = 2

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bench.common import Table
 from bench.slow_clients import KINDS
-from tools.connection_limits import SPARE_THREADS
+from launcher.connection_limits import SPARE_THREADS
 
 if TYPE_CHECKING:
     from bench.soak import SoakResult

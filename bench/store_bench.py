@@ -22,9 +22,10 @@ from typing import TypeVar
 
 from bench import loader
 from bench.common import Table, per_op_seconds
-from chalicelib import db, service
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.storage import open_storage
+from chalicelib.service import startup
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import db
 from chalicelib.tickets.listing import TicketFilter
 from chalicelib.tickets.model import CreateTicketRequest, QueryContext
 from chalicelib.tickets.states import Cancelled, encode_state
@@ -237,7 +238,7 @@ def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
         loader.build(path, tickets)
     ids = _sample_ids(paths["service"], count)
 
-    service.ensure_started(paths["service"])  # what the server does at start-up
+    startup.ensure_started(paths["service"])  # what the server does at start-up
     baseline = Baseline.open(paths["baseline"])
     same_sql_anchor = db.hold_open(paths["same-sql"])  # anchored, as the service is
     sides = {

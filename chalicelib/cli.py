@@ -1,17 +1,239 @@
-"""What torrentino's command lines (`python -m chalicelib.keys`, `chalicelib.backup`) share."""
+"""torrentino's command lines, all in one place (the Makefile's targets call them):
+
+    python -m chalicelib.cli keys create alice --role admin   # prints the key, once
+    python -m chalicelib.cli keys list | revoke <key id>
+    python -m chalicelib.cli backup create [--if-due] | list | verify [FILE ...] | restore FILE
+    python -m chalicelib.cli check [PATH]                     # the consistency check
+
+The database is TORRENTINO_DB_PATH (or the default); `--db PATH` overrides it. Backups go
+to TORRENTINO_BACKUP_DIR (default: `backups/` beside the database); `--backup-dir`
+overrides it. The older `python -m chalicelib.keys`, `chalicelib.backup` and
+`chalicelib.check` still work, for scripts and crontabs written for them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from chalicelib import settings
+from chalicelib.actors import CLI_ACTOR
+from chalicelib.backups import restore
+from chalicelib.backups.backup import CreatedBackup, backup_if_due, create_backup, reason
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import directory_lock, list_backups
+from chalicelib.backups.kinds import BackupKind
+from chalicelib.backups.snapshot import mib, retain, take
+from chalicelib.errors import TorrentinoError
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key, list_keys, revoke_key
+from chalicelib.storage import migrations
+from chalicelib.timestamps import format_timestamp
 
-def command_parser(module: str, doc: str | None) -> argparse.ArgumentParser:
-    """The parser of `python -m chalicelib.<module>`: its docstring as help, and `--db`."""
+
+def _keys(args: argparse.Namespace) -> int:
+    path: Path = args.db or settings.db_path()
+    if args.command == "create":
+        info, key = create_key(path, args.user, Role(args.role))
+        print(f"created key {info.id} for {info.user} ({info.role.value}).")
+        print("The key is shown only now; store it safely:")
+        print(key)
+    elif args.command == "list":
+        keys = list_keys(path)
+        if not keys:
+            print("no API keys: the service answers only this machine, without a key")
+        for info in keys:
+            revoked = (
+                f"revoked {format_timestamp(info.revoked_at)}" if info.revoked_at else "active"
+            )
+            print(
+                f"{info.id}  {info.user:<24} {info.role.value:<5}  "
+                f"created {format_timestamp(info.created_at)}  {revoked}"
+            )
+    else:
+        info = revoke_key(path, args.key_id)
+        print(f"revoked key {info.id} of {info.user}")
+    return 0
+
+
+def _resolve(file: Path, backup_dir: Path) -> Path:
+    """A path as given, or the name of a backup in the backup directory."""
+    return file if file.exists() or file.parent != Path() else backup_dir / file
+
+
+def _say_waiting() -> None:
+    print("another backup is being taken; waiting for it to finish", file=sys.stderr)
+
+
+def _print_created(created: CreatedBackup, backup_dir: Path) -> None:
+    print(
+        f"created {backup_dir / created.name} ({created.tickets} tickets, "
+        f"{mib(created.size_bytes)}, verified, {created.duration_seconds:.1f} s)"
+    )
+    for name in created.removed:
+        print(f"retention removed {name}")
+
+
+def _verify(files: list[Path]) -> int:
+    status = 0
+    for file in files:
+        found = restore.verify_backup(file)
+        if found.problems:
+            status = 1
+            print(f"{file}: REFUSED")
+            for problem in found.problems:
+                print(f"  {problem}")
+            continue
+        how = "checksum and check" if found.checksummed else "check only, no manifest"
+        print(f"{file}: ok ({found.tickets} tickets, schema {found.schema_version}, {how})")
+    return status
+
+
+def _backup(args: argparse.Namespace) -> int:
+    db_path: Path = args.db or settings.db_path()
+    backup_dir: Path = args.backup_dir or settings.backup_dir(db_path)
+    if args.command == "create":
+        created = (
+            backup_if_due(db_path, actor=CLI_ACTOR, backup_dir=backup_dir)
+            if args.if_due
+            else create_backup(
+                db_path,
+                actor=CLI_ACTOR,
+                kind=BackupKind.MANUAL,
+                backup_dir=backup_dir,
+                wait=math.inf,
+                on_wait=_say_waiting,
+            )
+        )
+        if created is None:
+            print("no backup due")
+        else:
+            _print_created(created, backup_dir)
+    elif args.command == "list":
+        for info in list_backups(backup_dir, db_path.stem):
+            state = "verified" if info.verified else f"NOT VERIFIED: {info.problem}"
+            tickets = "?" if info.tickets is None else f"{info.tickets:,}"
+            print(
+                f"{info.name}  {format_timestamp(info.taken_at)}  {info.kind:<14}  "
+                f"{mib(info.size_bytes):>12}  {tickets:>9} tickets  {state}"
+            )
+    elif args.command == "verify":
+        files = args.files or [
+            backup_dir / info.name for info in list_backups(backup_dir, db_path.stem)
+        ]
+        return _verify([_resolve(file, backup_dir) for file in files])
+    else:
+        copies: list[str] = []
+        done = restore.restore_backup(
+            _resolve(args.file, backup_dir),
+            db_path,
+            actor=CLI_ACTOR,
+            before_replacing=lambda: copies.append(_before_restore(db_path, backup_dir)),
+        )
+        print(
+            f"restored {done.backup} into {done.database} ({done.tickets} tickets, schema "
+            f"{done.from_schema_version} -> {len(migrations.MIGRATIONS)})"
+        )
+        for path in done.moved_aside:
+            print(f"the database it replaced is kept as {path}")
+        for line in copies:
+            print(line)
+    return 0
+
+
+def _before_restore(db_path: Path, backup_dir: Path) -> str:
+    """Back up the database a restore is about to replace, as a verified backup of its own
+    kind (restorable by name, to undo the restore); what happened, in words. A database
+    that fails verification (a damaged one is often why it is being replaced) is not
+    backed up, and the restore goes on: the file itself is still kept aside."""
+    try:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        with directory_lock(backup_dir, wait=math.inf, on_wait=_say_waiting):
+            manifest, _ = take(db_path, backup_dir, BackupKind.BEFORE_RESTORE)
+            retain(backup_dir, db_path.stem)
+    except (TorrentinoError, OSError, sqlite3.Error) as error:
+        return f"no backup of the database it replaced was taken: {reason(error)}"
+    return f"the database it replaced is backed up as {backup_dir / manifest.name} (verified)"
+
+
+def _check(args: argparse.Namespace) -> int:
+    path: Path = args.path or args.db or settings.db_path()
+    report = check_database(path)
+    for problem in report.problems:
+        print(problem)
+    if not report.ok:
+        print(f"{path}: {len(report.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"{path}: ok ({report.tickets} tickets, {report.events} events, integrity ok)")
+    return 0
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=f"python -m chalicelib.{module}",
-        description=doc,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--db", type=Path, help="SQLite file (default: TORRENTINO_DB_PATH)")
+    tools = parser.add_subparsers(dest="tool", required=True)
+
+    keys = tools.add_parser("keys", help="create, list and revoke API keys")
+    commands = keys.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("user")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
+    commands.add_parser("list", help="list keys (never their secrets)")
+    revoke = commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+
+    backup = tools.add_parser("backup", help="take, list, verify and restore backups")
+    backup.add_argument("--backup-dir", type=Path, help="default: TORRENTINO_BACKUP_DIR")
+    commands = backup.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="take a backup now")
+    create.add_argument("--if-due", action="store_true", help="only if the schedule says so")
+    commands.add_parser("list", help="list backups, newest first")
+    verify = commands.add_parser("verify", help="re-read and check backups (default: all)")
+    verify.add_argument("files", nargs="*", type=Path)
+    restore_command = commands.add_parser("restore", help="make a backup the live database")
+    restore_command.add_argument("file", type=Path)
+
+    check = tools.add_parser("check", help="check a database against its audit log")
+    check.add_argument("path", nargs="?", type=Path, help="default: --db or TORRENTINO_DB_PATH")
     return parser
+
+
+TOOLS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "keys": _keys,
+    "backup": _backup,
+    "check": _check,
+}
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "python -m chalicelib.cli") -> int:
+    """Run one command line; return its exit status."""
+    args = _parser(prog).parse_args(argv)
+    try:
+        return TOOLS[args.tool](args)
+    except TorrentinoError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"error: {error.strerror or error}: {error.filename}", file=sys.stderr)
+        return 1
+
+
+def legacy(tool: str) -> int:
+    """`python -m chalicelib.<tool> ARGS` as it was before the command lines met here:
+    `--db` (and `--backup-dir`) may come anywhere."""
+    argv = sys.argv[1:]
+    db: list[str] = []
+    if "--db" in argv:
+        at = argv.index("--db")
+        db, argv = argv[at : at + 2], argv[:at] + argv[at + 2 :]
+    return main([*db, tool, *argv], prog=f"python -m chalicelib.{tool}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import migrations, settings
+from chalicelib import settings
 from chalicelib.audit.log import SqliteAuditLog
-from chalicelib.storage import Storage, open_storage
+from chalicelib.service.unit_of_work import Storage, open_storage
+from chalicelib.storage import migrations
 from chalicelib.tickets.store import SqliteTicketStore
 
 

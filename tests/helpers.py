@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from chalicelib.storage import Storage, open_storage
+from chalicelib.service.unit_of_work import Storage, open_storage
 
 T = TypeVar("T")
 

@@ -17,11 +17,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chalicelib import keys
+from chalicelib.actors import INVOKE_ACTOR
 from chalicelib.api.errors import ErrorResponse
 from chalicelib.api.parsing import validation_error
 from chalicelib.errors import InvalidInput, TorrentinoError
-from chalicelib.identity import Role
+from chalicelib.keys import store
+from chalicelib.keys.identity import Role
 
 
 class CreateKey(BaseModel):
@@ -79,11 +80,11 @@ def run_key_command(payload: Any, path: Path) -> dict[str, Any]:
     try:
         command = parse_key_command(payload)
         if isinstance(command, CreateKey):
-            info, key = keys.create_key(path, command.user, command.role, actor=keys.INVOKE_ACTOR)
+            info, key = store.create_key(path, command.user, command.role, actor=INVOKE_ACTOR)
             return {"key": key, **info.model_dump(mode="json")}
         if isinstance(command, ListKeys):
-            return {"keys": [info.model_dump(mode="json") for info in keys.list_keys(path)]}
-        revoked = keys.revoke_key(path, command.key_id, actor=keys.INVOKE_ACTOR)
+            return {"keys": [info.model_dump(mode="json") for info in store.list_keys(path)]}
+        revoked = store.revoke_key(path, command.key_id, actor=INVOKE_ACTOR)
         return revoked.model_dump(mode="json")
     except TorrentinoError as error:
         answer: dict[str, Any] = ErrorResponse.from_error(error).model_dump(mode="json")

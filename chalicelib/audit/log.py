@@ -8,12 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib import db
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
-from chalicelib.audit.ticket_events import HistoryError, TicketHistory, history
-from chalicelib.errors import Forbidden, StorageCorrupt
 from chalicelib.paging import MAX_QUERY_INTEGER, cut_page, one_or_many
-from chalicelib.tickets.store import SqliteTicketStore
+from chalicelib.storage import db
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
 
 AuditSort = Literal["oldest", "newest"]
@@ -181,20 +178,3 @@ class SqliteAuditLog:
             offset=audit_filter.offset,
             next_after=None if last is None else last.id,
         )
-
-    def history(self, ticket_id: str, *, visible_to: str | None = None) -> TicketHistory:
-        """A ticket's events, oldest first, each with the state after it.
-
-        With `visible_to`, only that user's tickets. Raises `TicketNotFound`,
-        `Forbidden`, and `StorageCorrupt` if the log does not describe a possible history.
-        """
-        with db.transaction(self.conn, write=False):
-            ticket = SqliteTicketStore(self.conn).get(ticket_id)
-            if visible_to is not None and ticket.created_by != visible_to:
-                raise Forbidden(f"ticket {ticket.id!r} was created by someone else")
-            events = events_of_ticket(self.conn, ticket.id)
-        try:
-            return history(ticket.id, events)
-        except HistoryError as error:
-            message = f"the audit log of ticket {ticket.id!r} is inconsistent: {error}"
-            raise StorageCorrupt(message) from error

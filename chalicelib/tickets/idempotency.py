@@ -6,8 +6,8 @@ import hashlib
 import sqlite3
 from datetime import timedelta
 
-from chalicelib import db
 from chalicelib.errors import IdempotencyMismatch
+from chalicelib.storage import db
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.rows import insert_ticket
 from chalicelib.timestamps import format_timestamp, utc_now

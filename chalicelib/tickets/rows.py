@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from chalicelib.audit import ticket_events
 from chalicelib.errors import TicketNotFound
+from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets.listing import TICKET_COLUMNS, Cursor
 from chalicelib.tickets.model import (
     CreateTicketRequest,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection
 
-from chalicelib import db
 from chalicelib.paging import cut_page
+from chalicelib.storage import db
 from chalicelib.tickets import idempotency
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
 from chalicelib.tickets.model import CreateTicketRequest, Ticket

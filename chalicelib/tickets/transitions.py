@@ -7,9 +7,9 @@ import sqlite3
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from chalicelib import db
-from chalicelib.audit import ticket_events
 from chalicelib.errors import Forbidden, StaleTicket
+from chalicelib.storage import db
+from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets.model import Ticket
 from chalicelib.tickets.rows import read_row, row_to_ticket
 from chalicelib.tickets.states import TicketState, check_transition, decode_state, encode_state

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench import deploy_bench
-from chalicelib import db, settings
+from chalicelib import settings
+from chalicelib.storage import db
 
 
 def update_one_row(path: Path, ticket_id: str, value: str) -> None:

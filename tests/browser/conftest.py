@@ -26,11 +26,11 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
+from harness.browser import launch
+from harness.server_process import Server
 from tests.helpers import example_ticket
-from tools.browser import launch
-from tools.server_process import Server
 
 KEY_ITEM = "torrentino.apiKey"
 EXPECT_MS = 10_000  # how long to wait for the page to show something (not a timing check)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from chalicelib import backup
-from chalicelib.backup_files import list_backups
-from chalicelib.backup_kinds import BackupKind
+from chalicelib.backups import backup
+from chalicelib.backups.files import list_backups
+from chalicelib.backups.kinds import BackupKind
 from tests.browser.conftest import Site
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
-from chalicelib.backup_files import list_backups
+from chalicelib.backups.files import list_backups
 from tests.browser.conftest import Site
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from playwright.sync_api import BrowserContext, Page, Request, expect
 
-from chalicelib.identity import Role
-from chalicelib.keys import create_key, revoke_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key, revoke_key
 from tests.browser.conftest import KEY_ITEM, BrowserLog, OpenContext, Site, unique_tag
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from playwright.sync_api import Dialog, Page, expect
 
-from chalicelib.identity import Role, hash_key, new_key
+from chalicelib.keys.identity import Role, hash_key, new_key
 from chalicelib.timestamps import format_timestamp, utc_now
 from tests.browser.conftest import BrowserLog, OpenContext, Site
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from chalicelib.identity import Role
+from chalicelib.keys.identity import Role
+from harness.server_process import PROJECT_DIR
 from tests.browser.conftest import BrowserLog, Site
-from tools.server_process import PROJECT_DIR
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TICKETS = [

@@ -12,7 +12,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from playwright.sync_api import Locator, Page, expect
 
-from chalicelib.identity import Role
+from chalicelib.keys.identity import Role
 from tests.browser.conftest import BrowserLog, OpenContext, Site, unique_tag
 
 AXE = Axe()

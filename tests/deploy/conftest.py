@@ -1,5 +1,5 @@
 """The deployment package, built once per run with `make package STAGE=efs`, and Lambda
-containers of it (tools/lambda_harness.py) on a directory standing in for the EFS mount."""
+containers of it (harness/lambda_harness.py) on a directory standing in for the EFS mount."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tools.lambda_harness import ApiGateway, Container, Package, build_package
+from harness.lambda_harness import ApiGateway, Container, Package, build_package
 
 STAGE = "efs"
 

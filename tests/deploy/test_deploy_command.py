@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tools.server_process import PROJECT_DIR
+from harness.server_process import PROJECT_DIR
 
 
 def dry_run(*args: str) -> str:

@@ -1,4 +1,4 @@
-"""The packaged zip, run as Lambda runs it behind API Gateway (tools/lambda_harness.py): the
+"""The packaged zip, run as Lambda runs it behind API Gateway (harness/lambda_harness.py): the
 seed's walkthrough, the error cases, repeated query parameters, and every link followed,
 behind the stage prefix, behind a custom domain, and at a custom domain's base path."""
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from harness.lambda_harness import ApiGateway, Container, GatewayResponse, Package
 from tests.deploy.conftest import FIRST_ADMIN, StartContainer, create_first_key
 from tests.helpers import example_ticket
-from tools.lambda_harness import ApiGateway, Container, GatewayResponse, Package
 
 JSON = {"Content-Type": "application/json"}
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"

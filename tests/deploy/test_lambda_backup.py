@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.backup_files import list_backups
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import list_backups
+from harness.lambda_harness import ApiGateway
 from tests.deploy.conftest import StartContainer
 from tests.helpers import example_ticket
-from tools.lambda_harness import ApiGateway
 
 # What EventBridge sends a function on a schedule (`@app.schedule`).
 SCHEDULED_EVENT = {

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from harness.lambda_harness import ApiGateway, GatewayResponse, Package
 from tests.deploy.conftest import OPEN_TO_NETWORK, StartContainer
 from tests.helpers import example_ticket
-from tools.lambda_harness import ApiGateway, GatewayResponse, Package
 
 CONTAINERS = 4
 REQUESTS_EACH = 30

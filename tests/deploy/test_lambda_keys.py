@@ -10,11 +10,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from chalicelib import migrations
-from chalicelib.restore import lock_path
+from chalicelib.storage import migrations
+from chalicelib.storage.lock import lock_path
+from harness.lambda_harness import ApiGateway, Container, Package
 from tests.deploy.conftest import OPEN_TO_NETWORK, StartContainer
 from tests.helpers import example_ticket
-from tools.lambda_harness import ApiGateway, Container, Package
 
 
 def keys(container: Container, payload: dict[str, Any]) -> dict[str, Any]:

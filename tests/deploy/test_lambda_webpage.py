@@ -1,6 +1,6 @@
 """The web page in Chromium behind API Gateway's own URL, where the stage comes first in
 every path (`https://…/api/…`, stage `api`): the packaged zip in a Lambda container, the
-harness's API Gateway in front of it (tools/lambda_harness.py), and a few lines of HTTP
+harness's API Gateway in front of it (harness/lambda_harness.py), and a few lines of HTTP
 server in front of that, so that the browser talks to it.
 
 The browser tests (tests/browser/) run the page at the root of `make run`, where a URL
@@ -20,11 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from playwright.sync_api import expect, sync_playwright
 
+from harness.browser import launch
+from harness.lambda_harness import ApiGateway, Package
 from tests.browser.conftest import EXPECT_MS, KEY_ITEM, BrowserLog
 from tests.deploy.conftest import StartContainer, create_first_key
 from tests.helpers import example_ticket
-from tools.browser import launch
-from tools.lambda_harness import ApiGateway, Package
 
 PAGE_SIZE = 50  # the page's page size (chalicelib/ui/core.js)
 # Hop-by-hop headers, and the browser's Host: API Gateway sets its own.

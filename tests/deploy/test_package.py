@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib import settings
-from tools.lambda_harness import PROJECT_DIR, Package, build_package
+from harness.lambda_harness import PROJECT_DIR, Package, build_package
 
 API_GATEWAY_TIMEOUT_SECONDS = 29
 NOT_SHIPPED = {"tests", "bench", "docs", "tools", ".venv", "build", ".chalice", ".git", "README.md"}

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tools.clean_stop import UPGRADE_FAILED_EXIT_STATUS
-from tools.server_process import PROJECT_DIR, free_port
+from harness.server_process import PROJECT_DIR, free_port
+from launcher.clean_stop import UPGRADE_FAILED_EXIT_STATUS
 
 UNIT = PROJECT_DIR / "deploy" / "systemd" / "torrentino.service"
 INSTALL_DIR = "/opt/torrentino"

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from app import OPERATIONS
+import app  # noqa: F401  (importing it registers the routes)
 from chalicelib.api.errors import STATUS
 from chalicelib.api.openapi import Operation
+from chalicelib.api.routing import OPERATIONS
 from chalicelib.errors import BackupUnusable, DatabaseInUse, KeyNotFound
 from tests.docs.markdown import code_blocks
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.identity import Role
-from chalicelib.keys import create_key, revoke_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key, revoke_key
 from tests.handler.conftest import Api
 from tests.helpers import example_ticket, row_counts
 

@@ -9,8 +9,8 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
 from chalicelib.settings import BACKUP_DIR_VARIABLE, DB_PATH_VARIABLE
 from tests.handler.conftest import Api
 from tests.helpers import example_ticket

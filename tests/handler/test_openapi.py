@@ -9,8 +9,8 @@ from typing import Any
 from openapi_spec_validator import validate
 
 from app import app
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from tests.handler.conftest import Api
 

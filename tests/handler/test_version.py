@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import __version__, migrations
-from chalicelib.backup_files import list_backups
-from chalicelib.backup_kinds import BackupKind
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
+from chalicelib import __version__
+from chalicelib.backups.files import list_backups
+from chalicelib.backups.kinds import BackupKind
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
 from chalicelib.settings import BACKUP_DIR_VARIABLE
+from chalicelib.storage import migrations
 from tests.handler.conftest import Api
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.api import webpage
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
 from tests.handler.conftest import Api
 
 UI_DIR = webpage.UI_DIR

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import re
 
-from app import openapi_json
+import app  # noqa: F401  (importing it registers the routes)
 from chalicelib.api import webpage
+from chalicelib.api.routing import openapi_json
 from chalicelib.audit.events import AuditEventType
 from chalicelib.tickets.states import ALLOWED_TRANSITIONS, STATE_NAMES
 

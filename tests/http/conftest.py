@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.server_process import Server
+from harness.server_process import Server
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import requests
 
-from chalicelib.identity import Role
-from chalicelib.keys import create_key, revoke_key
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key, revoke_key
+from harness.server_process import Server
 from tests.helpers import example_ticket
-from tools.server_process import Server
 
 
 def test_keys_roles_and_secrecy_over_http(tmp_path: Path) -> None:

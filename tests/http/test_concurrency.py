@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from harness.server_process import Server
 from tests.helpers import example_ticket
-from tools.server_process import Server
 
 WORKERS = 16
 

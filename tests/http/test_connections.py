@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 
-from tools.server_process import Server
+from harness.server_process import Server
 
 
 def test_health_over_one_keep_alive_connection(server: Server) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.server_process import Server
 from tests.helpers import example_ticket, row_counts
-from tools.server_process import Server
 
 JSON = {"Content-Type": "application/json"}
 

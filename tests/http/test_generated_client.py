@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tools.server_process import Server
+from harness.server_process import Server
 
 BIN = Path(sys.executable).parent
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
+from harness.server_process import PLAIN_CHALICE_LOCAL, Server
 from tests.helpers import example_ticket
-from tools.server_process import PLAIN_CHALICE_LOCAL, Server
 
 
 def service_starts(server: Server) -> list[dict[str, Any]]:

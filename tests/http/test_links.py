@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import requests
 
+from harness.server_process import Server
 from tests.helpers import example_ticket
-from tools.server_process import Server
 
 
 def test_location_next_link_and_the_openapi_server_have_no_prefix(fresh_server: Server) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tools.server_process import Server
+from harness.server_process import Server
 
 
 def test_manual_testing_guide(fresh_server: Server) -> None:

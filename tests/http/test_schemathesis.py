@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.server_process import Server
+from harness.server_process import Server
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import requests
 
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
-from tools.server_process import Server
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
+from harness.server_process import Server
 
 MAX_PAGE_BYTES = 60_000  # 60 KB, read as 1,000 bytes each: the stricter reading
 

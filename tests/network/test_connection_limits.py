@@ -26,10 +26,10 @@ import pytest
 import requests
 
 from bench.slow_clients import SlowClients
+from harness.server_process import Server
+from launcher.connection_limits import SPARE_THREADS, ConnectionLimits
 from tests.helpers import example_ticket, row_counts
 from tests.network.conftest import FIGURES, PATIENCE, wait_for
-from tools.connection_limits import SPARE_THREADS, ConnectionLimits
-from tools.server_process import Server
 
 QUICK = {
     "TORRENTINO_HEADER_TIMEOUT_MS": "300",

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import requests
 
+from harness.server_process import LAUNCHER, PLAIN_CHALICE_LOCAL, PROJECT_DIR, Server
 from tests.helpers import example_ticket, row_counts
 from tests.network.conftest import PATIENCE
-from tools.server_process import LAUNCHER, PLAIN_CHALICE_LOCAL, PROJECT_DIR, Server
 
 FIRST_KEY_COMMAND = 'make keys ARGS="create <name> --role admin"'
 EVERY_ADDRESS = ["--host", "0.0.0.0"]  # as `make run HOST=0.0.0.0`

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tools.server_process import Server
+from harness.server_process import Server
 
 
 @pytest.fixture(scope="module")

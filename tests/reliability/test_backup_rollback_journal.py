@@ -18,11 +18,13 @@ import pytest
 import requests
 
 from bench import loader
-from chalicelib import backup, migrations, settings
-from chalicelib.backup_files import LOCK_NAME, list_backups, manifest_path
-from chalicelib.check import check_database
+from chalicelib import settings
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import LOCK_NAME, list_backups, manifest_path
+from chalicelib.storage import migrations
+from harness.server_process import PROJECT_DIR, Server
 from tests.helpers import example_ticket
-from tools.server_process import PROJECT_DIR, Server
 
 TIMEOUT = 60
 # The server's writers give up after this long, a fraction of what copying the whole
@@ -109,7 +111,7 @@ import time
 from pathlib import Path
 
 from chalicelib.errors import StorageUnavailable
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.model import CreateTicketRequest
 from tests.helpers import example_ticket
 

@@ -22,21 +22,21 @@ import pytest
 import requests
 
 from bench import loader
-from chalicelib import migrations
-from chalicelib.backup_files import (
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import (
     LOCK_NAME,
     backup_name,
     list_backups,
     manifest_path,
     read_manifest,
 )
-from chalicelib.backup_schedule import run_scheduled_backups
-from chalicelib.check import check_database
+from chalicelib.backups.schedule import run_scheduled_backups
+from chalicelib.storage import migrations
 from chalicelib.tickets.model import CreateTicketRequest
+from harness.server_process import PROJECT_DIR, Server
 from tests.helpers import example_ticket, with_storage
 from tests.reliability.load import Ledger, run_clients
 from tests.reliability.test_storage_faults import snapshot
-from tools.server_process import PROJECT_DIR, Server
 
 CLIENTS = 8
 TIMEOUT = 60

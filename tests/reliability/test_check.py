@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import check, migrations
-from chalicelib.storage import open_storage
+from chalicelib.backups import check
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
 from chalicelib.tickets.model import CreateTicketRequest
 from chalicelib.tickets.states import Completed, Failed
 from chalicelib.tickets.store import SqliteTicketStore
 from chalicelib.timestamps import utc_now
+from harness.server_process import PROJECT_DIR
 from tests.helpers import example_ticket
-from tools.server_process import PROJECT_DIR
 
 Tickets = dict[str, str]
 

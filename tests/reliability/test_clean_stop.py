@@ -18,8 +18,8 @@ from typing import Any
 
 import requests
 
+from harness.server_process import PROJECT_DIR, Server, free_port
 from tests.helpers import example_ticket
-from tools.server_process import PROJECT_DIR, Server, free_port
 
 CLIENTS = 8
 TIMEOUT = 60

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from harness.server_process import Server
 from tests.helpers import example_ticket
 from tests.reliability.load import Ledger, run_clients
-from tools.server_process import Server
 
 CLIENTS = 8
 # The kill lands after this many acknowledged writes, at a different point each round.

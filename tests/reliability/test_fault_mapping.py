@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import check, db, migrations, service, settings
+from chalicelib import settings
 from chalicelib.audit.log import AuditFilter
+from chalicelib.backups import check
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
+from chalicelib.service import startup
+from chalicelib.storage import db, migrations
 from chalicelib.tickets.listing import TicketFilter
 from chalicelib.tickets.model import CreateTicketRequest
 from tests.helpers import example_ticket, row_counts, with_storage
@@ -39,11 +42,11 @@ def start_while_locked(db_path: Path) -> None:
     reading the schema waits for the lock, so the start gives up as busy."""
     if settings.is_rollback(settings.journal_mode()):
         with pytest.raises(StorageUnavailable) as caught:
-            service.ensure_started(db_path)
+            startup.ensure_started(db_path)
         assert caught.value.retry_after == db.RETRY_AFTER_SECONDS
     else:
-        service.ensure_started(db_path)
-    assert db_path not in service._started
+        startup.ensure_started(db_path)
+    assert db_path not in startup._started
 
 
 def test_disk_full_is_storage_unavailable(db_path: Path) -> None:
@@ -151,16 +154,16 @@ def test_a_service_starting_on_a_locked_database_still_serves_reads(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    service.ensure_started(db_path)
-    assert db_path in service._started
+    startup.ensure_started(db_path)
+    assert db_path in startup._started
     assert (
         with_storage(
             db_path, lambda s: s.audit_log.page(AuditFilter(event_type="service_started"))
         ).total
         == 1
     )
-    service.stop(db_path)
-    assert db_path not in service._started
+    startup.stop(db_path)
+    assert db_path not in startup._started
 
 
 def test_a_database_that_vanishes_before_the_start_succeeds_is_not_recreated(
@@ -178,34 +181,34 @@ def test_a_database_that_vanishes_before_the_start_succeeds_is_not_recreated(
     db_path.rename(away)
     try:
         with pytest.raises(StorageUnavailable, match="missing"):
-            service.ensure_started(db_path)
+            startup.ensure_started(db_path)
         assert not db_path.exists()
     finally:
         away.rename(db_path)
-    service.ensure_started(db_path)
-    assert db_path in service._started
-    service.stop(db_path)
+    startup.ensure_started(db_path)
+    assert db_path in startup._started
+    startup.stop(db_path)
 
 
 def test_a_service_starting_on_a_database_without_our_schema_refuses(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"junk" * 1000)
     with pytest.raises(StorageCorrupt):
-        service.ensure_started(path)
-    assert path not in service._started
+        startup.ensure_started(path)
+    assert path not in startup._started
 
 
 def test_a_started_service_keeps_the_wal_between_requests(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    service.ensure_started(path)
+    startup.ensure_started(path)
     with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
     wal_mode = not settings.is_rollback(settings.journal_mode())
     # The request's connection is closed, but SQLite's WAL index is still there; a
     # rollback journal has no WAL, and no connection is kept for it.
     assert path.with_name("t.db-shm").exists() is wal_mode
     assert path.with_name("t.db-wal").exists() is wal_mode
-    assert (path in service._held_open) is wal_mode
-    service.stop(path)  # the last connection: SQLite checkpoints and removes them
+    assert (path in startup._held_open) is wal_mode
+    startup.stop(path)  # the last connection: SQLite checkpoints and removes them
     assert not path.with_name("t.db-shm").exists()
     journal = path.with_name("t.db-journal")
     assert not journal.exists() or journal.stat().st_size == 0  # truncate keeps it, empty
@@ -214,14 +217,14 @@ def test_a_started_service_keeps_the_wal_between_requests(tmp_path: Path) -> Non
 @pytest.mark.parametrize("name", ["a b.db", "100%.db", "what?.db", "#1.db", "é ü.db"])
 def test_odd_database_file_names_work(tmp_path: Path, name: str) -> None:
     path = tmp_path / "dir with space" / name
-    service.ensure_started(path)
+    startup.ensure_started(path)
     try:
         ticket = with_storage(path, lambda s: s.tickets.create(REQUEST, created_by="a"))
         assert with_storage(path, lambda s: s.tickets.get(ticket.id)) == ticket
         assert check.check_database(path).ok
         assert sorted(p.name for p in path.parent.iterdir())[0] == name
     finally:
-        service.stop(path)
+        startup.stop(path)
 
 
 def test_writers_in_one_process_queue_and_time_out_as_busy(

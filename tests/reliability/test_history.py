@@ -8,7 +8,7 @@ import pytest
 
 from chalicelib.audit.events import AuditEvent, AuditEventType
 from chalicelib.audit.log import AuditFilter, SqliteAuditLog
-from chalicelib.audit.ticket_events import HistoryError, replay
+from chalicelib.tickets.events import HistoryError, replay
 from chalicelib.tickets.model import CreateTicketRequest
 from chalicelib.tickets.states import Completed, Failed
 from chalicelib.tickets.store import SqliteTicketStore

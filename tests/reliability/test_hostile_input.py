@@ -13,9 +13,9 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from harness.server_process import Server
 from tests.helpers import example_ticket, row_counts
-from tools.server_process import Server
 
 JSON = {"Content-Type": "application/json"}
 TIMEOUT = 30

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from harness.server_process import Server
 from tests.reliability.load import Ledger, run_clients
-from tools.server_process import Server
 
 CLIENTS = 16
 SECONDS = float(os.environ.get("TORRENTINO_LOAD_SECONDS", "30"))

@@ -16,16 +16,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from app import app
-from chalicelib import service
 from chalicelib.audit.events import AuditEvent
-from chalicelib.audit.ticket_events import replay
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
 from chalicelib.errors import InvalidTransition
+from chalicelib.service import startup
 from chalicelib.settings import DB_PATH_VARIABLE
+from chalicelib.tickets.events import replay
 from chalicelib.tickets.states import Completed, Failed
 from chalicelib.timestamps import utc_now
+from harness.server_process import PROJECT_DIR
 from tests.helpers import with_storage
-from tools.server_process import PROJECT_DIR
 
 # Text as people type it: anything but lone surrogates; no control characters where the
 # API refuses them (tags, paths).
@@ -77,7 +77,7 @@ class TicketLifecycle(RuleBasedStateMachine):
             report = check_database(self.db_path)
             assert report.ok, report.problems
         finally:
-            service.stop(self.db_path)
+            startup.stop(self.db_path)
             if self.saved_env is None:
                 os.environ.pop(DB_PATH_VARIABLE, None)
             else:

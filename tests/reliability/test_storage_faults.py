@@ -5,7 +5,7 @@ Every test runs in each journal mode (the `journal_mode` fixture).
 How each fault is made, for real:
 
 * read-only: the file is `chmod 0444` and the server cannot override permissions (as root
-  it runs without CAP_DAC_OVERRIDE, see `tools/no_dac_override.py`) when it starts;
+  it runs without CAP_DAC_OVERRIDE, see `harness/no_dac_override.py`) when it starts;
 * disk full: the server's RLIMIT_FSIZE is set to 0 from outside (`prlimit`), so every write
   to a file fails with EFBIG, as on a full disk; raised back to unlimited to end the fault;
 * locked: another process holds `BEGIN EXCLUSIVE` past the busy timeout (300 ms here);
@@ -28,9 +28,9 @@ import pytest
 import requests
 
 from chalicelib import settings
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from harness.server_process import LAUNCHER, PROJECT_DIR, Server
 from tests.helpers import example_ticket
-from tools.server_process import LAUNCHER, PROJECT_DIR, Server
 
 TIMEOUT = 30  # seconds; a request that takes longer counts as a hang
 pytestmark = pytest.mark.usefixtures("journal_mode")
@@ -140,7 +140,7 @@ def test_read_only_database(tmp_path: Path) -> None:
     """
     db = tmp_path / "torrentino.db"
     server = Server(
-        db, command=[sys.executable, str(PROJECT_DIR / "tools" / "no_dac_override.py"), *LAUNCHER]
+        db, command=[sys.executable, str(PROJECT_DIR / "harness" / "no_dac_override.py"), *LAUNCHER]
     )
     seeded = Seeded(server.start())
     server.stop()

@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib import migrations, restore
-from chalicelib.backup_files import list_backups, read_manifest, sha256_of
-from chalicelib.backup_kinds import BackupKind
-from chalicelib.check import check_database
+from chalicelib.backups import restore
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import list_backups, read_manifest, sha256_of
+from chalicelib.backups.kinds import BackupKind
+from chalicelib.storage import migrations
+from harness.server_process import LAUNCHER, PROJECT_DIR, Server, free_port
 from tests.helpers import example_ticket
 from tests.store.test_upgrade import at_schema, with_tickets
-from tools.server_process import LAUNCHER, PROJECT_DIR, Server, free_port
 
 TIMEOUT = 60
 # Commits of this repository's first-parent history, and the schema their code makes:
@@ -234,12 +235,12 @@ def test_an_upgrade_that_fails_leaves_the_database_as_it_was_and_the_server_refu
     tmp_path: Path,
 ) -> None:
     """The backup is taken (it only reads), the upgrade cannot write: a read-only file,
-    met as any user meets it (`tools/no_dac_override.py`, as the tests run as root)."""
+    met as any user meets it (`harness/no_dac_override.py`, as the tests run as root)."""
     db = at_schema(tmp_path / "torrentino.db", len(migrations.MIGRATIONS) - 1)
     with_tickets(db)
     before = sha256_of(db)
     db.chmod(0o444)
-    launcher = [sys.executable, str(PROJECT_DIR / "tools" / "no_dac_override.py"), *LAUNCHER]
+    launcher = [sys.executable, str(PROJECT_DIR / "harness" / "no_dac_override.py"), *LAUNCHER]
     try:
         refused = subprocess.run(
             [*launcher, "--port", str(free_port())],

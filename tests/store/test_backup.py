@@ -16,22 +16,23 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import backup, migrations
-from chalicelib.backup_files import (
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import (
     backup_name,
     list_backups,
     manifest_path,
     read_manifest,
     sha256_of,
 )
-from chalicelib.check import check_database
+from chalicelib.backups.snapshot import take_snapshot
 from chalicelib.errors import BackupFailed, BackupInProgress
-from chalicelib.snapshot import take_snapshot
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.timestamps import utc_now
+from harness.server_process import PROJECT_DIR
 from tests.helpers import example_ticket
-from tools.server_process import PROJECT_DIR
 
 
 def fill(path: Path, count: int = 5) -> list[str]:

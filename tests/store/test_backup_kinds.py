@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import backup
-from chalicelib.backup_files import list_backups
-from chalicelib.backup_kinds import BackupKind
-from chalicelib.check import check_database
-from chalicelib.storage import open_storage
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import list_backups
+from chalicelib.backups.kinds import BackupKind
+from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.model import CreateTicketRequest
+from harness.server_process import PROJECT_DIR
 from tests.helpers import example_ticket
-from tools.server_process import PROJECT_DIR
 
 
 def fill(path: Path, count: int = 2) -> None:

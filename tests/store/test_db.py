@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import __version__, db, migrations, service, settings
+from chalicelib import __version__, settings
 from chalicelib.errors import StorageCorrupt
+from chalicelib.service import startup
+from chalicelib.storage import db, migrations
 
 
 def table_names(path: Path) -> set[str]:
@@ -105,8 +107,8 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
 
 def test_service_start_records_service_started_each_time(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    service.start(path)
-    service.start(path)
+    startup.start(path)
+    startup.start(path)
     conn = sqlite3.connect(path)
     rows = conn.execute(
         "SELECT data FROM audit_events WHERE event_type = 'service_started'"
@@ -118,8 +120,8 @@ def test_service_start_records_service_started_each_time(tmp_path: Path) -> None
 
 def test_ensure_started_runs_once_per_process_and_file(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    service.ensure_started(path)
-    service.ensure_started(path)
+    startup.ensure_started(path)
+    startup.ensure_started(path)
     conn = sqlite3.connect(path)
     count = conn.execute(
         "SELECT count(*) FROM audit_events WHERE event_type = 'service_started'"
@@ -149,7 +151,7 @@ def test_the_counts_migration_counts_the_tickets_already_there(tmp_path: Path) -
 
 def test_the_idle_connection_keeps_the_wal_between_connections(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
-    service.ensure_started(path)
+    startup.ensure_started(path)
     try:
         with db.connect(path) as conn, db.transaction(conn):
             conn.execute(
@@ -160,7 +162,7 @@ def test_the_idle_connection_keeps_the_wal_between_connections(tmp_path: Path) -
         assert Path(f"{path}-wal").exists()
         assert Path(f"{path}-wal").stat().st_size > 0
     finally:
-        service.stop(path)
+        startup.stop(path)
     # Without it, the last connection to close checkpoints and removes the WAL.
     with db.connect(path) as conn:
         conn.execute("SELECT 1").fetchone()

@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import check, db, migrations, service, settings
+from chalicelib import settings
+from chalicelib.backups import check
 from chalicelib.errors import StorageUnavailable
-from chalicelib.storage import Storage
+from chalicelib.service import startup
+from chalicelib.service.unit_of_work import Storage
+from chalicelib.storage import db, migrations
 from chalicelib.tickets.listing import TicketFilter
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from tests.helpers import example_ticket, row_counts, with_storage
@@ -84,17 +87,17 @@ def test_a_rollback_mode_leaves_no_wal_and_keeps_no_connection(
 ) -> None:
     use_mode(monkeypatch, mode)
     path = tmp_path / "t.db"
-    service.ensure_started(path)
+    startup.ensure_started(path)
     try:
         add_tickets(path, 3)
         assert file_mode(path) == "rollback"
         assert not Path(f"{path}-wal").exists()
         assert not Path(f"{path}-shm").exists()
-        assert path not in service._held_open
+        assert path not in startup._held_open
         with db.connect(path) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == mode
     finally:
-        service.stop(path)
+        startup.stop(path)
 
 
 def file_kind(mode: str) -> str:
@@ -138,8 +141,8 @@ WAL_WRITER = """
 import os, sqlite3, sys
 sys.path.insert(0, sys.argv[2])
 from pathlib import Path
-from chalicelib.storage import open_storage
-from chalicelib.storage import Storage
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.service.unit_of_work import Storage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from tests.helpers import example_ticket
 request = CreateTicketRequest.model_validate(example_ticket())
@@ -231,7 +234,7 @@ def _start_in_rounds(args: tuple[list[str], Any]) -> list[str]:
     for path in paths:
         barrier.wait(timeout=60)
         try:
-            service.ensure_started(Path(path))
+            startup.ensure_started(Path(path))
             outcomes.append("ok")
         except Exception as error:  # reported, not raised: the test shows every outcome
             outcomes.append(f"{type(error).__name__}: {error}")

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import db
+from chalicelib.actors import INVOKE_ACTOR
 from chalicelib.api.key_commands import run_key_command
-from chalicelib.identity import Identity, Role, resolve_identity
-from chalicelib.keys import INVOKE_ACTOR
+from chalicelib.keys.identity import Identity, Role, resolve_identity
+from chalicelib.storage import db
 
 
 def resolve(path: Path, key: str) -> Identity:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import db
 from chalicelib.errors import InvalidInput, KeyNotFound, Unauthenticated
-from chalicelib.identity import ANONYMOUS, Identity, Role, presented_key, resolve_identity
-from chalicelib.keys import create_key, list_keys, revoke_key
+from chalicelib.keys.identity import ANONYMOUS, Identity, Role, presented_key, resolve_identity
+from chalicelib.keys.store import create_key, list_keys, revoke_key
+from chalicelib.storage import db
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import db
 from chalicelib.errors import Unauthenticated
-from chalicelib.identity import ANONYMOUS, Identity, Role, resolve_identity
-from chalicelib.keys import create_key
+from chalicelib.keys.identity import ANONYMOUS, Identity, Role, resolve_identity
+from chalicelib.keys.store import create_key
+from chalicelib.storage import db
 from tests.helpers import row_counts
 
 FIRST_KEY_COMMAND = 'make keys ARGS="create <name> --role admin"'

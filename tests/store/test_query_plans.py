@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import migrations
 from chalicelib.audit import log as audit_log
 from chalicelib.audit.log import AuditFilter
-from chalicelib.storage import open_storage
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
 from chalicelib.tickets import listing
 from chalicelib.tickets.listing import TicketFilter
 from chalicelib.tickets.model import CreateTicketRequest

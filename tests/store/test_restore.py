@@ -16,17 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import backup, migrations, service
-from chalicelib.backup_files import manifest_path
-from chalicelib.check import check_database
-from chalicelib.errors import BackupUnusable, DatabaseInUse, StorageUnavailable, TicketNotFound
-from chalicelib.restore import (
+from chalicelib.backups import backup
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import manifest_path
+from chalicelib.backups.restore import (
     DATABASE_FILES,
-    lock_path,
     restore_backup,
     verify_backup,
 )
-from chalicelib.storage import open_storage
+from chalicelib.errors import BackupUnusable, DatabaseInUse, StorageUnavailable, TicketNotFound
+from chalicelib.service import startup
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
+from chalicelib.storage.lock import lock_path
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from tests.helpers import example_ticket
 from tests.store.test_journal_modes import HALF_WRITTEN
@@ -188,11 +190,11 @@ def test_a_database_with_a_hot_journal_is_replaced_with_nothing_lost_or_left_ove
 
 @pytest.mark.usefixtures("journal_mode")
 def test_restore_is_refused_while_torrentino_uses_the_database(setup: Setup) -> None:
-    service.ensure_started(setup.db)
+    startup.ensure_started(setup.db)
     try:
         assert_refused_in_use(setup, "stop the server")
     finally:
-        service.stop(setup.db)
+        startup.stop(setup.db)
     restore_backup(setup.backup, setup.db, actor="admin-cli")
 
 
@@ -340,13 +342,13 @@ def test_a_new_installation_holds_the_in_use_lock_from_its_first_start(
     setup: Setup, tmp_path: Path
 ) -> None:
     fresh = tmp_path / "new" / "torrentino.db"  # not even its directory exists yet
-    service.ensure_started(fresh)
+    startup.ensure_started(fresh)
     try:
         with pytest.raises(DatabaseInUse) as refused:
             restore_backup(setup.backup, fresh, actor="admin-cli")
         assert "stop the server" in refused.value.message
     finally:
-        service.stop(fresh)
+        startup.stop(fresh)
 
 
 RESTORE_IN_PROGRESS = """
@@ -369,10 +371,10 @@ def test_a_server_starting_during_a_restore_waits_for_it(setup: Setup) -> None:
         assert restoring.stdout is not None and restoring.stdout.readline() == "restoring\n"
         before = files_beside(setup.db)
         with pytest.raises(StorageUnavailable) as busy:
-            service.ensure_started(setup.db)
+            startup.ensure_started(setup.db)
         assert "being restored" in busy.value.message and busy.value.retry_after
         assert files_beside(setup.db) == before  # no migration, no service_started
     finally:
         restoring.communicate("done\n", timeout=30)
-    service.ensure_started(setup.db)
-    service.stop(setup.db)
+    startup.ensure_started(setup.db)
+    startup.stop(setup.db)

@@ -13,20 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import backup, migrations, service, upgrade
-from chalicelib.backup_files import (
+from chalicelib.backups import backup, upgrade
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import (
     backup_name,
     list_backups,
     manifest_path,
     read_manifest,
     sha256_of,
 )
-from chalicelib.backup_kinds import BackupKind
-from chalicelib.check import check_database
+from chalicelib.backups.kinds import BackupKind
 from chalicelib.errors import UpgradeFailed
-from chalicelib.identity import Role
-from chalicelib.keys import create_key
-from chalicelib.storage import open_storage
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key
+from chalicelib.service import startup as service
+from chalicelib.service.unit_of_work import open_storage
+from chalicelib.storage import migrations
 from chalicelib.tickets.model import CreateTicketRequest
 from chalicelib.timestamps import utc_now
 from tests.helpers import example_ticket

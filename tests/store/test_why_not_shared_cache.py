@@ -13,8 +13,8 @@ from urllib.request import pathname2url
 
 import pytest
 
-from chalicelib import db
 from chalicelib.errors import StorageUnavailable
+from chalicelib.storage import db
 from chalicelib.tickets.model import CreateTicketRequest
 from tests.helpers import example_ticket, with_storage
 

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from chalicelib.backup_files import backup_name, kept_by_retention, taken_at
-from chalicelib.backup_kinds import BackupKind, kind_of
+from chalicelib.backups.files import backup_name, kept_by_retention, taken_at
+from chalicelib.backups.kinds import BackupKind, kind_of
 
 
 def at(day: str, hour: int) -> datetime:

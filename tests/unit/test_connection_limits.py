@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.connection_limits import TURN_AWAY_SECONDS, ConnectionLimits
+from launcher.connection_limits import TURN_AWAY_SECONDS, ConnectionLimits
 
 VARIABLES = {
     "header_timeout": "TORRENTINO_HEADER_TIMEOUT_MS",

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tools.connection_limits import SPARE_THREADS, ConnectionEvicted, ConnectionLimits
-from tools.connection_slots import ClientConnection, ConnectionSlots, DeadlineReader
+from launcher.connection_limits import SPARE_THREADS, ConnectionEvicted, ConnectionLimits
+from launcher.connection_slots import ClientConnection, ConnectionSlots, DeadlineReader
 
 CAP = 3
 

@@ -7,7 +7,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from chalicelib import __version__, migrations
+from chalicelib import __version__
+from chalicelib.storage import migrations
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 RELEASE = re.compile(r"^## \[(\d+\.\d+\.\d+)\] - (\d{4}-\d{2}-\d{2})$", re.MULTILINE)

@@ -8,10 +8,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from chalicelib import db, settings
+from chalicelib import settings
 from chalicelib.errors import StorageCorrupt
+from chalicelib.storage import db
+
+Step = Callable[[sqlite3.Connection], None]
+# Every step, in the order they are written below: `@migration` appends each one, so
+# writing a step is registering it (as simonw/llm's migrations do). Never edit or reorder a
+# step that has shipped; the count of steps is the schema version they bring a file to.
+MIGRATIONS: list[Step] = []
 
 
+def migration(step: Step) -> Step:
+    """Register `step` as the next migration."""
+    MIGRATIONS.append(step)
+    return step
+
+
+@migration
 def _m001_tickets(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -39,6 +53,7 @@ def _m001_tickets(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m002_audit_events(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -58,6 +73,7 @@ def _m002_audit_events(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_audit_ticket ON audit_events(ticket_id, timestamp, id)")
 
 
+@migration
 def _m003_api_keys(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -73,6 +89,7 @@ def _m003_api_keys(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m004_creator_queue_index(conn: sqlite3.Connection) -> None:
     # Listing one creator's tickets in queue order, with no sort step.
     conn.execute(
@@ -81,6 +98,7 @@ def _m004_creator_queue_index(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m005_ticket_tags_and_created_indexes(conn: sqlite3.Connection) -> None:
     # Tags get a table of their own so "tickets having every given tag" is an index lookup.
     conn.execute(
@@ -105,6 +123,7 @@ def _m005_ticket_tags_and_created_indexes(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m006_idempotency_keys(conn: sqlite3.Connection) -> None:
     conn.execute(
         """
@@ -123,6 +142,7 @@ def _m006_idempotency_keys(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_idempotency_created ON idempotency_keys(created_at)")
 
 
+@migration
 def _m007_ticket_counts(conn: sqlite3.Connection) -> None:
     # One row per state, kept by triggers in the same transaction as the change, so a
     # total by state is one lookup at any table size (counting index entries grows with it).
@@ -153,6 +173,7 @@ def _m007_ticket_counts(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m008_audit_counts(conn: sqlite3.Connection) -> None:
     # One row per event type, kept by a trigger: a total by type is one lookup however
     # long the log grows.
@@ -175,6 +196,7 @@ def _m008_audit_counts(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
 def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
     # Each is a leading prefix of a queue index (idx_tickets_state_queue, idx_tickets_queue,
     # idx_tickets_creator_queue) that serves every query it did (tests/store/
@@ -186,17 +208,6 @@ def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
 
 
 # Shipped steps are never edited: add a new one at the end instead.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _m001_tickets,
-    _m002_audit_events,
-    _m003_api_keys,
-    _m004_creator_queue_index,
-    _m005_ticket_tags_and_created_indexes,
-    _m006_idempotency_keys,
-    _m007_ticket_counts,
-    _m008_audit_counts,
-    _m009_drop_prefix_indexes,
-)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib import db
 from chalicelib.audit.log import SqliteAuditLog
+from chalicelib.storage import db
 from chalicelib.tickets.store import SqliteTicketStore
 
 

@@ -16,18 +16,18 @@ gateway), with a request handler that:
   not answered with dropped SYNs and one-second retries;
 * records `service_started` (and migrates the database) when the server starts,
   not on the first request;
-* bounds every connection (tools/connection_limits.py, tools/connection_slots.py):
+* bounds every connection (launcher/connection_limits.py, launcher/connection_slots.py):
   the time its client may take for a request's head and body, for the next request
   on a kept-alive connection and for taking an answer, and how many connections it
   serves at once; and takes a connection only once its first bytes have arrived;
 * tells the app the client's real address (`context['identity']['sourceIp']`),
   where Chalice's local gateway says 127.0.0.1 for every caller.
-* takes scheduled backups in a daemon thread (`chalicelib.backup_schedule`);
-* stops cleanly on SIGINT and SIGTERM (tools/clean_stop.py): the requests in flight
+* takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`);
+* stops cleanly on SIGINT and SIGTERM (launcher/clean_stop.py): the requests in flight
   finish, exit status 0; and refuses to start, with exit status 3, on a database whose
   upgrade failed.
 
-Usage: python tools/local_server.py [--host H] [--port P] [--stage S]
+Usage: python launcher/local_server.py [--host H] [--port P] [--stage S]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from chalice.local import (
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from chalicelib import __version__, migrations, settings  # noqa: E402
+from chalicelib import __version__, settings  # noqa: E402
 from chalicelib.api.errors import (  # noqa: E402
     BodyTooLarge,
     HeadersTooLarge,
@@ -62,11 +62,13 @@ from chalicelib.api.errors import (  # noqa: E402
     ServerStopping,
 )
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
-from chalicelib.backup_schedule import ScheduledBackups, start_scheduled_backups  # noqa: E402
+from chalicelib.api.routing import error_response  # noqa: E402
+from chalicelib.backups.schedule import ScheduledBackups, start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError, UpgradeFailed  # noqa: E402
-from chalicelib.service import ensure_started  # noqa: E402
-from tools.clean_stop import UPGRADE_FAILED_EXIT_STATUS, StopSignals, stop_serving  # noqa: E402
-from tools.connection_limits import (  # noqa: E402
+from chalicelib.service.startup import ensure_started  # noqa: E402
+from chalicelib.storage import migrations  # noqa: E402
+from launcher.clean_stop import UPGRADE_FAILED_EXIT_STATUS, StopSignals, stop_serving  # noqa: E402
+from launcher.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
     RETRY_AFTER_SECONDS,
     ClientTooSlow,
@@ -74,13 +76,10 @@ from tools.connection_limits import (  # noqa: E402
     ConnectionLimits,
     HeadTooLarge,
 )
-from tools.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
+from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:
-    # The app module Chalice has already loaded; importing it earlier would load it twice.
-    from app import error_response  # noqa: PLC0415
-
     response: dict[str, Any] = error_response(error).to_dict()
     return response
 
@@ -127,7 +126,7 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
 
     def setup(self) -> None:
         # StreamRequestHandler.setup, with reads and writes bounded by the connection's
-        # deadlines (tools/connection_slots.py) instead of waiting as long as the client likes.
+        # deadlines (launcher/connection_slots.py) instead of waiting as long as the client likes.
         self.connection = self.request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client = self._slots.connection(self.request)

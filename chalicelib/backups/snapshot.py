@@ -25,16 +25,18 @@ import sqlite3
 import time
 from pathlib import Path
 
-from chalicelib import __version__, db, restore, settings
-from chalicelib.backup_files import (
+from chalicelib import __version__, settings
+from chalicelib.backups import restore
+from chalicelib.backups.files import (
     BackupManifest,
     apply_retention,
     publish,
     remove_leftovers,
     temp_path,
 )
-from chalicelib.backup_kinds import BackupKind, backup_name
+from chalicelib.backups.kinds import BackupKind, backup_name
 from chalicelib.errors import BackupFailed
+from chalicelib.storage import db
 from chalicelib.timestamps import utc_now
 
 # About a millisecond of copying on a local disk, a few over EFS: the longest a writer

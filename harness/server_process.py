@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-LAUNCHER = [sys.executable, str(PROJECT_DIR / "tools" / "local_server.py")]
+LAUNCHER = [sys.executable, str(PROJECT_DIR / "launcher" / "local_server.py")]
 PLAIN_CHALICE_LOCAL = [str(Path(sys.executable).parent / "chalice"), "local", "--no-autoreload"]
 
 

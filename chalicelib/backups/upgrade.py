@@ -21,13 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-from chalicelib import db, migrations, settings
+from chalicelib import settings
 from chalicelib.actors import SYSTEM_ACTOR
-from chalicelib.backup import reason, record_created
-from chalicelib.backup_files import directory_lock, remove_older_upgrade_backups
-from chalicelib.backup_kinds import BackupKind
+from chalicelib.backups.backup import reason, record_created
+from chalicelib.backups.files import directory_lock, remove_older_upgrade_backups
+from chalicelib.backups.kinds import BackupKind
+from chalicelib.backups.snapshot import take
 from chalicelib.errors import TorrentinoError, UpgradeFailed
-from chalicelib.snapshot import take
+from chalicelib.storage import db, migrations
 
 
 def upgrade(path: Path, *, create: bool) -> int:

@@ -1,7 +1,7 @@
 """Backup files on disk: names that sort by time, manifests, durable publishing, retention.
 
 A backup of `torrentino.db` is `torrentino-20251127T141500.123Z.db` (the UTC time its
-snapshot began, then its kind, if it is not a scheduled one: `chalicelib/backup_kinds.py`)
+snapshot began, then its kind, if it is not a scheduled one: `chalicelib/backups/kinds.py`)
 in the backup directory, with its manifest `<name>.json` beside it: what it holds, its
 size and SHA-256, written once the backup passed the consistency check. Listing reads
 only the manifests and the directory, so it is cheap at any size. Retention keeps each
@@ -26,10 +26,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chalicelib.backup_kinds import BackupKind, kind_of
-from chalicelib.backup_kinds import backup_name as backup_name  # noqa: PLC0414 (re-exported)
-from chalicelib.backup_kinds import kept_by_retention as kept_by_retention  # noqa: PLC0414
-from chalicelib.backup_kinds import taken_at as taken_at  # noqa: PLC0414 (re-exported)
+from chalicelib.backups.kinds import BackupKind, kind_of
+from chalicelib.backups.kinds import backup_name as backup_name  # noqa: PLC0414 (re-exported)
+from chalicelib.backups.kinds import kept_by_retention as kept_by_retention  # noqa: PLC0414
+from chalicelib.backups.kinds import taken_at as taken_at  # noqa: PLC0414 (re-exported)
 from chalicelib.errors import BackupInProgress, StorageUnavailable
 from chalicelib.timestamps import Timestamp
 

@@ -13,10 +13,12 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, Field
 
-from chalicelib import __version__, db, migrations, restore, settings, upgrade
+from chalicelib import __version__, settings
 from chalicelib.actors import SYSTEM_ACTOR
 from chalicelib.audit.events import AuditEventType, record
+from chalicelib.backups import upgrade
 from chalicelib.errors import StorageUnavailable, UpgradeFailed
+from chalicelib.storage import db, lock, migrations
 from chalicelib.timestamps import utc_now
 
 
@@ -93,7 +95,7 @@ def ensure_started(path: Path) -> None:
             return
         first_attempt = path not in _attempted
         if path not in _in_use:  # held for the process's life: a restore refuses meanwhile
-            _in_use[path] = restore.hold_in_use(path, create_dir=first_attempt)
+            _in_use[path] = lock.hold_in_use(path, create_dir=first_attempt)
         _attempted.add(path)
         refused = _refused.get(path)
         if refused is not None and time.monotonic() < refused[0]:

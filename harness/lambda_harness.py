@@ -4,7 +4,7 @@ the Lambda-shaped tests (tests/deploy/) and the cold-start benchmark.
 * `build_package(stage, out_dir)`: `make package STAGE=...` (Chalice's own `chalice
   package`), and the zip unzipped into a read-only task directory, as Lambda's /var/task.
 * `Container`: one execution environment: a fresh `python -I -S` that sees the task
-  directory and the standard library only (`tools/lambda_runtime.py`), runs the handler
+  directory and the standard library only (`harness/lambda_runtime.py`), runs the handler
   the template names, one event at a time, with HOME unwritable and, when run as root,
   without root's power to ignore file permissions. The template's environment is set;
   its EFS mount path is mapped onto a local directory.
@@ -34,9 +34,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-RUNTIME = PROJECT_DIR / "tools" / "lambda_runtime.py"
+RUNTIME = PROJECT_DIR / "harness" / "lambda_runtime.py"
 # Drops CAP_DAC_OVERRIDE before exec, so root meets read-only files as anyone would.
-WITHOUT_OVERRIDES = PROJECT_DIR / "tools" / "no_dac_override.py"
+WITHOUT_OVERRIDES = PROJECT_DIR / "harness" / "no_dac_override.py"
 # The interpreter itself, not the virtualenv's launcher: with -I -S nothing of the venv shows.
 BASE_PYTHON = os.path.realpath(sys.executable)
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from chalicelib.api.errors import RequestTimeout
-from tools.connection_limits import (
+from launcher.connection_limits import (
     MAX_HEAD_BYTES,
     SPARE_THREADS,
     ClientTooSlow,

@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib.backup import backup_if_due, seconds_until_due
+from chalicelib.backups.backup import backup_if_due, seconds_until_due
 from chalicelib.errors import BackupInProgress, TorrentinoError
 
 RETRY_AFTER_FAILURE_SECONDS = 3600.0

@@ -5,7 +5,7 @@ matches its manifest, one that is not SQLite, an SQLite file that is not torrent
 one whose schema is newer than this code, and one that fails the consistency check
 (an older schema is migrated forward on a copy first, then checked).
 
-A restore refuses to run while the database is in use, checked two ways:
+A restore refuses to run while the database is in use (`chalicelib.storage.lock`), checked two ways:
 
 * every process that serves the database (the local server, each warm Lambda
   container, a backup being taken) holds a shared `flock` on `<database>.lock` from
@@ -25,27 +25,22 @@ are renamed aside, never deleted, and the prepared file is renamed into place.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import IO
 
-from chalicelib import db, migrations
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.backup_files import fsync_path, read_manifest, sha256_of
-from chalicelib.check import check_database
+from chalicelib.backups.check import check_database
+from chalicelib.backups.files import fsync_path, read_manifest, sha256_of
 from chalicelib.errors import (
     BackupUnusable,
-    DatabaseInUse,
-    StorageUnavailable,
     TorrentinoError,
 )
+from chalicelib.storage import db, lock, migrations
 from chalicelib.timestamps import utc_now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -67,82 +62,6 @@ class Examination:
     events: int = 0
     sha256: str = ""
     checksummed: bool = False
-
-
-def lock_path(db_path: Path) -> Path:
-    """The lock file that serving processes hold shared and a restore exclusively."""
-    return db_path.with_name(db_path.name + ".lock")
-
-
-def hold_in_use(db_path: Path, *, create_dir: bool = False) -> IO[bytes] | None:
-    """Say "this process uses the database" until the returned file is closed.
-
-    Raises `StorageUnavailable` while a restore is replacing the database. Returns None
-    when the lock file cannot be created (say, a read-only directory): the caller goes
-    on, without the protection. `create_dir` makes the database's directory first, as
-    the first start of a new installation does.
-    """
-    try:
-        if create_dir:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(os.open(lock_path(db_path), os.O_RDONLY | os.O_CREAT, 0o644), "rb")  # noqa: SIM115
-    except OSError:
-        return None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise StorageUnavailable(
-            "a backup is being restored into the database; retry shortly", retry_after=1
-        ) from None
-    return handle
-
-
-@contextmanager
-def in_use(db_path: Path) -> Iterator[None]:
-    """Hold the database's shared lock for the duration of the block."""
-    handle = hold_in_use(db_path)
-    try:
-        yield
-    finally:
-        if handle is not None:
-            handle.close()
-
-
-@contextmanager
-def _sole_user(db_path: Path) -> Iterator[None]:
-    with open(os.open(lock_path(db_path), os.O_RDONLY | os.O_CREAT, 0o644), "rb") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DatabaseInUse(
-                f"torrentino is using {db_path} (a server, or a backup being taken, holds "
-                f"{lock_path(db_path).name}): stop the server, then restore"
-            ) from None
-        _refuse_if_sqlite_says_open(db_path)
-        yield
-
-
-def _refuse_if_sqlite_says_open(db_path: Path) -> None:
-    # Not `db.connect`: this connection only asks SQLite for an exclusive lock, at once.
-    if not db_path.is_file():
-        return
-    try:
-        probe = db.bare(db_path)
-    except sqlite3.Error:
-        return  # not openable by this user: the advisory lock has to answer alone
-    with probe as conn:
-        try:
-            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-            conn.execute("BEGIN EXCLUSIVE")
-            conn.execute("ROLLBACK")
-        except sqlite3.DatabaseError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                raise DatabaseInUse(
-                    f"another program has {db_path} open (SQLite reports it locked): close "
-                    "it, then restore"
-                ) from None
-            # Not a database SQLite can read: nobody can be using it as one.
 
 
 def _schema(path: Path) -> tuple[int, set[str]]:
@@ -253,7 +172,7 @@ def restore_backup(
     prepared = db_path.with_name(f".{db_path.name}.restoring-{stamp}")
     aside = db_path.with_name(f"{db_path.stem}.before-restore-{stamp}{db_path.suffix}")
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with _sole_user(db_path):
+    with lock.sole_user(db_path):
         try:
             _prepare(found, prepared, db_path, aside, actor)
             if before_replacing is not None and db_path.exists():

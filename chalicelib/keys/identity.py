@@ -21,9 +21,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import settings
+from chalicelib.actors import ANONYMOUS_NAME
 from chalicelib.errors import Forbidden, Unauthenticated
 
-ANONYMOUS_NAME = "anonymous"
 KEY_PREFIX = "trn"
 FIRST_KEY_NEEDED = (
     "no API key exists yet, so the service answers only this machine, by the name "

@@ -1,4 +1,4 @@
-"""A Lambda execution environment's runtime loop, for `tools/lambda_harness.py`.
+"""A Lambda execution environment's runtime loop, for `harness/lambda_harness.py`.
 
 Run as `python -I -S lambda_runtime.py TASK_DIR HANDLER`: a fresh interpreter that sees the
 standard library and TASK_DIR (the unzipped deployment package) and nothing else, so it

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from chalicelib import service
-from chalicelib.backup_schedule import ScheduledBackups
+from chalicelib.backups.schedule import ScheduledBackups
+from chalicelib.service import startup
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long the requests in flight get to finish: more than any request takes on a healthy
@@ -90,7 +90,7 @@ def stop_serving(
     cut_off = server.slots.open_connections()
     remaining = max(0.0, deadline - time.monotonic())
     backup_left = scheduled is not None and not scheduled.stop(remaining)
-    service.stop(db_path)
+    startup.stop(db_path)
     how = received.name if received is not None else "request"
     said = f"torrentino: stopped on {how} in {time.monotonic() - started:.1f} s"
     said += f": {busy - min(cut_off, busy)} of {busy} requests in flight finished"

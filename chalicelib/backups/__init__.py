@@ -1,0 +1,1 @@
+"""Backups and restore: snapshots, their files and manifests, verifying, restoring, the schedule."""

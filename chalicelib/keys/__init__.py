@@ -1,0 +1,1 @@
+"""API keys and identity: who is asking, and the keys that say so."""

@@ -1,0 +1,1 @@
+"""Storage: SQLite connections and transactions, the schema's migrations, the in-use lock."""

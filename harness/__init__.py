@@ -1,0 +1,1 @@
+"""Harnesses shared by the tests and the benchmarks: real servers, the Lambda runtime, Chromium."""

@@ -1,0 +1,1 @@
+"""The launcher `make run` starts: `chalice local` behind a request handler of ours."""
