@@ -1,12 +1,12 @@
 """Stopping the launcher cleanly on SIGINT (Ctrl-C) or SIGTERM (a service manager).
 
-The first signal stops the accept loop; then the listening socket closes (new connections
-are refused), every connection waiting for its client gives up its place (a client that
-had sent part of a request gets a 503 saying the server is stopping), the requests in
-flight finish and are answered (for at most `STOP_SECONDS`), the backup scheduler stops,
-the database is let go, and one line says so. The process exits 0, with no traceback:
-a stop is not a failure. A signal during start-up (an upgrade, say) does not cut it
-short: the server stops as soon as it is up.
+The first signal ends the accept loop (within a quarter of a second); then the listening
+socket closes (new connections are refused), every connection waiting for its client
+gives up its place (a client that had sent part of a request gets a 503 saying the server
+is stopping), the requests in flight finish and are answered (for at most
+`STOP_SECONDS`), the backup scheduler stops, the database is let go, and one line says
+so. The process exits 0, with no traceback: a stop is not a failure. A signal during
+start-up (an upgrade, say) does not cut it short: the server stops as soon as it is up.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -28,21 +27,28 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # server (the busy timeout is 5 s), less than a service manager waits (systemd: 90 s).
 STOP_SECONDS = 5.0
 POLL_SECONDS = 0.02
+# How often the accept loop looks for a stop signal (it wakes for connections meanwhile).
+ACCEPT_LOOP_TURN_SECONDS = 0.25
 # A failed upgrade leaves the database as it was and the server refuses to start: an exit
 # status of its own, so the systemd unit does not restart it in a loop
 # (RestartPreventExitStatus), each try taking another backup.
 UPGRADE_FAILED_EXIT_STATUS = 3
 
 
+class StopServing(Exception):
+    """A stop signal has come: the accept loop ends (raised between two of its turns)."""
+
+
 class StopSignals:
-    """SIGINT and SIGTERM, caught from the launcher's first moment: the first asks the
-    server to stop (at once if it is serving, once it is up otherwise); later ones are
-    ignored, the stop being bounded already."""
+    """SIGINT and SIGTERM, caught from the launcher's first moment. The handler only notes
+    the first: it may run between any two bytecodes of the main thread (inside a lock,
+    while a thread starts), so it takes no lock and starts nothing. The accept loop looks
+    between its turns (`raise_if_received`), so a signal during start-up (an upgrade, say)
+    stops the server as soon as it is up; later signals change nothing, the stop being
+    bounded already."""
 
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
-        self._server: Any = None
-        self._lock = threading.Lock()
 
     def install(self) -> None:
         for sig in STOP_SIGNALS:
@@ -50,27 +56,13 @@ class StopSignals:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         del frame
-        with self._lock:
-            if self.received is not None:
-                return
+        if self.received is None:
             self.received = signal.Signals(signum)
-            server = self._server
-        if server is not None:
-            _shut_down(server)
 
-    def serving(self, server: Any) -> None:
-        """`server` (a socketserver) is about to serve: a signal stops its loop."""
-        with self._lock:
-            self._server = server
-            stop_now = self.received is not None
-        if stop_now:
-            _shut_down(server)
-
-
-def _shut_down(server: Any) -> None:
-    # `shutdown` waits for the accept loop to end, which runs in the thread the signal
-    # interrupted: it must be called from another.
-    threading.Thread(target=server.shutdown, name="torrentino-stop", daemon=True).start()
+    def raise_if_received(self) -> None:
+        """Raises `StopServing` once a stop signal has come."""
+        if self.received is not None:
+            raise StopServing
 
 
 def stop_serving(

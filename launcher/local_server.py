@@ -32,6 +32,7 @@ Usage: python launcher/local_server.py [--host H] [--port P] [--stage S]
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import sys
@@ -67,7 +68,13 @@ from chalicelib.backups.schedule import ScheduledBackups, start_scheduled_backup
 from chalicelib.errors import InvalidInput, TorrentinoError, UpgradeFailed  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
 from chalicelib.storage import migrations  # noqa: E402
-from launcher.clean_stop import UPGRADE_FAILED_EXIT_STATUS, StopSignals, stop_serving  # noqa: E402
+from launcher.clean_stop import (  # noqa: E402
+    ACCEPT_LOOP_TURN_SECONDS,
+    UPGRADE_FAILED_EXIT_STATUS,
+    StopServing,
+    StopSignals,
+    stop_serving,
+)
 from launcher.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
     RETRY_AFTER_SECONDS,
@@ -285,6 +292,10 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
         super().server_bind()
 
+    def service_actions(self) -> None:
+        """Between two turns of the accept loop: end it once a stop signal has come."""
+        SIGNALS.raise_if_received()
+
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection on a thread of its own, if `ConnectionSlots` has a place."""
         if self.slots.admit(request) is None:
@@ -321,8 +332,8 @@ class TorrentinoDevServer(LocalDevServer):
         print(
             f"torrentino {__version__} (schema {schema}) serving on http://{self.host}:{self.port}"
         )
-        SIGNALS.serving(self.server)
-        self.server.serve_forever()
+        with contextlib.suppress(StopServing):  # how a stop signal ends the loop
+            self.server.serve_forever(poll_interval=ACCEPT_LOOP_TURN_SECONDS)
         stop_serving(self.server, SIGNALS.received, self.scheduled, self.db_path)
 
 
