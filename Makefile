@@ -13,8 +13,8 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test test-fast bench lint typecheck keys clean check-db browser screenshots package \
-	backup backups verify-backups restore deploy
+.PHONY: run test test-fast bench lint typecheck keys destinations clean check-db browser caddy \
+	screenshots package backup backups verify-backups restore deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: $(STAMP)
 keys: $(STAMP)
 	$(BIN)/python -m chalicelib.cli keys $(ARGS)
 
+# make destinations ARGS="add Movies /media/movies --tag movie" | ARGS=list | ARGS="remove <id>"
+destinations: $(STAMP)
+	$(BIN)/python -m chalicelib.cli destinations $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,7 +43,7 @@ typecheck: $(STAMP)
 
 # tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs);
 # tests/deploy/test_systemd.py checks the systemd unit with systemd-analyze (Debian's systemd).
-test: lint typecheck browser
+test: lint typecheck browser caddy
 	@command -v ip >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
@@ -61,6 +65,14 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null; }
+
+# The proxy tests (tests/proxy, tests/browser/test_behind_a_proxy.py) put Debian's Caddy in
+# front of the server, as docs/security.md says: install it when it is missing.
+caddy:
+	@command -v caddy >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq caddy >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq caddy; } >/dev/null; }
 
 # The README's screenshots (docs/screenshots/), made by the browser tests that take them.
 screenshots: $(STAMP) browser

@@ -11,6 +11,7 @@ from chalicelib import settings
 from chalicelib.api import webpage
 from chalicelib.api.errors import ErrorResponse
 from chalicelib.api.key_commands import run_key_command
+from chalicelib.api.machine import TicketStates, ticket_states
 from chalicelib.api.parsing import NoBody, parse_idempotency_key, parse_query
 from chalicelib.api.routing import (
     JSON_HEADERS,
@@ -34,29 +35,33 @@ from chalicelib.audit.log import AuditFilter, AuditPage
 from chalicelib.backups import backup
 from chalicelib.backups.files import BackupList, list_backups
 from chalicelib.backups.kinds import BackupKind
+from chalicelib.destinations import store as destinations
+from chalicelib.destinations.store import CreateDestinationRequest, Destination, DestinationList
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
+    DestinationNotFound,
+    DestinationTaken,
     Forbidden,
     IdempotencyMismatch,
     InvalidInput,
     InvalidTransition,
+    KeyNotFound,
     StaleTicket,
     StorageUnavailable,
     TicketNotFound,
     TorrentinoError,
 )
+from chalicelib.keys import store as key_store
 from chalicelib.keys.identity import WhoAmI, who_am_i
+from chalicelib.keys.store import ApiKeyInfo, CreatedKey, CreateKeyRequest, KeyList
 from chalicelib.service.startup import Health, VersionInfo, ensure_started, version_info
 from chalicelib.tickets.events import TicketHistory
 from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter, TicketPage
-from chalicelib.tickets.model import (
-    CancelTicketRequest,
-    CreateTicketRequest,
-    FailTicketRequest,
-    Ticket,
-)
+from chalicelib.tickets.model import CreateTicketRequest, Ticket
+from chalicelib.tickets.moves import Move
+from chalicelib.tickets.states import MOVES
 
 app = Chalice(app_name="torrentino")
 
@@ -119,71 +124,62 @@ def get_ticket(caller: Caller, ticket_id: str) -> Response:
     return ticket_response(caller.tickets.get(ticket_id))
 
 
-# What the three routes that move a ticket to another state share: the ticket as it now
-# is, the errors a move can meet, and the optimistic concurrency of If-Match and ETag.
-TRANSITION: dict[str, Any] = {
-    "response": Ticket,
-    "errors": (Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
-    "request_headers": ("If-Match",),
-    "response_headers": ("ETag",),
-}
+def move_route(kind: str, move: Move) -> None:
+    """Register the route that moves a ticket into the state `kind`, as its `move` declares
+    it (`chalicelib.tickets.states`): an admin-only move checks the role first, then the
+    body; the store checks the owner, the If-Match version and the state machine. Every
+    such route answers the ticket as it now is, with the optimistic concurrency of
+    If-Match and ETag."""
+    body_model = move.body or NoBody
+
+    def view(caller: Caller, ticket_id: str) -> Response:
+        if move.who == "admin":
+            caller.identity.require_admin(f"{move.verb} a ticket")
+        body = (body_as if move.body_required else optional_body_as)(body_model)
+        moved = caller.tickets.move(
+            ticket_id,
+            kind,
+            body.model_dump(),
+            actor=caller.identity.name,
+            owner=caller.identity.owner_filter(),
+            expected_versions=if_match(),
+        )
+        return ticket_response(moved)
+
+    view.__name__ = view.__qualname__ = f"{move.verb}_ticket"
+    view.__doc__ = move.summary
+    api_route(
+        move.method,
+        move.route,
+        summary=move.summary,
+        description=move.description,
+        body=body_model,
+        body_required=move.body_required,
+        response=Ticket,
+        errors=(Forbidden, TicketNotFound, InvalidTransition, StaleTicket),
+        request_headers=("If-Match",),
+        response_headers=("ETag",),
+    )(view)
+
+
+# One route per state a caller may move a ticket into, in the order the states are
+# declared: DELETE /api/v1/tickets/{id} cancels, POST .../complete, POST .../fail.
+for state_kind, state_move in MOVES.items():
+    move_route(state_kind, state_move)
 
 
 @api_route(
-    "DELETE",
-    "/api/v1/tickets/{ticket_id}",
-    summary="Cancel a ticket",
-    description="The ticket stays, in the cancelled state. A user may cancel only its own.",
-    body=CancelTicketRequest,
-    body_required=False,
-    **TRANSITION,
+    "GET",
+    "/api/v1/states",
+    public=True,
+    summary="The ticket states, the moves between them, and who may make each",
+    description="For clients that offer only what is allowed; the same for every caller.",
+    response=TicketStates,
+    errors=(),
 )
-def cancel_ticket(caller: Caller, ticket_id: str) -> Response:
-    """Cancel a ticket (it stays, in the cancelled state); a user may cancel only its own."""
-    body = optional_body_as(CancelTicketRequest)
-    cancelled = caller.tickets.cancel(
-        ticket_id,
-        cancelled_by=caller.identity.name,
-        reason=body.reason,
-        owner=caller.identity.owner_filter(),
-        expected_versions=if_match(),
-    )
-    return ticket_response(cancelled)
-
-
-@api_route(
-    "POST",
-    "/api/v1/tickets/{ticket_id}/complete",
-    summary="Mark a pending ticket completed (admins; for testing until processors exist)",
-    body=NoBody,
-    body_required=False,
-    **TRANSITION,
-)
-def complete_ticket(caller: Caller, ticket_id: str) -> Response:
-    """Mark a pending ticket completed."""
-    caller.identity.require_admin("complete a ticket")
-    optional_body_as(NoBody)
-    completed = caller.tickets.complete(
-        ticket_id, actor=caller.identity.name, expected_versions=if_match()
-    )
-    return ticket_response(completed)
-
-
-@api_route(
-    "POST",
-    "/api/v1/tickets/{ticket_id}/fail",
-    summary="Mark a pending ticket failed (admins; for testing until processors exist)",
-    body=FailTicketRequest,
-    **TRANSITION,
-)
-def fail_ticket(caller: Caller, ticket_id: str) -> Response:
-    """Mark a pending ticket failed with an error."""
-    caller.identity.require_admin("fail a ticket")
-    body = body_as(FailTicketRequest)
-    failed = caller.tickets.fail(
-        ticket_id, error=body.error, actor=caller.identity.name, expected_versions=if_match()
-    )
-    return ticket_response(failed)
+def states() -> Response:
+    """The state machine as declared (`chalicelib.tickets.states`)."""
+    return json_response(ticket_states())
 
 
 @api_route(
@@ -277,6 +273,105 @@ def create_backup(caller: Caller) -> Response:
         settings.db_path(), actor=caller.identity.name, kind=BackupKind.MANUAL
     )
     return json_response(created, 201)
+
+
+@api_route(
+    "GET",
+    "/api/v1/destinations",
+    summary="List the destinations tickets may go to (any caller)",
+    description="While at least one exists, a ticket's dest_path must be inside one of them.",
+    response=DestinationList,
+    errors=(),
+    tag="destinations",
+)
+def list_destinations(caller: Caller) -> Response:
+    """Every destination by name, for the request form's choices."""
+    return json_response(DestinationList(destinations=destinations.list_destinations(caller.conn)))
+
+
+@api_route(
+    "POST",
+    "/api/v1/destinations",
+    summary="Add a destination (admins)",
+    body=CreateDestinationRequest,
+    response=Destination,
+    status=201,
+    errors=(Forbidden, InvalidInput, DestinationTaken),
+    tag="destinations",
+)
+def add_destination(caller: Caller) -> Response:
+    """Add a named root that tickets may go to."""
+    caller.identity.require_admin("add a destination")
+    body = body_as(CreateDestinationRequest)
+    added = destinations.add_destination(caller.conn, body, actor=caller.identity.name)
+    return json_response(added, 201, {"Location": link(f"/api/v1/destinations/{added.id}")})
+
+
+@api_route(
+    "DELETE",
+    "/api/v1/destinations/{destination_id}",
+    summary="Remove a destination (admins); tickets filed into it keep their paths",
+    response=Destination,
+    errors=(Forbidden, DestinationNotFound),
+    tag="destinations",
+)
+def remove_destination(caller: Caller, destination_id: str) -> Response:
+    """Remove a destination."""
+    caller.identity.require_admin("remove a destination")
+    removed = destinations.remove_destination(
+        caller.conn, destination_id, actor=caller.identity.name
+    )
+    return json_response(removed)
+
+
+@api_route(
+    "GET",
+    "/api/v1/keys",
+    summary="List the API keys, oldest first, without their secrets (admins)",
+    response=KeyList,
+    errors=(Forbidden,),
+    tag="keys",
+)
+def list_api_keys(caller: Caller) -> Response:
+    """Who has a key, with its role, and whether it is revoked."""
+    caller.identity.require_admin("list API keys")
+    return json_response(KeyList(keys=key_store.list_keys(settings.db_path())))
+
+
+@api_route(
+    "POST",
+    "/api/v1/keys",
+    summary="Create an API key (admins; in open mode, the first key ends open mode)",
+    description="The answer holds the key this once; it is never shown or logged again.",
+    body=CreateKeyRequest,
+    response=CreatedKey,
+    status=201,
+    errors=(Forbidden, InvalidInput),
+    tag="keys",
+)
+def create_api_key(caller: Caller) -> Response:
+    """Create a key for a person, as `make keys ARGS="create ..."` does."""
+    caller.identity.require_admin("create API keys")
+    body = body_as(CreateKeyRequest)
+    info, key = key_store.create_key(
+        settings.db_path(), body.user, body.role, actor=caller.identity.name
+    )
+    return json_response(CreatedKey(**info.model_dump(), key=key), 201)
+
+
+@api_route(
+    "DELETE",
+    "/api/v1/keys/{key_id}",
+    summary="Revoke an API key at once (admins)",
+    response=ApiKeyInfo,
+    errors=(Forbidden, KeyNotFound),
+    tag="keys",
+)
+def revoke_api_key(caller: Caller, key_id: str) -> Response:
+    """Revoke a key; its holder is refused from the next request on."""
+    caller.identity.require_admin("revoke API keys")
+    revoked = key_store.revoke_key(settings.db_path(), key_id, actor=caller.identity.name)
+    return json_response(revoked)
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))

@@ -4,6 +4,8 @@
     python -m chalicelib.cli keys list | revoke <key id>
     python -m chalicelib.cli backup create [--if-due] | list | verify [FILE ...] | restore FILE
     python -m chalicelib.cli check [PATH]                     # the consistency check
+    python -m chalicelib.cli destinations add Movies /media/movies [--tag movie] | list
+    python -m chalicelib.cli destinations remove <id>
 
 The database is TORRENTINO_DB_PATH (or the default); `--db PATH` overrides it. Backups go
 to TORRENTINO_BACKUP_DIR (default: `backups/` beside the database); `--backup-dir`
@@ -20,23 +22,31 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from chalicelib import settings
 from chalicelib.actors import CLI_ACTOR
-from chalicelib.backups import restore
+from chalicelib.api.parsing import validation_error
+from chalicelib.backups import restore, upgrade
 from chalicelib.backups.backup import CreatedBackup, backup_if_due, create_backup, reason
 from chalicelib.backups.check import check_database
 from chalicelib.backups.files import directory_lock, list_backups
 from chalicelib.backups.kinds import BackupKind
 from chalicelib.backups.snapshot import mib, retain, take
+from chalicelib.destinations import store as destinations
+from chalicelib.destinations.store import CreateDestinationRequest
 from chalicelib.errors import TorrentinoError
 from chalicelib.keys.identity import Role
 from chalicelib.keys.store import create_key, list_keys, revoke_key
-from chalicelib.storage import migrations
+from chalicelib.storage import db, migrations
 from chalicelib.timestamps import format_timestamp
 
 
 def _keys(args: argparse.Namespace) -> int:
     path: Path = args.db or settings.db_path()
+    # An older schema is backed up before anything migrates it (`make keys` before the
+    # upgraded server has started); keys cannot do this itself: backups import keys.
+    upgrade.upgrade(path, create=True)
     if args.command == "create":
         info, key = create_key(path, args.user, Role(args.role))
         print(f"created key {info.id} for {info.user} ({info.role.value}).")
@@ -140,7 +150,7 @@ def _backup(args: argparse.Namespace) -> int:
         )
         for path in done.moved_aside:
             print(f"the database it replaced is kept as {path}")
-        for line in copies:
+        for line in [*copies, *done.keys.lines()]:
             print(line)
     return 0
 
@@ -172,6 +182,30 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _destinations(args: argparse.Namespace) -> int:
+    path: Path = args.db or settings.db_path()
+    migrations.migrate(path)
+    with db.connect(path) as conn:
+        if args.command == "add":
+            fields = {"name": args.name, "root": args.root, "tags": args.tag}
+            try:
+                request = CreateDestinationRequest.model_validate(fields)
+            except ValidationError as error:
+                raise validation_error(error, prefix="argument") from None
+            added = destinations.add_destination(conn, request, actor=CLI_ACTOR)
+            print(f"added {added.name} ({added.root}) as {added.id}")
+        elif args.command == "list":
+            found = destinations.list_destinations(conn)
+            if not found:
+                print("no destinations: tickets may go to any absolute path")
+            for each in found:
+                print(f"{each.id}  {each.name:<24} {each.root}  {' '.join(each.tags)}")
+        else:
+            removed = destinations.remove_destination(conn, args.id, actor=CLI_ACTOR)
+            print(f"removed {removed.name} ({removed.root})")
+    return 0
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -199,6 +233,16 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     restore_command = commands.add_parser("restore", help="make a backup the live database")
     restore_command.add_argument("file", type=Path)
 
+    places = tools.add_parser("destinations", help="add, list and remove destinations")
+    commands = places.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="add a destination tickets may go to")
+    add.add_argument("name")
+    add.add_argument("root")
+    add.add_argument("--tag", action="append", default=[], help="a default tag (repeatable)")
+    commands.add_parser("list", help="list destinations")
+    remove = commands.add_parser("remove", help="remove a destination by its id")
+    remove.add_argument("id")
+
     check = tools.add_parser("check", help="check a database against its audit log")
     check.add_argument("path", nargs="?", type=Path, help="default: --db or TORRENTINO_DB_PATH")
     return parser
@@ -208,6 +252,7 @@ TOOLS: dict[str, Callable[[argparse.Namespace], int]] = {
     "keys": _keys,
     "backup": _backup,
     "check": _check,
+    "destinations": _destinations,
 }
 
 

@@ -113,6 +113,21 @@ class KeyNotFound(TorrentinoError):
         super().__init__(f"no API key with id {key_id!r}", field="key_id")
 
 
+class DestinationNotFound(TorrentinoError):
+    """No destination has the given id."""
+
+    code = "destination_not_found"
+
+    def __init__(self, destination_id: str) -> None:
+        super().__init__(f"no destination with id {destination_id!r}", field="destination_id")
+
+
+class DestinationTaken(TorrentinoError):
+    """Another destination already has this name or root."""
+
+    code = "destination_exists"
+
+
 class StorageUnavailable(TorrentinoError):
     """The database is busy (see Retry-After), read-only, full or missing."""
 

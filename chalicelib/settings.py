@@ -1,10 +1,13 @@
-"""Where torrentino keeps its data, how it journals its writes, and how long it waits.
+"""Where torrentino keeps its data, how it journals its writes, how long it waits, and
+whom it trusts.
 
 Read from the environment on every call.
 """
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
@@ -117,3 +120,31 @@ def open_to_network() -> bool:
     """
     configured = os.environ.get(OPEN_TO_NETWORK_VARIABLE, "")
     return configured.strip().lower() in {"1", "true", "yes", "on"}
+
+
+TRUSTED_PROXIES_VARIABLE = "TORRENTINO_TRUSTED_PROXIES"
+
+
+def trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The reverse proxies whose forwarding headers are believed (`chalicelib/api/
+    forwarding.py`): `TORRENTINO_TRUSTED_PROXIES`, addresses and CIDR ranges separated
+    by commas or spaces; none by default.
+
+    Raises `ValueError` naming an entry that is neither, rather than trusting less or
+    more than was meant.
+    """
+    return _networks(os.environ.get(TRUSTED_PROXIES_VARIABLE, ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _networks(configured: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for entry in configured.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{TRUSTED_PROXIES_VARIABLE}: {entry!r} is neither an IP address nor a CIDR"
+                " range (such as 127.0.0.1, ::1 or 172.16.0.0/12)"
+            ) from None
+    return tuple(networks)

@@ -13,6 +13,9 @@ above zero means the default.
 | `TORRENTINO_SEND_TIMEOUT_MS`     | 30000   | each write of a response to a client not reading |
 | `TORRENTINO_MAX_CONNECTIONS`     | 64      | connections served at once (one thread each)     |
 
+One client address holds at most half of those places (`max_per_client`), so whatever
+one client does, the other half stays for everyone else.
+
 `docs/reliability.md` says why these values and how they compare with nginx and uvicorn.
 """
 
@@ -57,6 +60,11 @@ class ConnectionLimits:
     keepalive_timeout: float = 5.0
     send_timeout: float = 30.0
     max_connections: int = 64
+
+    @property
+    def max_per_client(self) -> int:
+        """The places one client address may hold at once: half of them, at least one."""
+        return max(1, self.max_connections // 2)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ConnectionLimits:

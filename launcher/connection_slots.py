@@ -10,6 +10,15 @@ rest of it at once, has hardly waited at all. nginx does the same, least recentl
 first, with idle keep-alive connections when its `worker_connections` run out.
 Only when every place is busy with a request does the new connection get a 503,
 answered by one of a few spare threads; beyond those, its socket is closed unanswered.
+
+One client address holds at most `max_per_client` places (half of them): a new
+connection from an address that holds its share takes the place of that address's own
+quietest connection, or gets the 503 if all of its are busy. So clients that pipeline
+requests and never read the answers (each busy until its answer has waited the send
+timeout) hold half the places at most, whatever their number, and the other half stays
+for everyone else. A trusted reverse proxy's connection counts for the client it
+forwards, request by request (`ConnectionSlots.attribute`), and between requests for
+nobody.
 """
 
 from __future__ import annotations
@@ -20,9 +29,9 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.api.errors import RequestTimeout
 from launcher.connection_limits import (
     MAX_HEAD_BYTES,
     SPARE_THREADS,
@@ -31,6 +40,7 @@ from launcher.connection_limits import (
     ConnectionLimits,
     HeadTooLarge,
 )
+from launcher.errors import RequestTimeout
 
 
 class ClientConnection:
@@ -40,10 +50,20 @@ class ClientConnection:
     while it waits for its client (`ConnectionSlots.admit`).
     """
 
-    def __init__(self, sock: socket.socket, limits: ConnectionLimits, lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        limits: ConnectionLimits,
+        lock: threading.Lock,
+        client: str | None = None,
+    ) -> None:
         self.sock = sock
         self.limits = limits
+        # The client address its place counts for; None: none (a trusted proxy's
+        # connection between requests). `attribute` may change it for one request.
+        self.client = self._admitted_for = client
         self.turned_away = False  # over the cap: every request is answered 503
+        self.over_share = False  # turned away because its address holds its share
         self.evicted = False
         self.sent_before_eviction = False  # bytes were waiting for its thread when evicted
         self.working = False  # a whole request is in: the app runs or the answer is sent
@@ -59,12 +79,15 @@ class ClientConnection:
         # When its client last sent a byte or was last answered (or it was accepted).
         self.quiet_since = time.monotonic()
         self.deadline = self.quiet_since + limits.header_timeout
+        self.send_deadline: float | None = None  # set by the answer's first write
 
     def await_request(self) -> None:
         """Wait for the next request: the first within the header timeout of the
         connection, a later one within the keep-alive timeout."""
         with self._lock:
             self.working = False
+            self.client = self._admitted_for
+        self.send_deadline = None
         if self.requests:
             self.quiet_since = time.monotonic()
             self.deadline = self.quiet_since + self.limits.keepalive_timeout
@@ -151,26 +174,61 @@ class ConnectionSlots:
         # Evicted or turned away, each still on its thread until it has answered.
         self._leaving: dict[socket.socket, ClientConnection] = {}
 
-    def admit(self, sock: socket.socket) -> ClientConnection | None:
-        """A place for a new connection, or None when it must be closed unanswered."""
+    def admit(self, sock: socket.socket, client: str | None = None) -> ClientConnection | None:
+        """A place for a new connection from `client` (the address its place counts for,
+        None for none), or None when it must be closed unanswered."""
+        limits = self.limits
         with self._lock:
             spare = len(self._leaving) < SPARE_THREADS
-            if len(self._served) >= self.limits.max_connections and spare:
-                victim = self._eviction_candidate()
-                if victim is not None:
-                    victim.evict()
-                    self._leaving[victim.sock] = self._served.pop(victim.sock)
-            if len(self._served) < self.limits.max_connections:
-                self._served[sock] = ClientConnection(sock, self.limits, self._lock)
+            if spare and len(self._held_by(client)) >= limits.max_per_client:
+                self._give_up(self._eviction_candidate(self._held_by(client)))
+            elif spare and len(self._served) >= limits.max_connections:
+                self._give_up(self._eviction_candidate(self._served.values()))
+            over_share = len(self._held_by(client)) >= limits.max_per_client
+            if len(self._served) < limits.max_connections and not over_share:
+                self._served[sock] = ClientConnection(sock, limits, self._lock, client)
                 return self._served[sock]
             if spare:
-                turned_away = ClientConnection(sock, self.limits.for_turning_away(), self._lock)
-                turned_away.turned_away = True
+                turned_away = ClientConnection(sock, limits.for_turning_away(), self._lock, client)
+                turned_away.turned_away, turned_away.over_share = True, over_share
                 self._leaving[sock] = turned_away
                 return turned_away
             return None
 
-    def _eviction_candidate(self) -> ClientConnection | None:
+    def attribute(self, connection: ClientConnection, client: str) -> bool:
+        """Count `connection`'s place for `client` until its current request is answered:
+        a trusted proxy's connection, forwarding that client's request.
+
+        False when `client` holds its share already and none of its connections is
+        waiting for it (to give up its place as in `admit`): the request is refused.
+        """
+        with self._lock:
+            others = [c for c in self._held_by(client) if c is not connection]
+            if len(others) >= self.limits.max_per_client:
+                victim = None
+                if len(self._leaving) < SPARE_THREADS:
+                    victim = self._eviction_candidate(others)
+                if victim is None:
+                    return False
+                self._give_up(victim)
+            connection.client = client
+            return True
+
+    def _held_by(self, client: str | None) -> list[ClientConnection]:
+        """The served connections whose places count for `client` (none for None)."""
+        if client is None:
+            return []
+        return [c for c in self._served.values() if c.client == client]
+
+    def _give_up(self, victim: ClientConnection | None) -> None:
+        """Evict `victim` (if any) from its place; it stays on its thread until it has answered."""
+        if victim is not None:
+            victim.evict()
+            self._leaving[victim.sock] = self._served.pop(victim.sock)
+
+    def _eviction_candidate(
+        self, connections: Iterable[ClientConnection]
+    ) -> ClientConnection | None:
         """The connection to give up its place, if any is not busy with a request.
 
         The one whose client has been quiet longest (least recently used): nothing from
@@ -187,7 +245,7 @@ class ConnectionSlots:
             waiting = c.in_recv and not c.has_unread_bytes()
             return (not waiting, c.quiet_since)
 
-        return min((c for c in self._served.values() if not c.working), key=order, default=None)
+        return min((c for c in connections if not c.working), key=order, default=None)
 
     def stop_waiting(self) -> int:
         """The server is stopping: every connection not busy with a request gives up its
@@ -195,8 +253,7 @@ class ConnectionSlots:
         sent part of a request is answered 503). How many are busy, left to finish."""
         with self._lock:
             for waiting in [c for c in self._served.values() if not c.working]:
-                waiting.evict()
-                self._leaving[waiting.sock] = self._served.pop(waiting.sock)
+                self._give_up(waiting)
             return len(self._served)
 
     def open_connections(self) -> int:
@@ -252,7 +309,7 @@ class DeadlineReader(io.RawIOBase):
 
 
 class DeadlineWriter(io.BufferedIOBase):
-    """The socket's writing side; each write must be taken within the send timeout."""
+    """The socket's writing side; each answer must be taken within the send timeout."""
 
     def __init__(self, client: ClientConnection) -> None:
         super().__init__()
@@ -262,8 +319,17 @@ class DeadlineWriter(io.BufferedIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        """Send all of `data`; raises `TimeoutError` when the client does not take it."""
-        self._client.sock.settimeout(self._client.limits.send_timeout)
-        self._client.sock.sendall(data)
+        """Send all of `data` within what remains of the answer's send timeout, which
+        starts with the answer's first write (its head; its body follows). Raises
+        `TimeoutError` when the client does not take it in time."""
+        client = self._client
+        now = time.monotonic()
+        if client.send_deadline is None:
+            client.send_deadline = now + client.limits.send_timeout
+        remaining = client.send_deadline - now
+        if remaining <= 0:
+            raise TimeoutError
+        client.sock.settimeout(remaining)
+        client.sock.sendall(data)
         with memoryview(data) as view:
             return view.nbytes

@@ -18,10 +18,13 @@ gateway), with a request handler that:
   not on the first request;
 * bounds every connection (launcher/connection_limits.py, launcher/connection_slots.py):
   the time its client may take for a request's head and body, for the next request
-  on a kept-alive connection and for taking an answer, and how many connections it
-  serves at once; and takes a connection only once its first bytes have arrived;
+  on a kept-alive connection and for taking an answer, how many connections it
+  serves at once and how many of them one client address may hold; and takes a
+  connection only once its first bytes have arrived;
 * tells the app the client's real address (`context['identity']['sourceIp']`),
-  where Chalice's local gateway says 127.0.0.1 for every caller.
+  where Chalice's local gateway says 127.0.0.1 for every caller; behind a trusted
+  reverse proxy (`TORRENTINO_TRUSTED_PROXIES`) it counts each request's place for, and
+  logs, the client the proxy forwards (`chalicelib/api/forwarding.py`);
 * takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`);
 * stops cleanly on SIGINT and SIGTERM (launcher/clean_stop.py): the requests in flight
   finish, exit status 0; and refuses to start, with exit status 3, on a database whose
@@ -55,13 +58,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from chalicelib import __version__, settings  # noqa: E402
-from chalicelib.api.errors import (  # noqa: E402
-    BodyTooLarge,
-    HeadersTooLarge,
-    RouteNotFound,
-    ServerBusy,
-    ServerStopping,
-)
+from chalicelib.api.errors import BodyTooLarge, RouteNotFound  # noqa: E402
+from chalicelib.api.forwarding import client_address, is_trusted  # noqa: E402
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.api.routing import error_response  # noqa: E402
 from chalicelib.backups.schedule import ScheduledBackups, start_scheduled_backups  # noqa: E402
@@ -84,6 +82,7 @@ from launcher.connection_limits import (  # noqa: E402
     HeadTooLarge,
 )
 from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
+from launcher.errors import ClientBusy, HeadersTooLarge, ServerBusy, ServerStopping  # noqa: E402
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:
@@ -143,6 +142,26 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         self.local_gateway = TorrentinoGateway(
             self._app_object, self._config, str(self.client_address[0])
         )
+        self._forwarded_for: str | None = None  # the client a trusted proxy forwards
+
+    def address_string(self) -> str:
+        """The client's address, for the log: behind a trusted proxy, the client it forwards."""
+        return self._forwarded_for or str(self.client_address[0])
+
+    def _count_for_client(self) -> bool:
+        """Behind a trusted proxy, count this request's place for the client it forwards
+        (the proxy's own address if it names none); False, answered 503, when that
+        client holds its share of the places already."""
+        peer, trusted = str(self.client_address[0]), settings.trusted_proxies()
+        if not is_trusted(peer, trusted):
+            return True
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self._forwarded_for = client_address(peer, headers, trusted)
+        if self._slots.attribute(self.client, self._forwarded_for or peer):
+            return True
+        self.client.over_share = True
+        self._refuse_busy()
+        return False
 
     def end_headers(self) -> None:
         # A client that asked to close (or spoke HTTP/1.0) is told so in the response
@@ -169,11 +188,13 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         return slots
 
     def _refuse_busy(self) -> None:
+        limits = self._slots.limits
         if self.server.stopping:
             self._refuse(ServerStopping(retry_after=RETRY_AFTER_SECONDS))
-            return
-        limit = self._slots.limits.max_connections
-        self._refuse(ServerBusy(limit, retry_after=RETRY_AFTER_SECONDS))
+        elif self.client.over_share:
+            self._refuse(ClientBusy(limits.max_per_client, retry_after=RETRY_AFTER_SECONDS))
+        else:
+            self._refuse(ServerBusy(limits.max_connections, retry_after=RETRY_AFTER_SECONDS))
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
@@ -211,6 +232,8 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         if self.client.turned_away:
             self._refuse_busy()
             return
+        if not self._count_for_client():
+            return
         if not self.client.begin_work():
             raise ConnectionEvicted
         self.rfile = io.BytesIO(body)  # where Chalice reads the body from
@@ -222,6 +245,7 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
     def handle_one_request(self) -> None:
         """One request, within the connection's deadlines (`ClientConnection`)."""
         self.client.await_request()
+        self._forwarded_for = None
         # What a refusal before the request line is parsed answers with (http.server sets
         # these for each request it parses; they would otherwise be the last request's).
         self.requestline, self.request_version, self.command = "", "HTTP/1.1", ""
@@ -297,8 +321,13 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         SIGNALS.raise_if_received()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve the connection on a thread of its own, if `ConnectionSlots` has a place."""
-        if self.slots.admit(request) is None:
+        """Serve the connection on a thread of its own, if `ConnectionSlots` has a place.
+
+        A trusted proxy's connection counts for nobody until it forwards a request.
+        """
+        peer = str(client_address[0])
+        counted = None if is_trusted(peer, settings.trusted_proxies()) else peer
+        if self.slots.admit(request, counted) is None:
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
@@ -347,6 +376,10 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
     chalice.local.CustomLocalChalice.__bases__ = (chalice.local.LocalChalice, app_obj.__class__)
     app_obj.__class__ = chalice.local.CustomLocalChalice
     db_path = settings.db_path()
+    try:
+        settings.trusted_proxies()
+    except ValueError as error:
+        raise SystemExit(f"torrentino: {error}") from None
     try:
         ensure_started(db_path)
     except UpgradeFailed as error:

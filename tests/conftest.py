@@ -1,5 +1,5 @@
-"""Fixtures: a fresh SQLite file per test, the storage a request would open on it, and
-each journal mode to run a test in."""
+"""Fixtures: a fresh SQLite file per test, the storage a request would open on it, each
+journal mode to run a test in, and another machine to send requests from."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from chalicelib.audit.log import SqliteAuditLog
 from chalicelib.service.unit_of_work import Storage, open_storage
 from chalicelib.storage import migrations
 from chalicelib.tickets.store import SqliteTicketStore
+from tests.other_machine import OtherMachine
+from tests.other_machine import other_machine as made_other_machine
 
 
 @pytest.fixture(params=settings.JOURNAL_MODES)
@@ -50,3 +52,10 @@ def store(storage: Storage) -> SqliteTicketStore:
 @pytest.fixture
 def audit_log(storage: Storage) -> SqliteAuditLog:
     return storage.audit_log
+
+
+@pytest.fixture(scope="module")
+def other_machine() -> Iterator[OtherMachine]:
+    """Another machine (`tests/other_machine.py`): a network namespace, for this module."""
+    with made_other_machine() as made:
+        yield made

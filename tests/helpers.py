@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,3 +39,15 @@ def with_storage(path: Path, work: Callable[[Storage], T]) -> T:
     """Run `work` on storage opened for it alone, as a request opens it (`open_storage`)."""
     with open_storage(path) as storage:
         return work(storage)
+
+
+def until_not_busy(send: Callable[[], int], patience: float = 120.0) -> int:
+    """Send until the answer is not a 503, a second apart (as its `Retry-After: 1` says), as
+    a careful client does, with an `Idempotency-Key` where it creates; the last status.
+    `send` returns 0 for a connection closed unanswered, which is retried too."""
+    deadline = time.monotonic() + patience
+    while True:
+        status = send()
+        if status not in (0, 503) or time.monotonic() > deadline:
+            return status
+        time.sleep(1)

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from chalicelib import errors as domain
 from chalicelib.errors import (
-    BackupUnusable,
-    DatabaseInUse,
     Forbidden,
-    IdempotencyMismatch,
     InvalidInput,
-    InvalidTransition,
-    KeyNotFound,
-    StaleTicket,
-    StorageCorrupt,
     StorageUnavailable,
-    TicketNotFound,
     TorrentinoError,
     Unauthenticated,
 )
@@ -41,15 +34,6 @@ class UnsupportedMediaType(InvalidInput):
             f"request body must be sent as application/json, not {content_type!r}",
             field="Content-Type",
         )
-
-
-class HeadersTooLarge(InvalidInput):
-    """The request line and headers are larger than the server reads."""
-
-    code = "invalid_input"
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request line and headers are larger than {limit // 1024} KiB")
 
 
 class RouteNotFound(TorrentinoError):
@@ -80,66 +64,28 @@ class InternalError(TorrentinoError):
         super().__init__("internal error; the server log has the details")
 
 
-class RequestTimeout(TorrentinoError):
-    """The request's head or body did not arrive in time."""
-
-    code = "request_timeout"
-
-    def __init__(self, part: str, seconds: float) -> None:
-        super().__init__(
-            f"the request's {part} did not arrive within {seconds:g} s; "
-            "send the whole request at once"
-        )
-
-
-class ServerBusy(TorrentinoError):
-    """The server has no place for this connection's request now."""
-
-    code = "server_busy"
-
-    def __init__(self, max_connections: int, *, retry_after: int) -> None:
-        super().__init__(
-            f"the server is serving all the {max_connections} connections it serves at once"
-            f" and did not act on this request; retry in {retry_after} s"
-        )
-        self.retry_after = retry_after
-
-
-class ServerStopping(TorrentinoError):
-    """The server is stopping: it finishes the requests it has begun and takes no more."""
-
-    code = "server_busy"
-
-    def __init__(self, *, retry_after: int) -> None:
-        super().__init__(
-            "the server is stopping and did not act on this request; retry once it is back"
-        )
-        self.retry_after = retry_after
-
-
 # The one place where errors become HTTP statuses. A subclass not listed has its base's.
+# The launcher adds the rows of its own errors (launcher/errors.py), which only it raises.
 STATUS: dict[type[TorrentinoError], int] = {
     InvalidInput: 400,
     Unauthenticated: 401,
     Forbidden: 403,
-    TicketNotFound: 404,
-    KeyNotFound: 404,
+    domain.TicketNotFound: 404,
+    domain.KeyNotFound: 404,
+    domain.DestinationNotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
-    RequestTimeout: 408,
-    InvalidTransition: 409,
-    DatabaseInUse: 409,
-    StaleTicket: 412,
+    domain.InvalidTransition: 409,
+    domain.DestinationTaken: 409,
+    domain.DatabaseInUse: 409,
+    domain.StaleTicket: 412,
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
-    HeadersTooLarge: 431,
-    IdempotencyMismatch: 422,
-    BackupUnusable: 422,
-    StorageCorrupt: 500,
+    domain.IdempotencyMismatch: 422,
+    domain.BackupUnusable: 422,
+    domain.StorageCorrupt: 500,
     InternalError: 500,
     StorageUnavailable: 503,
-    ServerBusy: 503,
-    ServerStopping: 503,
 }
 
 
@@ -151,9 +97,9 @@ def status_of(error: type[TorrentinoError] | TorrentinoError) -> int:
 
 def error_headers(error: TorrentinoError) -> dict[str, str]:
     """The headers an error's answer carries besides its body."""
-    retrying = StorageUnavailable | ServerBusy | ServerStopping
-    if isinstance(error, retrying) and error.retry_after is not None:
-        return {"Retry-After": str(error.retry_after)}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:  # StorageUnavailable, and the launcher's busy answers
+        return {"Retry-After": str(retry_after)}
     if isinstance(error, MethodNotAllowed):
         return {"Allow": error.allowed}
     if isinstance(error, Unauthenticated):

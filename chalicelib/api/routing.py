@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from chalicelib.api.errors import (
     error_headers,
     status_of,
 )
+from chalicelib.api.forwarding import ExternalUrl, client_address, external_url
 from chalicelib.api.links import base_path
 from chalicelib.api.openapi import Operation, build_document
 from chalicelib.api.origin import refuse_other_sites
@@ -54,6 +56,11 @@ class Caller:
     tickets: SqliteTicketStore
     audit_log: SqliteAuditLog
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The request's one connection, for the stores that take it."""
+        return self.tickets.conn
+
 
 View = Callable[..., Response]
 
@@ -80,11 +87,14 @@ def api_route(
                     return public_response
                 db_file = settings.db_path()
                 ensure_started(db_file)
+                url = external()
                 # One connection per request, for the caller's identity and the work.
                 with open_storage(db_file) as storage:
-                    identity = resolve_identity(storage.connection, request().headers, source_ip())
+                    identity = resolve_identity(
+                        storage.connection, request().headers, source_ip(), host=url.host
+                    )
                     if identity == ANONYMOUS:  # no key: another site's page could be it
-                        refuse_other_sites(method, request().headers)
+                        refuse_other_sites(method, request().headers, url.host, url.scheme)
                     caller = Caller(identity, storage.tickets, storage.audit_log)
                     response: Response = view(caller, **kwargs)
                 return response
@@ -152,10 +162,21 @@ def request() -> Request:
     return current
 
 
-def source_ip() -> str | None:
-    """The caller's address: API Gateway's, or the launcher's peer address locally."""
+def peer_ip() -> str | None:
+    """The address the request came from: API Gateway's caller, or the launcher's peer."""
     address = (request().context.get("identity") or {}).get("sourceIp")
     return address if isinstance(address, str) else None
+
+
+def source_ip() -> str | None:
+    """The caller's address: the peer's, or behind a trusted proxy the client it names
+    (None when it names none: a remote caller; see `chalicelib.api.forwarding`)."""
+    return client_address(peer_ip(), request().headers, settings.trusted_proxies())
+
+
+def external() -> ExternalUrl:
+    """The scheme, host and path prefix the client used (a trusted proxy's, or its own)."""
+    return external_url(peer_ip(), request().headers, settings.trusted_proxies())
 
 
 def raw_body() -> bytes:
@@ -195,9 +216,11 @@ def if_match() -> frozenset[str] | None:
 
 def link(path: str) -> str:
     """`path` as the client must ask for it: behind the prefix the request came through
-    (API Gateway's stage, a custom domain's base path, or none; see `chalicelib.api.links`).
+    (a trusted proxy's mount, API Gateway's stage, a custom domain's base path, or none;
+    see `chalicelib.api.links`).
     """
-    return base_path(str(request().context.get("path", "")), request().path) + path
+    prefix = base_path(str(request().context.get("path", "")), request().path)
+    return external().prefix + prefix + path
 
 
 def next_page(path: str, after: str | int | None) -> str | None:
@@ -218,10 +241,11 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     return json_response(page.model_copy(update={"next": url}), headers=headers)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=16)
 def openapi_json(server: str = "/") -> str:
     """The OpenAPI document as JSON text, for a client that reaches the API at `server`
-    (built once per prefix a client came through: one, or a handful behind API Gateway)."""
+    (built once per prefix a client came through: one, or a handful behind API Gateway
+    or a proxy)."""
     document = build_document(OPERATIONS, version=__version__)
     document["servers"] = [{"url": server}]
     return json.dumps(document, ensure_ascii=False)

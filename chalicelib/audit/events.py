@@ -26,6 +26,8 @@ class AuditEventType(StrEnum):
     BACKUP_CREATED = "backup_created"
     BACKUP_FAILED = "backup_failed"
     BACKUP_RESTORED = "backup_restored"
+    DESTINATION_ADDED = "destination_added"
+    DESTINATION_REMOVED = "destination_removed"
 
 
 class AuditEvent(BaseModel):

@@ -4,11 +4,18 @@ Run it as ``python -m chalicelib.cli check [PATH]`` (or ``make check-db``). It o
 file read-only (after letting SQLite roll back a crashed writer's hot journal, if a
 rollback journal mode left one) and reports, one line each:
 
-* SQLite's own ``PRAGMA integrity_check`` failures, and a schema that is not ours;
+* a schema version other than this torrentino's, or a schema that is not exactly what
+  its migrations make: every table, index, trigger and view (`chalicelib.storage.schema`). This
+  is read first, on a connection that runs nothing from the file, and a file that fails
+  it is read no further: its triggers and views never run;
+* SQLite's own ``PRAGMA integrity_check`` failures;
 * a row or event it cannot decode;
 * a ticket without its ``ticket_created`` event, or whose stored fields or state differ
   from what replaying its audit events gives (`chalicelib.tickets.events.replay`);
-* an event that refers to a ticket that does not exist.
+* an event that refers to a ticket that does not exist;
+* an API key without its ``api_key_created`` event, or whose user, role, creation or
+  revocation differ from its events, and a key event without its key
+  (`chalicelib.keys.history`).
 
 It exits 0 when there is nothing to report and 1 otherwise.
 """
@@ -24,7 +31,8 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
 from chalicelib.errors import TorrentinoError
-from chalicelib.storage import db
+from chalicelib.keys.history import key_mismatches
+from chalicelib.storage import db, schema
 from chalicelib.storage.migrations import MIGRATIONS, schema_version
 from chalicelib.tickets.events import TICKET_EVENTS, HistoryError, replay
 from chalicelib.tickets.model import CONTENT_FIELDS, QueryContext, Ticket
@@ -159,22 +167,17 @@ def _show(value: object) -> str:
     return repr(value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
 
 
-def _check_schema(conn: sqlite3.Connection) -> list[Problem]:
-    problems = [
-        Problem("database", f"integrity_check: {row[0]}")
-        for row in conn.execute("PRAGMA integrity_check")
-        if row[0] != "ok"
+def _check_schema(path: Path) -> list[Problem]:
+    """The schema's version and objects, read without running anything from the file."""
+    with db.untrusted(path) as conn:
+        version = schema_version(conn)
+        if version != len(MIGRATIONS):
+            return [Problem("database", f"schema version {version}, expected {len(MIGRATIONS)}")]
+        found = schema.read(conn)
+    return [
+        Problem("database", f"schema: {difference}")
+        for difference in schema.differences(found, version)
     ]
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    missing = sorted({"tickets", "audit_events"} - tables)
-    if missing:
-        problems.append(Problem("database", f"missing tables: {', '.join(missing)}"))
-    version = schema_version(conn)
-    if version != len(MIGRATIONS):
-        problems.append(
-            Problem("database", f"schema version {version}, expected {len(MIGRATIONS)}")
-        )
-    return problems
 
 
 def _needs_rollback(error: Exception) -> bool:
@@ -214,12 +217,18 @@ def check_database(path: Path) -> Report:
 
 
 def _check(path: Path) -> Report:
+    problems = _check_schema(path)
+    if problems:  # not our schema: nothing more is read through it
+        return Report(0, 0, problems)
     with db.connect(path, read_only=True) as conn:
-        problems = _check_schema(conn)
-        if any(p.message.startswith("missing tables") for p in problems):
-            return Report(0, 0, problems)
-        with db.transaction(conn, write=False):  # one snapshot for tickets and events
+        problems = [
+            Problem("database", f"integrity_check: {row[0]}")
+            for row in conn.execute("PRAGMA integrity_check")
+            if row[0] != "ok"
+        ]
+        with db.transaction(conn, write=False):  # one snapshot for tickets, events and keys
             tickets, events = _compare_all(conn, problems)
+            problems.extend(Problem(*mismatch) for mismatch in key_mismatches(conn))
     return Report(tickets, events, problems)
 
 

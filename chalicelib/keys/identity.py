@@ -128,9 +128,14 @@ def is_this_machine(source_ip: str | None) -> bool:
 
 
 def resolve_identity(
-    conn: sqlite3.Connection, headers: Mapping[str, str], source_ip: str | None
+    conn: sqlite3.Connection,
+    headers: Mapping[str, str],
+    source_ip: str | None,
+    host: str | None = None,
 ) -> Identity:
-    """The identity behind a request's headers and source address.
+    """The identity behind a request's headers and source address (the client's, behind
+    a trusted proxy; None when not known) and the host it named (the `Host` header's
+    unless a trusted proxy says which the client used).
 
     Raises `Unauthenticated` when keys exist and the request has no valid one, or when
     none exists yet and the request comes from another machine, or names this machine
@@ -140,7 +145,8 @@ def resolve_identity(
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0]:
         if settings.open_to_network():
             return ANONYMOUS
-        if is_this_machine(source_ip) and names_this_machine(headers.get("host")):
+        named = host if host is not None else headers.get("host")
+        if is_this_machine(source_ip) and names_this_machine(named):
             return ANONYMOUS
         raise Unauthenticated(FIRST_KEY_NEEDED)
     key = presented_key(headers)

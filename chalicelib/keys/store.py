@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib.actors import CLI_ACTOR, RESERVED_NAMES
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.backups import upgrade
 from chalicelib.errors import InvalidInput, KeyNotFound
 from chalicelib.keys.identity import Role, hash_key, new_key
-from chalicelib.storage import db
+from chalicelib.storage import db, migrations
 from chalicelib.timestamps import Timestamp, format_timestamp, utc_now
 
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -30,6 +29,29 @@ class ApiKeyInfo(BaseModel):
     role: Role
     created_at: Timestamp
     revoked_at: Timestamp | None = None
+
+
+class CreateKeyRequest(BaseModel):
+    """The body of `POST /api/v1/keys`."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra={"examples": [{"user": "alice"}]}
+    )
+
+    user: str
+    role: Role = Role.USER
+
+
+class CreatedKey(ApiKeyInfo):
+    """A new key: its description, and the key itself, shown this once."""
+
+    key: str
+
+
+class KeyList(BaseModel):
+    """Every API key, oldest first, without secrets."""
+
+    keys: list[ApiKeyInfo]
 
 
 def _check_user_name(user: str) -> None:
@@ -49,7 +71,7 @@ def create_key(
     """Store a new key for `user`; return its description and the key itself (shown once)."""
     _check_user_name(user)
     key_id, key = new_key()
-    upgrade.upgrade(path, create=True)  # an older schema is backed up first
+    migrations.migrate(path)
     with db.connect(path) as conn, db.transaction(conn):
         now = utc_now()
         conn.execute(
@@ -68,7 +90,7 @@ def create_key(
 
 def list_keys(path: Path) -> list[ApiKeyInfo]:
     """Every key, oldest first, without secrets."""
-    upgrade.upgrade(path, create=True)  # an older schema is backed up first
+    migrations.migrate(path)
     with db.connect(path) as conn:
         rows = conn.execute(
             "SELECT id, user, role, created_at, revoked_at FROM api_keys ORDER BY created_at, id"
@@ -78,7 +100,7 @@ def list_keys(path: Path) -> list[ApiKeyInfo]:
 
 def revoke_key(path: Path, key_id: str, *, actor: str = CLI_ACTOR) -> ApiKeyInfo:
     """Revoke a key at once; raises `KeyNotFound`. Revoking twice keeps the first time."""
-    upgrade.upgrade(path, create=True)  # an older schema is backed up first
+    migrations.migrate(path)
     with db.connect(path) as conn, db.transaction(conn):
         now = utc_now()
         row = conn.execute(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.audit.log import SqliteAuditLog
+from chalicelib.destinations.store import require_inside
 from chalicelib.storage import db
 from chalicelib.tickets.store import SqliteTicketStore
 
@@ -33,4 +34,4 @@ def open_storage(path: Path) -> Iterator[Storage]:
     Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
     """
     with db.connect(path) as conn:
-        yield Storage(conn, SqliteTicketStore(conn), SqliteAuditLog(conn))
+        yield Storage(conn, SqliteTicketStore(conn, require_inside), SqliteAuditLog(conn))

@@ -8,6 +8,7 @@ audit event commit together or not at all.
 
 from __future__ import annotations
 
+import functools
 import random
 import sqlite3
 import threading
@@ -45,6 +46,8 @@ def _open(
     )
     conn.row_factory = sqlite3.Row
     if read_only:
+        if json_is_innocuous():  # else SQLite could not load our own schema under it
+            conn.execute("PRAGMA trusted_schema = OFF")
         return conn
     conn.execute("PRAGMA foreign_keys = ON")
     # FULL: a commit is on disk before we acknowledge it, even across a power cut.
@@ -71,6 +74,43 @@ def bare(path: Path, *, create: bool = False) -> closing[sqlite3.Connection]:
             _uri(path, "rwc" if create else "rw"), uri=True, timeout=0, isolation_level=None
         )
     )
+
+
+def untrusted(path: Path) -> closing[sqlite3.Connection]:
+    """A read-only connection to a file whose schema is not known to be ours yet (a backup
+    being checked): for reading `sqlite_master` and plain tables, and nothing in its
+    schema may run. Use it as a context manager; it is closed at the end.
+
+    `trusted_schema = OFF` keeps functions with side effects out of the file's views,
+    triggers and indexes; `query_only` and the read-only open keep every write (so every
+    trigger) out. SQLite before 3.41 counts even `json_extract` as unsafe there and would
+    refuse to load our own schema: `writable_schema` lets the connection read the schema's
+    rows without loading what it cannot (it writes nothing: the file is read-only here).
+    """
+    conn = sqlite3.connect(
+        _uri(path, "ro"),
+        uri=True,
+        timeout=settings.busy_timeout_ms() / 1000,
+        isolation_level=None,
+    )
+    conn.row_factory = sqlite3.Row
+    for pragma in ("trusted_schema = OFF", "query_only = ON", "writable_schema = ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    return closing(conn)
+
+
+@functools.cache
+def json_is_innocuous() -> bool:
+    """Whether this SQLite lets `json_extract` run in a schema with `trusted_schema = OFF`
+    (it does from 3.41 on), so our own schema can be loaded that way."""
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("CREATE TABLE probe (state TEXT)")
+        try:
+            conn.execute("CREATE INDEX probe_type ON probe(json_extract(state, '$.type'))")
+        except sqlite3.OperationalError:
+            return False
+    return True
 
 
 def _uri(path: Path, mode: str) -> str:

@@ -207,6 +207,23 @@ def _m009_drop_prefix_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS idx_tickets_created_by")
 
 
+@migration
+def _m010_destinations(conn: sqlite3.Connection) -> None:
+    # Where tickets may go, while any is defined (chalicelib/destinations/).
+    conn.execute(
+        """
+        CREATE TABLE destinations (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            root TEXT NOT NULL UNIQUE,          -- normalised: no trailing slash, no '.'
+            tags TEXT NOT NULL,                 -- JSON array of default tags
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE UNIQUE INDEX idx_destinations_name ON destinations(name COLLATE NOCASE)")
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 
 
@@ -220,6 +237,7 @@ def migrate(
     path: Path,
     *,
     create: bool = True,
+    to: int | None = None,
     on_step: Callable[[int, str, float], None] | None = None,
 ) -> int:
     """Create the file if needed (and allowed) and apply pending migrations; return the version.
@@ -227,7 +245,8 @@ def migrate(
     Every pending step runs in one transaction, each with its `user_version` bump, so a
     step that fails leaves the file at the version it had. `on_step` is told each step's
     number, name and seconds as it runs. `BEGIN IMMEDIATE` serialises two processes
-    starting at once: the second sees the first's work.
+    starting at once: the second sees the first's work. `to` stops after that many steps
+    (what torrentino at that version made: `chalicelib.storage.schema`).
     """
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +261,7 @@ def migrate(
                     f"database schema version {version} is newer than this torrentino "
                     f"({len(MIGRATIONS)}); upgrade torrentino"
                 )
-            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            for number, step in enumerate(MIGRATIONS[version:to], start=version + 1):
                 started = time.monotonic()
                 step(conn)
                 conn.execute(f"PRAGMA user_version = {number}")

@@ -16,23 +16,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, record
 from chalicelib.errors import InvalidTransition
-from chalicelib.tickets.model import QueryContext, Ticket
+from chalicelib.tickets.model import QueryContext, Ticket, WireState
 from chalicelib.tickets.states import (
-    Cancelled,
+    STATE_CLASSES,
     Pending,
     TicketState,
-    WireState,
     check_transition,
+    state_from_parts,
     state_from_wire,
 )
 
-TICKET_EVENTS = frozenset(
-    {
-        AuditEventType.TICKET_CREATED,
-        AuditEventType.TICKET_CANCELLED,
-        AuditEventType.TICKET_STATE_CHANGED,
-    }
-)
+# A move into a state is `ticket_state_changed`, unless the state declares an event of its
+# own (the seed's `ticket_cancelled`): that one carries the state's fields flat, without
+# its time (the event's own), and the state it left.
+CHANGED = AuditEventType.TICKET_STATE_CHANGED
+_ENTERED_BY = {cls.event: cls for cls in STATE_CLASSES.values() if cls.event is not CHANGED}
+TICKET_EVENTS = frozenset({AuditEventType.TICKET_CREATED, CHANGED, *_ENTERED_BY})
 
 
 def record_created(conn: sqlite3.Connection, ticket: Ticket) -> None:
@@ -61,15 +60,15 @@ def record_transition(
     actor: str,
     at: datetime,
 ) -> None:
-    """Record a ticket's move to `new`: `ticket_cancelled`, or `ticket_state_changed`."""
-    if isinstance(new, Cancelled):
+    """Record a ticket's move to `new`: the event its state declares (`ticket_cancelled`),
+    or `ticket_state_changed`."""
+    if new.event is not CHANGED:
         data: dict[str, Any] = {
             "ticket_id": ticket_id,
-            "cancelled_by": new.cancelled_by,
-            "reason": new.reason,
+            **{name: value for name, value in new.fields().items() if not name.endswith("_at")},
             "previous_state": previous.kind,
         }
-        record(conn, AuditEventType.TICKET_CANCELLED, data, actor=actor, at=at)
+        record(conn, new.event, data, actor=actor, at=at)
         return
     data = {
         "ticket_id": ticket_id,
@@ -145,16 +144,17 @@ def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
 
 def _state_after(event: AuditEvent, data: dict[str, Any]) -> TicketState:
     kind = event.event_type
-    if kind not in (AuditEventType.TICKET_CANCELLED, AuditEventType.TICKET_STATE_CHANGED):
+    if kind is not CHANGED and kind not in _ENTERED_BY:
         raise HistoryError(f"event {event.id}: {kind.value} is not a change to a ticket")
     try:
-        if kind is AuditEventType.TICKET_CANCELLED:
-            # The seed's cancel event has no time of its own: the cancel is the event's.
-            return Cancelled(
-                cancelled_by=data["cancelled_by"],
-                reason=data["reason"],
-                cancelled_at=event.timestamp,
-            )
+        if kind is not CHANGED:
+            # An event of the state's own has no time in its data: the move is the event's.
+            entered = _ENTERED_BY[kind]
+            fields = {
+                name: event.timestamp if name.endswith("_at") else data[name]
+                for name in entered.model_fields
+            }
+            return state_from_parts(entered.kind, fields)
         state = state_from_wire(data["state"])
         to = data["to"]
     except (KeyError, TypeError, ValueError, ValidationError) as error:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from chalicelib.errors import IdempotencyMismatch
 from chalicelib.storage import db
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
-from chalicelib.tickets.rows import insert_ticket
+from chalicelib.tickets.rows import PathCheck, insert_ticket
 from chalicelib.timestamps import format_timestamp, utc_now
 
 # Retries with one Idempotency-Key are recognised for at least this long.
@@ -22,7 +22,12 @@ def request_fingerprint(request: CreateTicketRequest) -> str:
 
 
 def create_once(
-    conn: sqlite3.Connection, request: CreateTicketRequest, *, created_by: str, key: str
+    conn: sqlite3.Connection,
+    request: CreateTicketRequest,
+    *,
+    created_by: str,
+    key: str,
+    check_path: PathCheck | None = None,
 ) -> tuple[Ticket, bool]:
     """Create once per (`created_by`, `key`); return the ticket and whether it is a replay.
 
@@ -47,7 +52,7 @@ def create_once(
                 raise IdempotencyMismatch(key)
             original = Ticket.model_validate_json(row["response"])
             return original.model_copy(update={"version": row["version"]}), True
-        ticket = insert_ticket(conn, request, created_by=created_by)
+        ticket = insert_ticket(conn, request, created_by=created_by, check_path=check_path)
         conn.execute(
             "INSERT INTO idempotency_keys (owner, key, fingerprint, ticket_id, response,"
             " version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -7,9 +7,19 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    WithJsonSchema,
+)
 
-from chalicelib.tickets.states import WireState
+from chalicelib.tickets.states import STATE_CLASSES, TicketState, state_from_wire
+from chalicelib.tickets.text import Unicode, valid_unicode
 from chalicelib.timestamps import Timestamp
 
 # Text bounds: generous for people, small enough that nobody can fill the disk
@@ -18,24 +28,16 @@ MAX_DEST_PATH_BYTES = 4096
 MAX_TAGS = 100
 MAX_TAG_CHARS = 100
 MAX_DESCRIPTION_CHARS = 10_000
-MAX_REASON_CHARS = 10_000
 MAX_PRIORITY = 65_535
 
 # C0, DEL and C1: every character Unicode calls a control (category Cc). One range, for
 # the validators and for the patterns the OpenAPI document shows.
 _CONTROL_RANGE = r"\x00-\x1f\x7f-\x9f"
 _CONTROL_CHARS = re.compile(f"[{_CONTROL_RANGE}]")
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-def _valid_unicode(text: str) -> str:
-    if _SURROGATES.search(text):
-        raise ValueError("text must be valid Unicode (no lone surrogates)")
-    return text
 
 
 def _valid_dest_path(path: str) -> str:
-    _valid_unicode(path)
+    valid_unicode(path)
     if not path:
         raise ValueError("dest_path must not be empty")
     if _CONTROL_CHARS.search(path):
@@ -50,15 +52,12 @@ def _valid_dest_path(path: str) -> str:
 
 
 def _valid_tag(tag: str) -> str:
-    _valid_unicode(tag)
+    valid_unicode(tag)
     if _CONTROL_CHARS.search(tag):
         raise ValueError("a tag must not contain control characters")
     return tag
 
 
-# Text people type: valid Unicode. Its length bounds go before it in a field's annotation,
-# so a too-long text is reported as too many characters.
-Unicode = AfterValidator(_valid_unicode)
 # The patterns document the rules for clients (OpenAPI); the validators enforce them with
 # messages that say what is wrong.
 DestPath = Annotated[
@@ -163,22 +162,55 @@ class CreateTicketRequest(BaseModel):
     dest_path: DestPath
 
 
-class CancelTicketRequest(BaseModel):
-    """The optional body of `DELETE /api/v1/tickets/{id}`."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS), Unicode] | None = None
+# --- A state as a model field: read from and written in its wire form, documented as such.
 
 
-class FailTicketRequest(BaseModel):
-    """The body of `POST /api/v1/tickets/{id}/fail`."""
+def _wire_schema() -> dict[str, Any]:
+    options: list[dict[str, Any]] = []
+    for cls in STATE_CLASSES.values():
+        if cls.bare:
+            continue
+        fields = cls.model_json_schema(mode="validation")
+        fields.pop("title", None)
+        options.append(
+            {
+                "type": "object",
+                "title": cls.__name__,
+                "properties": {cls.kind: fields},
+                "required": [cls.kind],
+                "additionalProperties": False,
+            }
+        )
+    # The strings come last: openapi-python-client's generated parser tries the options in
+    # order and gives up at a `const` that does not match instead of trying the next.
+    options += [
+        {"type": "string", "const": cls.kind, "description": cls.__doc__}
+        for cls in STATE_CLASSES.values()
+        if cls.bare
+    ]
+    return {
+        "oneOf": options,
+        "description": 'The ticket\'s state: "pending", or one key naming the terminal state.',
+        "title": "State",
+    }
 
-    model_config = ConfigDict(
-        strict=True, extra="forbid", json_schema_extra={"examples": [{"error": "no seeders"}]}
-    )
 
-    error: Annotated[str, Field(min_length=1, max_length=MAX_REASON_CHARS), Unicode]
+def _coerce_state(value: Any) -> Any:
+    return value if isinstance(value, TicketState) else state_from_wire(value)
+
+
+def _state_to_wire(state: TicketState, info: SerializationInfo) -> Any:
+    # Serialise by the value's own class, not the field's declared base class; most rows
+    # are pending, whose wire form needs no serialiser at all.
+    return state.kind if state.bare else state.model_dump(mode=info.mode)
+
+
+WireState = Annotated[
+    TicketState,
+    BeforeValidator(_coerce_state),
+    PlainSerializer(_state_to_wire),
+    WithJsonSchema(_wire_schema()),
+]
 
 
 class Ticket(BaseModel):

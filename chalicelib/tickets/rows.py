@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 
 from chalicelib.errors import TicketNotFound
 from chalicelib.tickets import events as ticket_events
@@ -19,12 +20,22 @@ from chalicelib.tickets.model import (
 from chalicelib.tickets.states import Pending, decode_state, encode_state
 from chalicelib.timestamps import format_timestamp, parse_timestamp, utc_now
 
+# Raises `InvalidInput` unless a path may be written (the destinations' rule), read inside
+# the transaction that writes it.
+PathCheck = Callable[[sqlite3.Connection, str], None]
+
 
 def insert_ticket(
-    conn: sqlite3.Connection, request: CreateTicketRequest, *, created_by: str
+    conn: sqlite3.Connection,
+    request: CreateTicketRequest,
+    *,
+    created_by: str,
+    check_path: PathCheck | None = None,
 ) -> Ticket:
     """Write a new pending ticket: its row, its tags and its `ticket_created` event (inside
-    the caller's transaction)."""
+    the caller's transaction), once `check_path` allows its destination."""
+    if check_path is not None:
+        check_path(conn, request.dest_path)
     now = utc_now()
     stamp = format_timestamp(now)
     ticket = Ticket(

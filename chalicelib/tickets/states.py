@@ -1,8 +1,13 @@
-"""A ticket's states and the state machine: which state may follow which.
+"""A ticket's states and the state machine: each state declared once, here.
 
-Each state is a class here; it registers itself, so its name, the number of states and
-the wire schema all follow from the classes. A state travels in two shapes, each produced
-in exactly one place:
+A state is a class: its name (`kind`), its fields, and its `move` (`tickets.moves.Move`):
+the route that moves a ticket into it, who may, the body it takes and its words on the
+web page. `ALLOWED_TRANSITIONS` says which state may follow which. Everything else follows
+from these: the routes (`app.py`), the store's `move`, the OpenAPI document, filtering and
+counts, the audit events, history and the consistency check's replay, and the web page,
+which reads them from `GET /api/v1/states`. Adding a state is an edit of this module alone.
+
+A state travels in two shapes, each produced in exactly one place:
 
 * on the wire (the API), the seed's externally tagged form: a state without fields is its
   name (``"pending"``), one with fields is ``{"cancelled": {"cancelled_by": ..., ...}}``;
@@ -15,20 +20,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
-    PlainSerializer,
-    SerializationInfo,
+    Field,
     SerializerFunctionWrapHandler,
-    WithJsonSchema,
     model_serializer,
 )
 
+from chalicelib.audit.events import AuditEventType
 from chalicelib.errors import InvalidTransition
+from chalicelib.tickets.moves import Input, Move
+from chalicelib.tickets.text import MAX_REASON_CHARS, Unicode
 from chalicelib.timestamps import Timestamp
 
 # Every state by name, in the order the classes are defined (filled in by the classes).
@@ -42,6 +47,11 @@ class TicketState(BaseModel):
     kind: ClassVar[str]
     # A state without fields travels as its bare name (`"pending"`).
     bare: ClassVar[bool] = False
+    # How a caller moves a ticket into this state; None: no route does (a new ticket's).
+    move: ClassVar[Move | None] = None
+    # The event that records a move into it: `ticket_state_changed`, carrying the whole
+    # state; or one of its own (the seed's `ticket_cancelled`), carrying its fields flat.
+    event: ClassVar[AuditEventType] = AuditEventType.TICKET_STATE_CHANGED
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -54,13 +64,24 @@ class TicketState(BaseModel):
     def _to_wire(self, handler: SerializerFunctionWrapHandler) -> Any:
         return self.kind if self.bare else {self.kind: handler(self)}
 
+    @classmethod
+    def entered(cls, *, actor: str, at: datetime, body: Mapping[str, Any]) -> Self:
+        """The state as a move makes it: a field named `*_by` is `actor`, `*_at` is `at`,
+        any other the `body`'s field of that name (or its default). Raises `ValueError`."""
+        values = {
+            name: actor if name.endswith("_by") else at if name.endswith("_at") else body[name]
+            for name in cls.model_fields
+            if name.endswith(("_by", "_at")) or name in body
+        }
+        return cls.model_validate(values)
+
     def is_terminal(self) -> bool:
         """Whether no further transition is possible."""
         return not ALLOWED_TRANSITIONS[self.kind]
 
     def can_cancel(self) -> bool:
         """Whether the ticket may still be cancelled."""
-        return "cancelled" in ALLOWED_TRANSITIONS[self.kind]
+        return Cancelled.kind in ALLOWED_TRANSITIONS[self.kind]
 
     def fields(self) -> dict[str, Any]:
         """The state's own fields in their JSON form (empty for a state without fields)."""
@@ -68,8 +89,30 @@ class TicketState(BaseModel):
         return dict(wire[self.kind]) if isinstance(wire, dict) else {}
 
     def entered_at(self) -> datetime | None:
-        """When the ticket entered this state, where the state records it."""
-        return None
+        """When the ticket entered this state, where the state records it (its `*_at`)."""
+        times = [getattr(self, name) for name in type(self).model_fields if name.endswith("_at")]
+        return times[0] if times else None
+
+
+class CancelTicketRequest(BaseModel):
+    """The optional body of `DELETE /api/v1/tickets/{id}`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS), Unicode] | None = None
+
+
+class FailTicketRequest(BaseModel):
+    """The body of `POST /api/v1/tickets/{id}/fail`."""
+
+    model_config = ConfigDict(
+        strict=True, extra="forbid", json_schema_extra={"examples": [{"error": "no seeders"}]}
+    )
+
+    error: Annotated[str, Field(min_length=1, max_length=MAX_REASON_CHARS), Unicode]
+
+
+# --- The states -------------------------------------------------------------------------
 
 
 class Pending(TicketState):
@@ -82,33 +125,67 @@ class Cancelled(TicketState):
     """Cancelled by a user or admin."""
 
     kind: ClassVar[str] = "cancelled"
+    event: ClassVar[AuditEventType] = AuditEventType.TICKET_CANCELLED
+    move: ClassVar[Move | None] = Move(
+        verb="cancel",
+        who="owner",
+        method="DELETE",
+        path="/api/v1/tickets/{ticket_id}",
+        summary="Cancel a ticket",
+        description="The ticket stays, in the cancelled state. A user may cancel only its own.",
+        body=CancelTicketRequest,
+        button="Cancel ticket",
+        style="danger",
+        quick="Cancel",
+        inputs=(
+            Input(
+                "reason",
+                "Reason for cancelling (optional)",
+                "Up to 10,000 characters.",
+                multiline=True,
+            ),
+        ),
+    )
     cancelled_by: str
     reason: str | None = None
     cancelled_at: Timestamp
-
-    def entered_at(self) -> datetime:
-        return self.cancelled_at
 
 
 class Completed(TicketState):
     """Completed successfully."""
 
     kind: ClassVar[str] = "completed"
+    move: ClassVar[Move | None] = Move(
+        verb="complete",
+        who="admin",
+        summary="Mark a pending ticket completed (admins; for testing until processors exist)",
+        button="Mark completed",
+    )
     completed_at: Timestamp
-
-    def entered_at(self) -> datetime:
-        return self.completed_at
 
 
 class Failed(TicketState):
     """Processing failed."""
 
     kind: ClassVar[str] = "failed"
+    move: ClassVar[Move | None] = Move(
+        verb="fail",
+        who="admin",
+        summary="Mark a pending ticket failed (admins; for testing until processors exist)",
+        body=FailTicketRequest,
+        button="Mark failed",
+        style="secondary",
+        inputs=(
+            Input(
+                "error",
+                "What went wrong",
+                "Required to mark it failed; up to 10,000 characters.",
+                missing="Say what went wrong: it is required.",
+            ),
+        ),
+    )
     error: str
     failed_at: Timestamp
-
-    def entered_at(self) -> datetime:
-        return self.failed_at
 
 
 # The state machine, as data: for each state, the states a ticket may move to.
@@ -119,7 +196,11 @@ ALLOWED_TRANSITIONS: Mapping[str, frozenset[str]] = {
     "failed": frozenset(),
 }
 
+# --- What follows from them ---------------------------------------------------------------
+
 STATE_NAMES: tuple[str, ...] = tuple(STATE_CLASSES)
+# Each state a caller may move a ticket into, with its move, in the order declared.
+MOVES: Mapping[str, Move] = {kind: cls.move for kind, cls in STATE_CLASSES.items() if cls.move}
 if TYPE_CHECKING:
     StateName = str
 else:  # validated and documented as one of the names
@@ -168,52 +249,3 @@ def decode_state(text: str) -> TicketState:
     data = json.loads(text)
     kind = data.pop("type")
     return state_from_parts(kind, data)
-
-
-def _wire_schema() -> dict[str, Any]:
-    options: list[dict[str, Any]] = []
-    for cls in STATE_CLASSES.values():
-        if cls.bare:
-            continue
-        fields = cls.model_json_schema(mode="validation")
-        fields.pop("title", None)
-        options.append(
-            {
-                "type": "object",
-                "title": cls.__name__,
-                "properties": {cls.kind: fields},
-                "required": [cls.kind],
-                "additionalProperties": False,
-            }
-        )
-    # The strings come last: openapi-python-client's generated parser tries the options in
-    # order and gives up at a `const` that does not match instead of trying the next.
-    options += [
-        {"type": "string", "const": cls.kind, "description": cls.__doc__}
-        for cls in STATE_CLASSES.values()
-        if cls.bare
-    ]
-    return {
-        "oneOf": options,
-        "description": 'The ticket\'s state: "pending", or one key naming the terminal state.',
-        "title": "State",
-    }
-
-
-def _coerce_state(value: Any) -> Any:
-    return value if isinstance(value, TicketState) else state_from_wire(value)
-
-
-def _state_to_wire(state: TicketState, info: SerializationInfo) -> Any:
-    # Serialise by the value's own class, not the field's declared base class; most rows
-    # are pending, whose wire form needs no serialiser at all.
-    return state.kind if state.bare else state.model_dump(mode=info.mode)
-
-
-# A state as a model field: read from and written in its wire form, documented as such.
-WireState = Annotated[
-    TicketState,
-    BeforeValidator(_coerce_state),
-    PlainSerializer(_state_to_wire),
-    WithJsonSchema(_wire_schema()),
-]

@@ -3,35 +3,48 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict, Unpack
 
 from chalicelib.paging import cut_page
 from chalicelib.storage import db
 from chalicelib.tickets import idempotency
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
-from chalicelib.tickets.rows import insert_ticket, read_cursor, read_row, row_to_ticket
-from chalicelib.tickets.states import Cancelled, Completed, Failed, TicketState
+from chalicelib.tickets.rows import PathCheck, insert_ticket, read_cursor, read_row, row_to_ticket
+from chalicelib.tickets.states import STATE_CLASSES, TicketState
 from chalicelib.tickets.transitions import move_ticket
 
 
+class Checks(TypedDict, total=False):
+    """What a move checks first: the ticket's creator, and its version (see `move_ticket`)."""
+
+    owner: str | None
+    expected_versions: Collection[str] | None
+
+
+@dataclass(frozen=True)
 class SqliteTicketStore:
     """Tickets on the connection it is given (the request's unit of work)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    conn: sqlite3.Connection
+    check_path: PathCheck | None = None  # where a ticket may go; see `insert_ticket`
 
     def create(self, request: CreateTicketRequest, *, created_by: str) -> Ticket:
         """Store a new pending ticket and its `ticket_created` event in one transaction."""
         with db.transaction(self.conn):
-            return insert_ticket(self.conn, request, created_by=created_by)
+            return insert_ticket(
+                self.conn, request, created_by=created_by, check_path=self.check_path
+            )
 
     def create_idempotent(
         self, request: CreateTicketRequest, *, created_by: str, key: str
     ) -> tuple[Ticket, bool]:
-        """Create once per (`created_by`, `key`); return the ticket and whether it is a replay
-        (see `idempotency.create_once`). Raises `IdempotencyMismatch`."""
-        return idempotency.create_once(self.conn, request, created_by=created_by, key=key)
+        """Create once per (`created_by`, `key`): see `idempotency.create_once`."""
+        return idempotency.create_once(
+            self.conn, request, created_by=created_by, key=key, check_path=self.check_path
+        )
 
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
@@ -40,18 +53,15 @@ class SqliteTicketStore:
     def list(self, ticket_filter: TicketFilter) -> list[Ticket]:
         """The filtered page of tickets, in the filter's order; raises `TicketNotFound` for
         an `after` that names no ticket."""
-        cursor = (
-            None if ticket_filter.after is None else read_cursor(self.conn, ticket_filter.after)
-        )
+        after = ticket_filter.after
+        cursor = None if after is None else read_cursor(self.conn, after)
         sql, params = list_query(ticket_filter, cursor)
         # All rows first: a step per row between Python work waits for the GIL each time.
         return [row_to_ticket(row) for row in self.conn.execute(sql, params).fetchall()]
 
     def count(self, ticket_filter: TicketFilter) -> int:
         """How many tickets match the filter, ignoring paging."""
-        sql, params = count_query(ticket_filter)
-        total: int = self.conn.execute(sql, params).fetchone()[0]
-        return total
+        return int(self.conn.execute(*count_query(ticket_filter)).fetchone()[0])
 
     def page(self, ticket_filter: TicketFilter) -> TicketPage:
         """A page and its total, read from one snapshot so they agree; raises
@@ -88,50 +98,40 @@ class SqliteTicketStore:
             owner=owner,
         )
 
-    def cancel(
+    def move(
         self,
         ticket_id: str,
+        kind: str,
+        body: Mapping[str, Any] | None = None,
         *,
-        cancelled_by: str,
-        reason: str | None,
+        actor: str,
         owner: str | None = None,
         expected_versions: Collection[str] | None = None,
     ) -> Ticket:
-        """Cancel a ticket (it stays, in the cancelled state); see `move_ticket`."""
+        """Move a ticket into the declared state `kind`, made by `actor` now from `body`
+        (`TicketState.entered`), with its audit event; see `move_ticket`."""
+        state = STATE_CLASSES[kind]
         return move_ticket(
             self.conn,
             ticket_id,
-            lambda now: Cancelled(cancelled_by=cancelled_by, reason=reason, cancelled_at=now),
-            actor=cancelled_by,
+            lambda now: state.entered(actor=actor, at=now, body=body or {}),
+            actor=actor,
+            expected_versions=expected_versions,
             owner=owner,
-            expected_versions=expected_versions,
         )
 
-    def complete(
-        self, ticket_id: str, *, actor: str, expected_versions: Collection[str] | None = None
-    ) -> Ticket:
-        """Mark a ticket completed; see `move_ticket`."""
-        return move_ticket(
-            self.conn,
-            ticket_id,
-            lambda now: Completed(completed_at=now),
-            actor=actor,
-            expected_versions=expected_versions,
-        )
+    # Today's moves by name: `move` with their states' bodies.
 
-    def fail(
-        self,
-        ticket_id: str,
-        *,
-        error: str,
-        actor: str,
-        expected_versions: Collection[str] | None = None,
+    def cancel(
+        self, ticket_id: str, *, cancelled_by: str, reason: str | None, **checks: Unpack[Checks]
     ) -> Ticket:
-        """Mark a ticket failed with `error`; see `move_ticket`."""
-        return move_ticket(
-            self.conn,
-            ticket_id,
-            lambda now: Failed(error=error, failed_at=now),
-            actor=actor,
-            expected_versions=expected_versions,
-        )
+        """Cancel a ticket (it stays, in the cancelled state); see `move`."""
+        return self.move(ticket_id, "cancelled", {"reason": reason}, actor=cancelled_by, **checks)
+
+    def complete(self, ticket_id: str, *, actor: str, **checks: Unpack[Checks]) -> Ticket:
+        """Mark a ticket completed; see `move`."""
+        return self.move(ticket_id, "completed", actor=actor, **checks)
+
+    def fail(self, ticket_id: str, *, error: str, actor: str, **checks: Unpack[Checks]) -> Ticket:
+        """Mark a ticket failed with `error`; see `move`."""
+        return self.move(ticket_id, "failed", {"error": error}, actor=actor, **checks)

@@ -10,6 +10,7 @@ import {
   hooks,
   isAdmin,
   keys,
+  loadMachine,
   main,
   put,
   session,
@@ -127,7 +128,7 @@ async function route() {
     current: () => view.generation === session.generation,
   };
   const args = pattern ? path.match(pattern).slice(1) : [];
-  const me = loadMe();
+  const me = Promise.all([loadMe(), loadMachine()]).then(([data]) => data);
   me.catch(() => {}); // reported by the view that awaits it
   try {
     await showView(view, me, ...args);

@@ -86,13 +86,10 @@ export async function auditView(view, me) {
       });
     };
     const last = lastPage(data.total);
+    const button = (name, disabled, to) => h('button', { type: 'button', class: 'secondary', disabled, 'data-key': name.toLowerCase(), onclick: go(to) }, name);
     put(pager,
-      h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newest', onclick: go(null) }, 'Newest'),
-        h('button', { type: 'button', class: 'secondary', disabled: at >= last, 'data-key': 'newer', onclick: go(Math.min(last, at + PAGE_SIZE)) }, 'Newer')),
-      h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'older', onclick: go(Math.max(0, at - PAGE_SIZE)) }, 'Older'),
-        h('button', { type: 'button', class: 'secondary', disabled: at === 0, 'data-key': 'oldest', onclick: go(0) }, 'Oldest')));
+      h('div', { class: 'actions' }, button('Newest', at >= last, null), button('Newer', at >= last, Math.min(last, at + PAGE_SIZE))),
+      h('div', { class: 'actions' }, button('Older', at === 0, Math.max(0, at - PAGE_SIZE)), button('Oldest', at === 0, 0)));
   }
 
   function eventRow(event) {
@@ -131,7 +128,7 @@ export function eventSummary(event) {
       return h('span', data.reason);
     case 'backup_restored':
       return h('span', 'From ', h('code', data.file), `: ${plural(data.tickets, 'ticket', 'tickets')}`);
-    default:
-      return h('span', JSON.stringify(data));
+    default: // no words for it here: "Name: value; …"
+      return h('span', Object.entries(data).map(([name, value]) => `${label(name)}: ${JSON.stringify(value)}`).join('; '));
   }
 }

@@ -5,14 +5,6 @@
 export const API = 'api/v1/';
 const KEY_ITEM = 'torrentino.apiKey';
 export const PAGE_SIZE = 50;
-// Each state and the states it may move to, as in ALLOWED_TRANSITIONS (tickets/states.py,
-// held equal by tests/handler/test_webpage_states.py), which the API does not publish:
-// the page's one list of states. Labels come from names; app.css may colour a badge.
-const TRANSITIONS = { pending: ['cancelled', 'completed', 'failed'], completed: [], cancelled: [], failed: [] };
-export const STATES = Object.keys(TRANSITIONS);
-export const QUEUED = 'pending'; // waiting in the queue: the queue's default view
-export const isFinal = (state) => !TRANSITIONS[state].length;
-const mayMove = (ticket, to) => (TRANSITIONS[stateName(ticket.state)] || []).includes(to);
 // Labels the name alone does not give (`backup_failed` is "Backup failed").
 const LABELS = { ticket_created: 'Ticket filed', backup_created: 'Backup taken', api_key_created: 'API key created', api_key_revoked: 'API key revoked' };
 export const label = (name) => LABELS[name] || name.charAt(0).toUpperCase() + name.slice(1).replace(/_/g, ' ');
@@ -142,8 +134,21 @@ export const getTicket = (id) => api(`${API}tickets/${encodeURIComponent(id)}`);
 
 export const session = { me: null, generation: 0, refresh: null, firstListShown: false };
 export const isAdmin = () => session.me && session.me.role === 'admin';
-export const mayCancel = (ticket) => mayMove(ticket, 'cancelled') && (isAdmin() || ticket.created_by === session.me.name);
-export const mayFinish = (ticket) => mayMove(ticket, 'completed') && isAdmin();
+
+// The state machine, read once from the server (api/v1/states): no script names a state.
+// Each state has `next`, the states it may move to, and `move`, how one moves into it.
+export const machine = { initial: '', names: [], states: {}, ready: null };
+export const loadMachine = () => (machine.ready ||= api(`${API}states`).then(({ data }) => {
+  machine.initial = data.initial; // a new ticket's: the queue's default view
+  machine.names = data.states.map((state) => state.name);
+  for (const state of data.states) machine.states[state.name] = state;
+}, (error) => { machine.ready = null; throw error; }));
+/** The states the caller may move this ticket into. */
+export const movesFor = (ticket) => (machine.states[stateName(ticket.state)]?.next || []).map((name) => machine.states[name])
+  .filter(({ move }) => move && (isAdmin() || (move.who === 'owner' && ticket.created_by === session.me.name)));
+// Its path made relative to the page, as every call's is.
+export const makeMove = (ticket, move, options) =>
+  api(move.path.slice(1).replace('{ticket_id}', encodeURIComponent(ticket.id)), { method: move.method, ...options });
 
 /** Show `message` next to a field (and keep the field's hint). */
 export function fieldError(field, input, message) {

@@ -5,10 +5,10 @@ import {
   byId,
   hooks,
   isAdmin,
-  isFinal,
+  loadMachine,
+  machine,
   query,
   session,
-  STATES,
 } from './core.js';
 
 const POLL_MS = 2000; // one cheap request (two for a user) every two seconds...
@@ -16,8 +16,8 @@ const HIDDEN_POLL_MS = 30000; // ...and rarely while the tab is hidden
 
 // An admin follows the audit log: `after=<last event id>` is empty (and cheap) until
 // something happens. A user's log shows only its own tickets, so a user follows counts:
-// of each state a ticket may leave, and of the final ones together (today: two). With no
-// cycle in the state machine, every event changes them: tickets are never deleted.
+// of each state a ticket may leave, and of the final ones together. With no cycle in the
+// state machine, every event changes them: tickets are never deleted.
 
 export const watch = {
   timer: 0,
@@ -81,7 +81,9 @@ export const watch = {
     return true;
   },
   async countsMoved() {
-    const groups = [...STATES.filter((state) => !isFinal(state)).map((state) => [state]), STATES.filter(isFinal)];
+    await loadMachine();
+    const isFinal = (state) => !machine.states[state].next.length;
+    const groups = [...machine.names.filter((state) => !isFinal(state)).map((state) => [state]), machine.names.filter(isFinal)];
     const counts = await Promise.all(groups.map((state) => api(`${API}tickets?${query({ state, limit: 1 })}`)));
     const signature = counts.map((answer) => answer.data.total).join('/');
     const moved = this.signature !== null && signature !== this.signature;

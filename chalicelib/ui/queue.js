@@ -8,17 +8,18 @@ import {
   h,
   hooks,
   label,
+  loadMachine,
+  machine,
   main,
-  mayCancel,
+  makeMove,
+  movesFor,
   onChange,
   PAGE_SIZE,
   plural,
   put,
   query,
-  QUEUED,
   session,
   stateName,
-  STATES,
   tagList,
   ticketTitle,
   timeAgo,
@@ -27,7 +28,7 @@ import {
 
 function readQueueFilter(params) {
   // No `state` at all means the default view, the waiting tickets; `state=` means all.
-  const state = params.has('state') ? params.getAll('state').filter((name) => STATES.includes(name)) : [QUEUED];
+  const state = params.has('state') ? params.getAll('state').filter((name) => machine.names.includes(name)) : [machine.initial];
   return {
     state,
     tag: splitTags(params.get('tag') || ''),
@@ -45,6 +46,7 @@ function queueHash(filter) {
 }
 
 export async function queueView(view, me) {
+  await loadMachine();
   let filter = readQueueFilter(view.params);
   let shown = [];
   let next = null;
@@ -53,7 +55,7 @@ export async function queueView(view, me) {
   const more = h('div', { class: 'more' });
   const notice = h('div');
   const counts = {};
-  const chips = STATES.map((state) => {
+  const chips = machine.names.map((state) => {
     counts[state] = h('span', { class: 'count' });
     const box = h('input', { type: 'checkbox', name: 'state', value: state, onchange: apply });
     box.checked = filter.state.includes(state);
@@ -108,10 +110,10 @@ export async function queueView(view, me) {
   }
 
   async function loadCounts(wanted) {
-    const results = await Promise.all(STATES.map((state) => api(`${API}tickets?${query({ ...apiFilter({ state }), limit: 1 })}`)))
+    const results = await Promise.all(machine.names.map((state) => api(`${API}tickets?${query({ ...apiFilter({ state }), limit: 1 })}`)))
       .catch(() => null);
     if (!results || !view.current() || wanted !== filter) return;
-    STATES.forEach((state, index) => { counts[state].textContent = count(results[index].data.total); });
+    machine.names.forEach((state, index) => { counts[state].textContent = count(results[index].data.total); });
   }
 
   function renderFooter(total) {
@@ -134,14 +136,11 @@ export async function queueView(view, me) {
   }
 
   function ticketRow(ticket, fresh) {
-    const actions = h('div', { class: 'ticket-actions' });
-    if (mayCancel(ticket)) {
-      const ask = h('button', {
-        type: 'button', class: 'secondary', 'data-key': `cancel-${ticket.id}`,
-        'aria-label': `Cancel: ${ticketTitle(ticket)}`, onclick: () => confirmCancel(ticket, actions, ask),
-      }, 'Cancel');
-      actions.append(ask);
-    }
+    // The moves a list offers (cancel), each behind a confirmation.
+    const actions = h('div', { class: 'ticket-actions' }, movesFor(ticket).filter(({ move }) => move.quick).map(({ name, move }) => h('button', {
+      type: 'button', class: 'secondary', 'data-key': `${name}-${ticket.id}`,
+      'aria-label': `${move.quick}: ${ticketTitle(ticket)}`, onclick: (event) => confirmMove(ticket, move, actions, event.target),
+    }, move.quick)));
     return h('li', { class: fresh ? 'ticket fresh' : 'ticket', 'data-ticket-row': '', 'data-id': ticket.id },
       h('div', { class: 'ticket-main' },
         h('a', { class: 'ticket-title', href: `#/tickets/${ticket.id}`, 'data-key': `open-${ticket.id}` }, ticketTitle(ticket)),
@@ -153,18 +152,19 @@ export async function queueView(view, me) {
       actions);
   }
 
-  function confirmCancel(ticket, actions, ask) {
-    const yes = h('button', { type: 'button', class: 'danger', onclick: cancel }, 'Yes, cancel it');
-    const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, ask); ask.focus(); } }, 'Keep it');
-    put(actions, h('p', 'Cancel this ticket?'), yes, no);
+  function confirmMove(ticket, move, actions, ask) {
+    const buttons = [...actions.children];
+    const yes = h('button', { type: 'button', class: move.style, onclick: go }, `Yes, ${move.quick.toLowerCase()} it`);
+    const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, buttons); ask.focus(); } }, 'Keep it');
+    put(actions, h('p', `${move.quick} this ticket?`), yes, no);
     yes.focus();
 
-    async function cancel() {
+    async function go() {
       yes.disabled = true;
       put(notice);
       try {
-        await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'DELETE' });
-        toast('Ticket cancelled.');
+        await makeMove(ticket, move);
+        toast(move.done);
       } catch (error) {
         if (error.status === 401) return hooks.refused();
         const now = await getTicket(ticket.id).catch(() => null);

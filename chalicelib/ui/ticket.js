@@ -11,12 +11,12 @@ import {
   hooks,
   isAdmin,
   label,
+  machine,
   main,
-  mayCancel,
-  mayFinish,
+  makeMove,
+  movesFor,
   onChange,
   put,
-  QUEUED,
   session,
   stateFields,
   stateName,
@@ -89,42 +89,36 @@ export async function ticketView(view, me, id) {
       ? 'Only the person who filed this ticket and admins can see its history.' : error.message);
   }
 
+  // A form for each move the caller may make: its body's fields, if any, and its button.
   function actionForms(ticket) {
-    if (!mayCancel(ticket) && !mayFinish(ticket)) return null;
-    const forms = [];
-    if (mayCancel(ticket)) {
-      const reason = h('textarea', { id: 'cancel-reason', rows: '2', maxlength: '10000', 'aria-describedby': 'cancel-reason-hint' });
-      const field = h('div', { class: 'field' }, h('label', { for: 'cancel-reason' }, 'Reason for cancelling (optional)'),
-        h('span', { class: 'hint', id: 'cancel-reason-hint' }, 'Up to 10,000 characters.'), reason);
-      forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (event) => {
-        event.preventDefault();
-        const text = reason.value.trim();
-        act(event.submitter || event.target.querySelector('button'), 'DELETE', '', text ? { reason: text } : undefined, field, reason);
-      } }, field, h('button', { type: 'submit', class: 'danger' }, 'Cancel ticket')));
-    }
-    if (mayFinish(ticket)) {
-      const errorText = h('input', { id: 'fail-error', autocomplete: 'off', 'aria-describedby': 'fail-error-hint' });
-      const field = h('div', { class: 'field' }, h('label', { for: 'fail-error' }, 'What went wrong'),
-        h('span', { class: 'hint', id: 'fail-error-hint' }, 'Required to mark it failed; up to 10,000 characters.'), errorText);
-      forms.push(h('form', { class: 'panel', novalidate: true, onsubmit: (event) => {
-        event.preventDefault();
-        if (!errorText.value.trim()) return fieldError(field, errorText, 'Say what went wrong: it is required.');
-        act(event.submitter || event.target.querySelector('button'), 'POST', '/fail', { error: errorText.value.trim() }, field, errorText);
-      } }, field, h('div', { class: 'actions' },
-        h('button', { type: 'submit', class: 'secondary' }, 'Mark failed'),
-        h('button', { type: 'button', onclick: (event) => act(event.target, 'POST', '/complete') }, 'Mark completed'))));
-    }
-    return h('section', { 'aria-labelledby': 'actions-title' }, h('h2', { id: 'actions-title' }, 'Actions'), h('div', { class: 'columns' }, forms));
+    const moves = movesFor(ticket);
+    return moves.length ? h('section', { 'aria-labelledby': 'actions-title' }, h('h2', { id: 'actions-title' }, 'Actions'), h('div', { class: 'columns' }, moves.map(moveForm))) : null;
   }
 
-  async function act(button, method, suffix, payload, field, input) {
+  function moveForm({ name, move }) {
+    return h('form', { class: 'panel', novalidate: true, onsubmit: (event) => {
+      event.preventDefault();
+      const body = {};
+      for (const input of move.inputs) {
+        const control = event.target.elements.namedItem(input.name);
+        const text = control.value.trim();
+        if (!text && input.missing) return fieldError(control.parentNode, control, input.missing);
+        if (text) body[input.name] = text;
+      }
+      act(event.target.querySelector('button'), move, Object.keys(body).length ? body : undefined, event.target);
+    } }, move.inputs.map((input) => {
+      const id = `${name}-${input.name}`;
+      return h('div', { class: 'field' }, h('label', { for: id }, input.label), h('span', { class: 'hint', id: `${id}-hint` }, input.hint),
+        h(input.multiline ? 'textarea' : 'input', { id, name: input.name, rows: input.multiline && '2', maxlength: input.max_length, autocomplete: 'off', 'aria-describedby': `${id}-hint` }));
+    }), h('div', { class: 'actions' }, h('button', { type: 'submit', class: move.style }, move.button)));
+  }
+
+  async function act(button, move, body, form) {
     button.disabled = true;
     try {
-      current = await api(`${API}tickets/${encodeURIComponent(id)}${suffix}`, {
-        method, body: payload, headers: { 'If-Match': current.etag },
-      });
+      current = await makeMove(current.data, move, { body, headers: { 'If-Match': current.etag } });
       await render();
-      say(`Ticket ${stateName(current.data.state)}.`, 'notice ok');
+      say(move.done, 'notice ok');
       focusHeading();
     } catch (error) {
       if (error.status === 401) return hooks.refused();
@@ -132,15 +126,16 @@ export async function ticketView(view, me, id) {
         current = await getTicket(id);
         const now = stateName(current.data.state);
         await render();
-        say(error.status === 412
-          ? `Someone else changed this ticket after you opened it: it is now ${now}. Nothing was changed; here it is as it is now.`
-          : `Someone else acted first: this ticket is already ${now}. Nothing was changed; here it is as it is now.`, 'notice error');
+        const what = error.status === 412
+          ? `Someone else changed this ticket after you opened it: it is now ${now}.` : `Someone else acted first: this ticket is already ${now}.`;
+        say(`${what} Nothing was changed; here it is as it is now.`, 'notice error');
         focusHeading();
         return;
       }
       button.disabled = false;
       const detail = error.details[0];
-      if (field && detail) fieldError(field, input, detail.message.replace(/^field '[^']*': /, ''));
+      const control = detail && form.elements.namedItem(detail.field);
+      if (control) fieldError(control.parentNode, control, detail.message.replace(/^field '[^']*': /, ''));
       else say(error.message, 'notice error');
     }
   }
@@ -152,7 +147,7 @@ function stateLine(state) {
   const named = (suffix) => Object.keys(fields).find((name) => name.endsWith(suffix));
   const [actor, time] = [named('_by'), named('_at')];
   return h('span', badge(state), actor ? [' by ', h('strong', fields[actor]), ','] : null,
-    time ? [' ', timeAgo(fields[time])] : stateName(state) === QUEUED && ' waiting in the queue',
+    time ? [' ', timeAgo(fields[time])] : stateName(state) === machine.initial && ' waiting in the queue',
     stateNotes(fields).map(([name, value]) => h('p', { class: 'description' }, `${label(name)}: ${value}`)));
 }
 

@@ -8,7 +8,12 @@ reproducible and takes seconds.
 `positive_data_acceptance` says a request the document calls valid must succeed. A few
 statuses are legitimate answers to a valid request, because they depend on what is
 already stored rather than on the request; each is declared on its operation in the
-document, and named here:
+document, and named here.
+
+Two operations change what every later request may do, whatever order schemathesis takes
+them in: adding a destination restricts every ticket's `dest_path`, and the first key made
+in open mode ends open mode (every later request gets 401). They are left out here, and
+tested in `tests/handler/test_destinations_and_keys_api.py`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ STORED_STATE_STATUSES: dict[str, list[str]] = {
     "complete_ticket": ["412"],
     "fail_ticket": ["412"],
 }
+
+
+# Operations that change what every other request may do (see the docstring).
+SERVER_WIDE = ("add_destination", "create_api_key")
 
 
 def config_file(directory: Path) -> Path:
@@ -66,6 +75,7 @@ def test_schemathesis_finds_no_failures(tmp_path: Path) -> None:
                 "--request-timeout",
                 "30",
                 "--no-color",
+                *(f"--exclude-operation-id={name}" for name in SERVER_WIDE),
             ],
             capture_output=True,
             text=True,

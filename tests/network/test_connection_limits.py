@@ -15,6 +15,8 @@ import select
 import socket
 import sqlite3
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,10 +28,11 @@ import pytest
 import requests
 
 from bench.slow_clients import SlowClients
-from harness.server_process import Server
+from harness.server_process import LAUNCHER, PROJECT_DIR, Server
 from launcher.connection_limits import SPARE_THREADS, ConnectionLimits
-from tests.helpers import example_ticket, row_counts
+from tests.helpers import example_ticket, row_counts, until_not_busy
 from tests.network.conftest import FIGURES, PATIENCE, wait_for
+from tests.other_machine import OtherMachine
 
 QUICK = {
     "TORRENTINO_HEADER_TIMEOUT_MS": "300",
@@ -369,4 +372,131 @@ def test_a_thousand_clients_that_never_finish_their_heads_cost_at_most_the_cap(
         f"ordinary requests, 1,000 clients dripping request heads, default limits:"
         f" {describe(crowded)}; server threads at most {most_threads},"
         f" RSS {rss:.0f} -> at most {most_rss:.0f} MiB"
+    )
+
+
+# --- issue 19, threat 6: one address may not take every place -----------------------------
+
+
+def test_an_address_holding_its_share_gets_a_json_503_while_another_is_served(
+    other_machine: OtherMachine, tmp_path: Path
+) -> None:
+    cap = 4  # two places for each address
+    env = {**LONG_WAITS, "TORRENTINO_MAX_CONNECTIONS": str(cap)}
+    every_address = [*LAUNCHER, "--host", "0.0.0.0"]  # as `make run HOST=0.0.0.0`
+    with Server(tmp_path / "torrentino.db", command=every_address, env=env) as server:
+        tickets_url, health_url = f"{server.url}/api/v1/tickets", f"{server.url}/api/v1/health"
+        answers: list[int] = []
+
+        def create(n: int) -> None:
+            def send() -> int:
+                key = {"Idempotency-Key": f"share-{n}"}
+                try:
+                    response = requests.post(
+                        tickets_url, json=example_ticket(), headers=key, timeout=4 * PATIENCE
+                    )
+                except requests.ConnectionError:
+                    return 0  # its place went to another before it was read: never acted on
+                return response.status_code
+
+            answers.append(until_not_busy(send))
+
+        refusals: list[requests.Response] = []
+
+        def refused() -> bool:
+            response = requests.get(health_url, headers={"Connection": "close"}, timeout=PATIENCE)
+            assert response.status_code in (200, 503), response.text
+            if response.status_code == 503:
+                refusals.append(response)
+            return bool(refusals)
+
+        # Every create waits on this write lock: two of them keep loopback's share busy.
+        holder = sqlite3.connect(server.db_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        creators = [threading.Thread(target=create, args=(n,)) for n in range(2)]
+        try:
+            for creator in creators:
+                creator.start()
+            wait_for(refused, "a 503 while loopback's share is busy")
+            # Another address has places of its own.
+            health = f"http://{other_machine.server_address}:{server.port}/api/v1/health"
+            assert other_machine.request("GET", health) == (200, {"status": "ok"})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        for creator in creators:
+            creator.join(timeout=5 * PATIENCE)
+        assert answers == [201, 201]
+        assert row_counts(server.db_path)[0] == 2
+        assert requests.get(health_url, timeout=PATIENCE).status_code == 200
+    (response,) = refusals
+    assert (response.headers["Retry-After"], response.json()["error"]["code"]) == (
+        "1",
+        "server_busy",
+    )
+    message = response.json()["error"]["message"]
+    assert "this client address is using all the 2 connections" in message
+
+
+NOT_READING = """
+import json, sys
+from bench.slow_clients import SlowClients
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with SlowClients((host, port), {"not_reading": count}) as clients:
+    sys.stdin.read()  # until the test closes this end
+print(json.dumps({"connections_opened": clients.connections_opened}))
+"""
+
+
+def test_clients_that_do_not_read_take_at_most_their_address_share(
+    other_machine: OtherMachine, tmp_path: Path
+) -> None:
+    """The red-team finding: 70 clients, all from one address, each pipelining requests
+    for a 32 KB answer and never reading one, held all 64 places, and every other
+    request got a 503 for as long as they ran. Now they hold at most half the places
+    (their address's share), each only until its answer has waited the send timeout,
+    and requests from another address (here this machine's loopback) keep getting 200.
+    """
+    limits = ConnectionLimits()  # make run's defaults: 64 places
+    env = {"TORRENTINO_SEND_TIMEOUT_MS": "3000"}  # so they lose and retake places meanwhile
+    with Server(
+        tmp_path / "torrentino.db", command=[*LAUNCHER, "--host", "0.0.0.0"], env=env
+    ) as server:
+        ordinary_requests(server, rounds=1)
+        attack = subprocess.Popen(
+            other_machine.command(
+                sys.executable,
+                "-c",
+                NOT_READING,
+                other_machine.server_address,
+                str(server.port),
+                "70",
+            ),
+            cwd=PROJECT_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(
+                lambda: server.thread_count() >= ACCEPTING_THREADS + limits.max_per_client,
+                "the clients that do not read hold their address's share of the places",
+            )
+            crowded: list[tuple[str, int, float]] = []
+            most_threads = 0
+            started = time.monotonic()
+            # Ordinary requests for longer than the send timeout: the clients that do not
+            # read lose their places to it and take them again meanwhile.
+            while time.monotonic() - started < 8 or len(crowded) < 30:
+                crowded += ordinary_requests(server, rounds=1)
+                most_threads = max(most_threads, server.thread_count())
+        finally:
+            report, _ = attack.communicate("", timeout=PATIENCE)
+        assert attack.returncode == 0
+        assert json.loads(report)["connections_opened"] > 70  # they were closed and came back
+        assert {status for _, status, _ in crowded} == {200, 201}
+        assert most_threads <= ACCEPTING_THREADS + limits.max_connections + SPARE_THREADS
+    FIGURES.append(
+        f"ordinary requests from loopback, 70 clients not reading their answers from another"
+        f" address: {describe(crowded)}; server threads at most {most_threads}"
     )

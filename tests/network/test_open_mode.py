@@ -1,97 +1,28 @@
 """Open mode is for this machine only, over real sockets from another "machine".
 
-The other machine is a network namespace this module makes, joined to this one by a
-veth pair on a /30 of 198.18.0.0/15 (set aside for benchmarking, RFC 2544, routed
-nowhere). Its requests reach the server as they would from the LAN: over the server's
-address on that link, from an address that is not loopback. Needs root, as CI has.
+The other machine is a network namespace this module makes (`tests/other_machine.py`),
+joined to this one by a veth pair on a /30 of 198.18.0.0/15 (set aside for benchmarking,
+RFC 2544, routed nowhere). Its requests reach the server as they would from the LAN: over
+the server's address on that link, from an address that is not loopback. Needs root, as
+CI has.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
 import requests
 
 from harness.server_process import LAUNCHER, PLAIN_CHALICE_LOCAL, PROJECT_DIR, Server
 from tests.helpers import example_ticket, row_counts
 from tests.network.conftest import PATIENCE
+from tests.other_machine import OtherMachine
 
 FIRST_KEY_COMMAND = 'make keys ARGS="create <name> --role admin"'
 EVERY_ADDRESS = ["--host", "0.0.0.0"]  # as `make run HOST=0.0.0.0`
-CLIENT = """
-import json, sys, urllib.error, urllib.request
-method, url, body, headers = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-request = urllib.request.Request(url, data=body.encode() or None, method=method, headers=headers)
-try:
-    with urllib.request.urlopen(request, timeout=30) as response:
-        status, data = response.status, response.read()
-except urllib.error.HTTPError as error:
-    status, data = error.code, error.read()
-print(json.dumps({"status": status, "body": json.loads(data)}))
-"""
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=PATIENCE)
-
-
-@dataclass(frozen=True)
-class OtherMachine:
-    """A network namespace that reaches this machine at `server_address`."""
-
-    namespace: str
-    server_address: str
-    own_address: str
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        body: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        """(status, JSON body) of one request made from inside the namespace."""
-        sent_headers = json.dumps({"Content-Type": "application/json", **(headers or {})})
-        sent_body = json.dumps(body) if body is not None else ""
-        client = [sys.executable, "-c", CLIENT, method, url, sent_body, sent_headers]
-        done = subprocess.run(
-            ["ip", "netns", "exec", self.namespace, *client],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=2 * PATIENCE,
-        )
-        reply = json.loads(done.stdout)
-        return reply["status"], reply["body"]
-
-
-@pytest.fixture(scope="module")
-def other_machine() -> Iterator[OtherMachine]:
-    tag = f"trn{os.getpid() % 100_000}"  # names of this run's own; interfaces take 15 chars
-    link = ipaddress.ip_network("198.18.0.0/15").network_address + 4 * (os.getpid() % 32_768)
-    here, there = str(link + 1), str(link + 2)
-    try:
-        ip("netns", "add", tag)
-        ip("link", "add", f"{tag}h", "type", "veth", "peer", "name", f"{tag}o")
-        ip("link", "set", f"{tag}o", "netns", tag)
-        ip("addr", "add", f"{here}/30", "dev", f"{tag}h")
-        ip("link", "set", f"{tag}h", "up")
-        ip("-n", tag, "addr", "add", f"{there}/30", "dev", f"{tag}o")
-        ip("-n", tag, "link", "set", f"{tag}o", "up")
-        yield OtherMachine(tag, here, there)
-    finally:
-        # Deleting the namespace deletes its end of the pair, and so the pair.
-        subprocess.run(["ip", "netns", "del", tag], capture_output=True, check=False)
-        subprocess.run(["ip", "link", "del", f"{tag}h"], capture_output=True, check=False)
 
 
 def url_from(other: OtherMachine, server: Server, path: str) -> str:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.backups import check
+from chalicelib.keys.identity import Role
+from chalicelib.keys.store import create_key, revoke_key
 from chalicelib.service.unit_of_work import open_storage
 from chalicelib.storage import migrations
 from chalicelib.tickets.model import CreateTicketRequest
@@ -208,3 +210,79 @@ def test_events_of_an_unreadable_ticket_are_not_called_orphans(
     sql(db_path, """UPDATE tickets SET state = '{"type": "x"}' WHERE id = ?""", populated["bad"])
     problems = check.check_database(db_path).problems
     assert [p.subject for p in problems] == [f"ticket {populated['bad']}"]
+
+
+@pytest.fixture
+def keyed(db_path: Path) -> Tickets:
+    """Two keys, one of them revoked, by id: made as `make keys` makes them."""
+    alice, _ = create_key(db_path, "alice", Role.USER)
+    bob, _ = create_key(db_path, "bob", Role.ADMIN)
+    revoke_key(db_path, bob.id)
+    return {"alice": alice.id, "bob": bob.id}
+
+
+KEY_DAMAGE: dict[str, tuple[Damage, str]] = {
+    "a key without its created event (the hidden key of issue 19)": (
+        lambda p, k: sql(
+            p,
+            "INSERT INTO api_keys (id, user, role, secret_hash, created_at)"
+            " VALUES ('0123456789ab', 'mallory', 'admin', 'x', '2026-01-01T00:00:00.000000Z')",
+        ),
+        "key 0123456789ab: has no api_key_created event",
+    ),
+    "a role raised behind the log's back": (
+        lambda p, k: sql(p, "UPDATE api_keys SET role = 'admin' WHERE id = ?", k["alice"]),
+        "stored role is 'admin' but its audit events give 'user'",
+    ),
+    "a user renamed behind the log's back": (
+        lambda p, k: sql(p, "UPDATE api_keys SET user = 'system' WHERE id = ?", k["alice"]),
+        "stored user is 'system' but its audit events give 'alice'",
+    ),
+    "a revocation undone": (
+        lambda p, k: sql(p, "UPDATE api_keys SET revoked_at = NULL WHERE id = ?", k["bob"]),
+        "stored revoked_at is None but its audit events give '",
+    ),
+    "a revocation without its event": (
+        lambda p, k: sql(p, "UPDATE api_keys SET revoked_at = created_at WHERE id = ?", k["alice"]),
+        "but its audit events give None",
+    ),
+    "the created event lost": (
+        lambda p, k: sql(
+            p,
+            "DELETE FROM audit_events WHERE event_type = 'api_key_created'"
+            " AND json_extract(data, '$.key_id') = ?",
+            k["alice"],
+        ),
+        "has no api_key_created event",
+    ),
+    "the created event duplicated": (
+        lambda p, k: sql(
+            p,
+            "INSERT INTO audit_events (event_type, timestamp, ticket_id, actor, data)"
+            " SELECT event_type, timestamp, ticket_id, actor, data FROM audit_events"
+            " WHERE event_type = 'api_key_created' AND json_extract(data, '$.key_id') = ?",
+            k["bob"],
+        ),
+        "has 2 api_key_created events",
+    ),
+    "a key deleted": (
+        lambda p, k: sql(p, "DELETE FROM api_keys WHERE id = ?", k["alice"]),
+        "which does not exist",
+    ),
+}
+
+
+def test_keys_made_and_revoked_as_the_command_line_does_pass(db_path: Path, keyed: Tickets) -> None:
+    assert check.check_database(db_path).problems == []
+
+
+@pytest.mark.parametrize("name", list(KEY_DAMAGE))
+def test_each_key_the_log_does_not_explain_is_named(
+    db_path: Path, keyed: Tickets, name: str
+) -> None:
+    damage, needle = KEY_DAMAGE[name]
+    damage(db_path, keyed)
+    problems = [str(problem) for problem in check.check_database(db_path).problems]
+    assert any(needle in problem for problem in problems), problems
+    result = run_check(str(db_path))
+    assert result.returncode == 1 and needle in result.stdout

@@ -293,13 +293,18 @@ def test_a_damaged_or_foreign_backup_is_refused_by_restore(
 
 @pytest.mark.usefixtures("journal_mode")
 def test_an_older_backup_is_verified_and_restored_through_migration(setup: Setup) -> None:
-    # What torrentino at schema 7 wrote: no audit_counts table (migration 8) yet.
+    # What torrentino at schema 7 wrote: no audit_counts table (migration 8) yet, the
+    # three indexes migration 9 drops, as migration 1 made them, and no later table.
     old = setup.damaged_copy(
         lambda p: sql(
             p,
+            "DROP TABLE destinations",
             "DROP TRIGGER audit_counts_insert",
             "DROP TRIGGER audit_counts_delete",
             "DROP TABLE audit_counts",
+            "CREATE INDEX idx_tickets_state ON tickets(json_extract(state, '$.type'))",
+            "CREATE INDEX idx_tickets_created_by ON tickets(created_by)",
+            "CREATE INDEX idx_tickets_priority ON tickets(priority DESC)",
             "PRAGMA user_version = 7",
         ),
         keep_manifest=False,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib import cli
 from chalicelib.backups import backup, upgrade
 from chalicelib.backups.check import check_database
 from chalicelib.backups.files import (
@@ -24,8 +25,6 @@ from chalicelib.backups.files import (
 )
 from chalicelib.backups.kinds import BackupKind
 from chalicelib.errors import UpgradeFailed
-from chalicelib.keys.identity import Role
-from chalicelib.keys.store import create_key
 from chalicelib.service import startup as service
 from chalicelib.service.unit_of_work import open_storage
 from chalicelib.storage import migrations
@@ -217,7 +216,8 @@ def test_the_keys_command_upgrades_an_older_database_only_after_its_backup(
 ) -> None:
     db = at_schema(tmp_path / "torrentino.db", CURRENT - 1)
     with_tickets(db)
-    create_key(db, "root", Role.ADMIN)  # `make keys` before the server was started
+    # `make keys` before the upgraded server was started
+    assert cli.main(["--db", str(db), "keys", "create", "root", "--role", "admin"]) == 0
     [kept] = list_backups(tmp_path / "backups", db.stem)
     assert kept.kind is BackupKind.BEFORE_UPGRADE
     assert user_version(tmp_path / "backups" / kept.name) == CURRENT - 1

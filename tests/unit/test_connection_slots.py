@@ -14,7 +14,12 @@ from collections.abc import Iterator
 import pytest
 
 from launcher.connection_limits import SPARE_THREADS, ConnectionEvicted, ConnectionLimits
-from launcher.connection_slots import ClientConnection, ConnectionSlots, DeadlineReader
+from launcher.connection_slots import (
+    ClientConnection,
+    ConnectionSlots,
+    DeadlineReader,
+    DeadlineWriter,
+)
 
 CAP = 3
 
@@ -158,3 +163,78 @@ def test_bytes_read_as_the_connection_is_evicted_count_as_a_request_begun(
     reader.join(timeout=5)
     assert len(outcome) == 1
     assert connection.request_started
+
+
+# --- one client address holds at most its share of the places -----------------------------
+
+SHARED = 4  # places; one address may hold 2
+
+
+def from_address(slots: ConnectionSlots, pairs: Pairs, client: str | None) -> ClientConnection:
+    connection = slots.admit(pairs.new(), client)
+    assert connection is not None and not connection.turned_away
+    return connection
+
+
+def test_one_address_holds_at_most_half_the_places(pairs: Pairs) -> None:
+    slots = ConnectionSlots(ConnectionLimits(max_connections=SHARED))
+    assert slots.limits.max_per_client == 2
+    busy = [from_address(slots, pairs, "192.0.2.1") for _ in range(2)]
+    for connection in busy:
+        assert connection.begin_work()  # e.g. sending an answer its client does not read
+    refused = slots.admit(pairs.new(), "192.0.2.1")
+    assert refused is not None and refused.turned_away and refused.over_share
+    # The other half stays for everyone else, and the global cap still holds.
+    others = [from_address(slots, pairs, f"192.0.2.{n}") for n in (2, 3)]
+    for connection in others:
+        assert connection.begin_work()
+    beyond = slots.admit(pairs.new(), "192.0.2.4")
+    assert beyond is not None and beyond.turned_away and not beyond.over_share
+    assert not any(connection.evicted for connection in busy + others)
+
+
+def test_an_address_at_its_share_gives_up_its_own_quietest_place(pairs: Pairs) -> None:
+    slots = ConnectionSlots(ConnectionLimits(max_connections=SHARED))
+    elsewhere = from_address(slots, pairs, "192.0.2.2")  # quiet longest of all
+    later()
+    first, second = (from_address(slots, pairs, "192.0.2.1") for _ in range(2))
+    in_recv(elsewhere, first, second)
+    newcomer = from_address(slots, pairs, "192.0.2.1")
+    assert [c.evicted for c in (elsewhere, first, second)] == [False, True, False]
+    assert newcomer.client == "192.0.2.1"
+
+
+def test_a_trusted_proxys_connection_counts_for_the_client_it_forwards(pairs: Pairs) -> None:
+    """Admitted for nobody, it counts for a client while it serves that client's request."""
+    slots = ConnectionSlots(ConnectionLimits(max_connections=SHARED))
+    proxied = [from_address(slots, pairs, None) for _ in range(3)]  # more than a share
+    for connection in proxied:
+        connection.await_request()
+    assert slots.attribute(proxied[0], "192.0.2.7")
+    assert slots.attribute(proxied[1], "192.0.2.7")
+    for connection in proxied[:2]:
+        assert connection.begin_work()
+    assert not slots.attribute(proxied[2], "192.0.2.7")  # its share, busy: refused
+    assert slots.attribute(proxied[2], "192.0.2.8")  # another client behind the same proxy
+    direct = slots.admit(pairs.new(), "192.0.2.7")
+    assert direct is not None and direct.over_share
+    # Its request answered, the proxy's connection counts for nobody again.
+    proxied[0].await_request()
+    assert proxied[0].client is None
+    assert slots.attribute(proxied[1], "192.0.2.7")  # (already its)
+    assert from_address(slots, pairs, "192.0.2.7").client == "192.0.2.7"
+
+
+def test_an_answer_must_be_taken_within_the_send_timeout_as_a_whole(pairs: Pairs) -> None:
+    """The timeout starts with the answer's first write: a client that takes the head
+    and then stalls does not get the whole timeout again for the body."""
+    slots = ConnectionSlots(ConnectionLimits(send_timeout=0.001))
+    connection = admitted(slots, pairs)
+    connection.await_request()
+    writer = DeadlineWriter(connection)
+    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    time.sleep(0.01)  # longer than the send timeout
+    with pytest.raises(TimeoutError):
+        writer.write(b"{}")  # the socket would take it at once; the answer's time is up
+    connection.await_request()  # the next answer has a send timeout of its own
+    writer.write(b"HTTP/1.1 200 OK\r\n\r\n")

@@ -12,7 +12,8 @@ from chalicelib.audit.events import AuditEventType
 from chalicelib.audit.log import AuditFilter
 from chalicelib.errors import InvalidInput
 from chalicelib.tickets.listing import TicketFilter
-from chalicelib.tickets.model import CancelTicketRequest, CreateTicketRequest
+from chalicelib.tickets.model import CreateTicketRequest
+from chalicelib.tickets.states import CancelTicketRequest
 from tests.helpers import example_ticket
 
 JSON = "application/json"

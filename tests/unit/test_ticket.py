@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from chalicelib.errors import InvalidTransition
 from chalicelib.tickets.listing import TicketFilter
 from chalicelib.tickets.model import (
-    CancelTicketRequest,
     CreateTicketRequest,
     QueryContext,
     Ticket,
@@ -25,6 +24,7 @@ from chalicelib.tickets.states import (
     ALLOWED_TRANSITIONS,
     STATE_NAMES,
     Cancelled,
+    CancelTicketRequest,
     Completed,
     Failed,
     Pending,
