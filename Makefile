@@ -13,7 +13,7 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test test-fast bench lint typecheck keys destinations clean check-db browser caddy \
+.PHONY: run test test-fast bench lint typecheck keys destinations notify clean check-db browser caddy \
 	screenshots package backup backups verify-backups restore deploy
 
 $(BIN)/python:
@@ -33,6 +33,11 @@ keys: $(STAMP)
 # make destinations ARGS="add Movies /media/movies --tag movie" | ARGS=list | ARGS="remove <id>"
 destinations: $(STAMP)
 	$(BIN)/python -m chalicelib.cli destinations $(ARGS)
+
+# make notify ARGS="add ntfy://ntfy.example.com/torrentino" | ARGS=list | ARGS="test <id>"
+# (docs/notifications.md)
+notify: $(STAMP)
+	$(BIN)/python -m chalicelib.cli notify $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

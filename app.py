@@ -29,6 +29,7 @@ from chalicelib.api.routing import (
     optional_body_as,
     page_response,
     query_params,
+    require_this_machine_for_the_first_key,
     ticket_response,
 )
 from chalicelib.audit.log import AuditFilter, AuditPage
@@ -49,18 +50,24 @@ from chalicelib.errors import (
     KeyNotFound,
     StaleTicket,
     StorageUnavailable,
+    TargetNotFound,
     TicketNotFound,
+    TicketNotPending,
     TorrentinoError,
 )
 from chalicelib.keys import store as key_store
 from chalicelib.keys.identity import WhoAmI, who_am_i
 from chalicelib.keys.store import ApiKeyInfo, CreatedKey, CreateKeyRequest, KeyList
+from chalicelib.notifications import model as targets
+from chalicelib.notifications.addresses import AddressPolicy
+from chalicelib.notifications.delivery import deliver_due
 from chalicelib.service.startup import Health, VersionInfo, ensure_started, version_info
 from chalicelib.tickets.events import TicketHistory
 from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter, TicketPage
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.moves import Move
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.states import MOVES
 
 app = Chalice(app_name="torrentino")
@@ -122,6 +129,41 @@ def list_tickets(caller: Caller) -> Response:
 def get_ticket(caller: Caller, ticket_id: str) -> Response:
     """Read one ticket; any caller may read."""
     return ticket_response(caller.tickets.get(ticket_id))
+
+
+@api_route(
+    "PATCH",
+    "/api/v1/tickets/{ticket_id}",
+    summary="Edit a pending ticket with a JSON Merge Patch (RFC 7396)",
+    description="Changes priority, query_context.tags, query_context.description or dest_path, "
+    "validated as a create is. Only a pending ticket, by its creator or an admin. A patch "
+    "that changes nothing changes and records nothing.",
+    body=UpdateTicketRequest,
+    body_media_types=("application/merge-patch+json", "application/json"),
+    response=Ticket,
+    errors=(Forbidden, TicketNotFound, TicketNotPending, StaleTicket, IdempotencyMismatch),
+    request_headers=("If-Match", "Idempotency-Key"),
+    response_headers=("ETag", "Idempotent-Replayed"),
+    header_descriptions=(
+        (
+            "Idempotency-Key",
+            "Makes an edit safe to retry: a retry with the same key and patch returns the "
+            "original response and changes nothing (keys are kept for 48 hours, per caller).",
+        ),
+    ),
+)
+def edit_ticket(caller: Caller, ticket_id: str) -> Response:
+    """Edit a pending ticket; a user may edit only its own."""
+    patch = body_as(UpdateTicketRequest)
+    edited, replayed = caller.tickets.edit(
+        ticket_id,
+        patch,
+        actor=caller.identity.name,
+        owner=caller.identity.owner_filter(),
+        expected_versions=if_match(),
+        key=parse_idempotency_key(header("idempotency-key")),
+    )
+    return ticket_response(edited, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 def move_route(kind: str, move: Move) -> None:
@@ -352,6 +394,7 @@ def list_api_keys(caller: Caller) -> Response:
 def create_api_key(caller: Caller) -> Response:
     """Create a key for a person, as `make keys ARGS="create ..."` does."""
     caller.identity.require_admin("create API keys")
+    require_this_machine_for_the_first_key(caller)
     body = body_as(CreateKeyRequest)
     info, key = key_store.create_key(
         settings.db_path(), body.user, body.role, actor=caller.identity.name
@@ -372,6 +415,130 @@ def revoke_api_key(caller: Caller, key_id: str) -> Response:
     caller.identity.require_admin("revoke API keys")
     revoked = key_store.revoke_key(settings.db_path(), key_id, actor=caller.identity.name)
     return json_response(revoked)
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets",
+    summary="Add a notification target: an Apprise URL, or a signed webhook",
+    description="The answer shows the URL masked and, for a webhook, its signing secret: "
+    "this once. An admin's target gets every event it names; a user's, only the events of "
+    "that user's own tickets. Deliveries start with the next event (docs/notifications.md).",
+    body=targets.CreateTargetRequest,
+    response=targets.CreatedTarget,
+    status=201,
+    errors=(InvalidInput, Forbidden),
+    tag="notifications",
+)
+def create_notification_target(caller: Caller) -> Response:
+    """Save a target for the caller; its secret is in this answer only."""
+    body = body_as(targets.CreateTargetRequest)
+    created = caller.targets.create(
+        body,
+        owner=caller.identity.name,
+        is_admin=caller.identity.is_admin,
+        policy=AddressPolicy.from_settings(),
+    )
+    return json_response(created, 201)
+
+
+@api_route(
+    "GET",
+    "/api/v1/notification-targets",
+    summary="List the caller's notification targets (every one, for an admin)",
+    response=targets.TargetList,
+    errors=(),
+    tag="notifications",
+)
+def list_notification_targets(caller: Caller) -> Response:
+    """The caller's targets, masked, with their state."""
+    return json_response(caller.targets.list(owner=caller.identity.owner_filter()))
+
+
+# A target's own routes: its owner's, or any admin's; anyone else's is a 404.
+TARGET: dict[str, Any] = {"errors": (TargetNotFound,), "tag": "notifications"}
+
+
+@api_route(
+    "DELETE",
+    "/api/v1/notification-targets/{target_id}",
+    summary="Remove a notification target and its delivery record",
+    response=targets.NotificationTarget,
+    **TARGET,
+)
+def delete_notification_target(caller: Caller, target_id: str) -> Response:
+    """Remove one of the caller's targets."""
+    owner = caller.identity.owner_filter()
+    return json_response(caller.targets.delete(target_id, owner=owner, actor=caller.identity.name))
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets/{target_id}/test",
+    summary="Send a test notification now",
+    description="Answers once it is sent (or has failed), with the delivery as recorded.",
+    body=NoBody,
+    body_required=False,
+    response=targets.Delivery,
+    **TARGET,
+)
+def test_notification_target(caller: Caller, target_id: str) -> Response:
+    """Send a test to one of the caller's targets, paused or not."""
+    optional_body_as(NoBody)
+    owner = caller.identity.owner_filter()
+    sent = caller.targets.send_test(target_id, owner=owner, policy=AddressPolicy.from_settings())
+    return json_response(sent)
+
+
+@api_route(
+    "GET",
+    "/api/v1/notification-targets/{target_id}/deliveries",
+    summary="A notification target's recent deliveries, newest first",
+    response=targets.DeliveryList,
+    **TARGET,
+)
+def notification_deliveries(caller: Caller, target_id: str) -> Response:
+    """The target's last deliveries: status, attempts and the last error of each."""
+    owner = caller.identity.owner_filter()
+    return json_response(caller.targets.deliveries(target_id, owner=owner))
+
+
+@api_route(
+    "POST",
+    "/api/v1/notification-targets/{target_id}/resume",
+    summary="Resume a paused notification target",
+    description="It gets the events it missed while paused, unless `skip_missed` is true.",
+    body=targets.ResumeRequest,
+    body_required=False,
+    response=targets.NotificationTarget,
+    **TARGET,
+)
+def resume_notification_target(caller: Caller, target_id: str) -> Response:
+    """Deliver to a paused target again."""
+    body = optional_body_as(targets.ResumeRequest)
+    resumed = caller.targets.resume(
+        target_id,
+        owner=caller.identity.owner_filter(),
+        actor=caller.identity.name,
+        skip_missed=body.skip_missed,
+    )
+    return json_response(resumed)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def scheduled_notifications(event: CloudWatchEvent) -> dict[str, int]:
+    """Deliver notifications on a Lambda deployment, every minute (the local server runs a
+    delivery thread instead). Several at once are safe: each target is leased to one run."""
+    del event
+    db_file = settings.db_path()
+    ensure_started(db_file)
+    report = deliver_due(db_file, worker=NOTIFY_WORKER, budget_seconds=NOTIFY_BUDGET_SECONDS)
+    return report.summary()
+
+
+# A Lambda run stops starting sends after this long, well inside its timeout and the minute.
+NOTIFY_BUDGET_SECONDS = 40.0
+NOTIFY_WORKER = "lambda"
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))

@@ -19,6 +19,7 @@ from bench import (
     deploy_bench,
     doc,
     http_bench,
+    notify_bench,
     scale_bench,
     store_bench,
 )
@@ -27,6 +28,7 @@ from bench.common import Table, machine
 FULL: dict[str, dict[str, Any]] = {
     "store": {"tickets": 10_000, "count": 200, "rounds": 7},
     "phases": {"tickets": 10_000, "count": 200, "rounds": 7},
+    "notify": {"tickets": 10_000, "count": 200, "rounds": 7},
     "http": {"tickets": 40_000, "seconds": 2.0, "use_wrk": None},
     "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
     "browser": {"tickets": 10_000, "rounds": 7},
@@ -41,6 +43,7 @@ FULL: dict[str, dict[str, Any]] = {
 SMOKE: dict[str, dict[str, Any]] = {
     "store": {"tickets": 200, "count": 10, "rounds": 1},
     "phases": {"tickets": 200, "count": 5, "rounds": 1},
+    "notify": {"tickets": 200, "count": 5, "rounds": 1},
     "http": {"tickets": 300, "seconds": 0.1, "use_wrk": False},
     "scale": {"sizes": [100, 1_000], "ops": 6, "rounds": 1},
     "browser": {"tickets": 1_000, "rounds": 1},
@@ -48,6 +51,8 @@ SMOKE: dict[str, dict[str, Any]] = {
     "backup": {"sizes": [200, 500], "load_tickets": 300, "seconds": 0.3, "passes": 1},
 }
 MEMORY_LIMIT_MB = 100
+# How much dearer than a cancel an edit may measure and still count as the same cost.
+EDIT_NOISE = 0.10
 
 
 def _verdict(ok: bool) -> str:
@@ -55,17 +60,37 @@ def _verdict(ok: bool) -> str:
 
 
 def targets(
-    store: Table, http: dict[str, dict[str, http_bench.Run]], scale: Table, memory: list[float]
+    store: Table,
+    http: dict[str, dict[str, http_bench.Run]],
+    scale: Table,
+    memory: list[float],
+    notify: Table,
 ) -> Table:
     """Every target of issue 6, computed from this run's numbers."""
     table = Table("Targets", ["target", "measured", ""])
     ratios = {row[0]: float(row[3].rstrip("x")) for row in store.rows if row[3] != "-"}
-    for name in ("create", "cancel"):
+    for name in ("create", "edit", "cancel"):
         table.add(
             f"store {name} within 1.5x of plain sqlite3",
             f"{ratios[name]:.2f}x",
             _verdict(ratios[name] <= 1.5),
         )
+    # An edit is one more change of a pending ticket: it may cost what a cancel does.
+    per_second = {row[0]: float(row[1].replace(",", "")) for row in store.rows}
+    edit_cost = per_second["cancel"] / per_second["edit"]
+    table.add(
+        f"store edit costs no more than cancel (within {EDIT_NOISE:.0%})",
+        f"{edit_cost:.2f}x",
+        _verdict(edit_cost <= 1 + EDIT_NOISE),
+    )
+    best = {route: max(r.rps for r in runs.values()) for route, runs in http.items()}
+    edit_cost = best["cancel"] / best["edit"]
+    table.add(
+        f"{http_bench.LABELS['edit']} costs no more than {http_bench.LABELS['cancel']}"
+        f" (within {EDIT_NOISE:.0%})",
+        f"{edit_cost:.2f}x",
+        _verdict(edit_cost <= 1 + EDIT_NOISE),
+    )
     floor = max(r.rps for r in http["health"].values())
     for route, runs in http.items():
         if route == "health":
@@ -92,6 +117,12 @@ def targets(
             f"{growth[name]:.2f}x",
             _verdict(growth[name] <= 2.0),
         )
+    rows = [row[2] for row in notify.rows]
+    table.add(
+        f"notifications: a create writes the same with {notify_bench.TARGETS} targets as none",
+        " / ".join(rows),
+        _verdict(len(set(rows)) == 1),
+    )
     table.add(
         f"server peak RSS under {MEMORY_LIMIT_MB} MiB (scale run, load run)",
         " / ".join(f"{m:.0f} MiB" for m in memory),
@@ -119,6 +150,7 @@ def main(argv: list[str]) -> int:
         print("store ...", file=sys.stderr)
         store = store_bench.run(workdir, **config["store"])
         phases = connection_bench.run(workdir, **config["phases"])
+        notify = notify_bench.run(workdir, **config["notify"])
         print("http ...", file=sys.stderr)
         http_table, http_runs, load_memory = http_bench.run(workdir, **config["http"])
         print("scale ...", file=sys.stderr)
@@ -137,8 +169,19 @@ def main(argv: list[str]) -> int:
         f"scale run on {config['scale']['sizes'][-1]:,} tickets", scale_memory[0], scale_memory[1]
     )
     memory.add("HTTP load run", load_memory[0], load_memory[1])
-    sections += [store, phases, http_table, scale, plans, memory, browser, *deploy, *backups]
-    sections.append(targets(store, http_runs, scale, [scale_memory[1], load_memory[1]]))
+    sections += [
+        store,
+        phases,
+        notify,
+        http_table,
+        scale,
+        plans,
+        memory,
+        browser,
+        *deploy,
+        *backups,
+    ]
+    sections.append(targets(store, http_runs, scale, [scale_memory[1], load_memory[1]], notify))
     text = "\n".join(section.render() for section in sections)
     print(text)
     if args.out:

@@ -19,12 +19,14 @@ from bench import loader, loadgen
 from bench.common import PROJECT_DIR, Table
 from harness.server_process import Server
 
-ROUTES = ("health", "create", "get", "list", "cancel")
+# Edits run before cancels, while every ticket they walk through is still pending.
+ROUTES = ("health", "create", "get", "list", "edit", "cancel")
 LABELS = {
     "health": "GET /health (floor)",
     "create": "POST /tickets",
     "get": "GET /tickets/{id}",
     "list": "GET /tickets?state=pending",
+    "edit": "PATCH /tickets/{id}",
     "cancel": "DELETE /tickets/{id}",
 }
 # (label, connections, fresh connection per request)
@@ -112,21 +114,26 @@ def run(
     results: dict[str, dict[str, Run]] = {}
     passes = (SHAPES, SHAPES[::-1], SHAPES)
     run_count = len(passes) * len(SHAPES) + 1  # and a warm-up
-    slices = iter(pending[n::run_count] for n in range(run_count))
+    portions = [pending[n::run_count] for n in range(run_count)]
+    # Each edit run and each cancel run gets pending tickets of its own, so every cancel is
+    # real, and so is every edit: a run gives each of its tickets a priority no run before
+    # it gave (the edits run first, so the cancels find the same tickets still pending).
+    slices = {"edit": iter(portions), "cancel": iter(portions)}
     ids_file = workdir / "ids.txt"
     with Server(path, log_path=workdir / "http-server.log") as server:
         for route in ROUTES:
             results[route] = {}
             # A discarded warm-up, so no cell pays for the route's first requests.
-            ids_file.write_text("\n".join(next(slices) if route == "cancel" else pending) + "\n")
+            ids_file.write_text(
+                "\n".join(next(slices[route]) if route in slices else pending) + "\n"
+            )
             if use_wrk:
                 _wrk(server.url, route, ids_file, connections=4, seconds=1, fresh=False)
             # Each cell runs three times, the shapes in alternating orders, and keeps
             # the best run: a noisy neighbour only ever makes a run slower.
             for shapes in passes:
                 for label, connections, fresh in shapes:
-                    # Each cancel run gets pending tickets of its own: every cancel is real.
-                    ids = next(slices) if route == "cancel" else pending
+                    ids = next(slices[route]) if route in slices else pending
                     ids_file.write_text("\n".join(ids) + "\n")
                     if use_wrk:
                         run_ = _wrk(

@@ -41,7 +41,10 @@ def _request(route: str, ids: list[str], cursor: list[int]) -> tuple[str, str, b
     if route == "get":
         return "GET", f"/api/v1/tickets/{random.choice(ids)}", None
     cursor[0] += 1
-    return "DELETE", f"/api/v1/tickets/{ids[cursor[0] % len(ids)]}", None
+    ticket_id = ids[cursor[0] % len(ids)]
+    if route == "edit":  # a new priority each time, so every edit changes the ticket
+        return "PATCH", f"/api/v1/tickets/{ticket_id}", b'{"priority": %d}' % (cursor[0] % 65536)
+    return "DELETE", f"/api/v1/tickets/{ticket_id}", None
 
 
 def run(
@@ -61,7 +64,8 @@ def run(
         while time.monotonic() < deadline:
             with lock:
                 method, path, body = _request(route, ids, cursor)
-            headers = {"Content-Type": "application/json"} if body else {}
+            media_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
+            headers = {"Content-Type": media_type} if body else {}
             if fresh:
                 headers["Connection"] = "close"
             start = time.perf_counter()

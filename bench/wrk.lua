@@ -1,12 +1,14 @@
 -- torrentino's wrk script: one route per run, named by the first argument.
 --   wrk -t1 -c4 -d3s -s bench/wrk.lua http://127.0.0.1:PORT -- ROUTE [IDS_FILE]
--- ROUTE is health, create, get, list or cancel. get picks ids at random from IDS_FILE;
--- cancel walks through it once (each id is a pending ticket), so each cancel is real.
+-- ROUTE is health, create, get, list, edit or cancel. get picks ids at random from IDS_FILE;
+-- cancel walks through it once (each id is a pending ticket), so each cancel is real; edit
+-- walks through it too, giving each ticket a new priority, so each edit is real.
 -- done() prints one line starting with BENCH that bench/http_bench.py reads.
 
 local route
 local ids = {}
 local next_id = 1
+local edits = 0
 local fixed
 
 local create_body = '{"priority": 100, "query_context": {"tags": ["music", "flac"],'
@@ -37,6 +39,11 @@ function request()
   end
   local id = ids[next_id]
   next_id = next_id % #ids + 1
+  if route == "edit" then
+    edits = edits + 1
+    return wrk.format("PATCH", "/api/v1/tickets/" .. id,
+      {["Content-Type"] = "application/merge-patch+json"}, '{"priority": ' .. (edits % 65536) .. '}')
+  end
   return wrk.format("DELETE", "/api/v1/tickets/" .. id)
 end
 

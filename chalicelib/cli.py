@@ -6,6 +6,9 @@
     python -m chalicelib.cli check [PATH]                     # the consistency check
     python -m chalicelib.cli destinations add Movies /media/movies [--tag movie] | list
     python -m chalicelib.cli destinations remove <id>
+    python -m chalicelib.cli notify add URL [--kind webhook] [--event TYPE]... [--for USER]
+    python -m chalicelib.cli notify list | test ID | deliveries ID | resume ID | remove ID
+    python -m chalicelib.cli notify deliver                   # deliver what is due, once
 
 The database is TORRENTINO_DB_PATH (or the default); `--db PATH` overrides it. Backups go
 to TORRENTINO_BACKUP_DIR (default: `backups/` beside the database); `--backup-dir`
@@ -17,27 +20,33 @@ from __future__ import annotations
 
 import argparse
 import math
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from chalicelib import settings
 from chalicelib.actors import CLI_ACTOR
 from chalicelib.api.parsing import validation_error
+from chalicelib.audit.events import AuditEventType
 from chalicelib.backups import restore, upgrade
-from chalicelib.backups.backup import CreatedBackup, backup_if_due, create_backup, reason
+from chalicelib.backups.backup import CreatedBackup, backup_if_due, before_restore, create_backup
 from chalicelib.backups.check import check_database
-from chalicelib.backups.files import directory_lock, list_backups
+from chalicelib.backups.files import list_backups
 from chalicelib.backups.kinds import BackupKind
-from chalicelib.backups.snapshot import mib, retain, take
+from chalicelib.backups.snapshot import mib
 from chalicelib.destinations import store as destinations
 from chalicelib.destinations.store import CreateDestinationRequest
 from chalicelib.errors import TorrentinoError
 from chalicelib.keys.identity import Role
 from chalicelib.keys.store import create_key, list_keys, revoke_key
+from chalicelib.notifications.addresses import AddressPolicy
+from chalicelib.notifications.delivery import deliver_due
+from chalicelib.notifications.model import CreateTargetRequest, NotificationTarget, TargetKind
+from chalicelib.notifications.schedule import worker_name
+from chalicelib.service.unit_of_work import open_storage
 from chalicelib.storage import db, migrations
 from chalicelib.timestamps import format_timestamp
 
@@ -142,7 +151,7 @@ def _backup(args: argparse.Namespace) -> int:
             _resolve(args.file, backup_dir),
             db_path,
             actor=CLI_ACTOR,
-            before_replacing=lambda: copies.append(_before_restore(db_path, backup_dir)),
+            before_replacing=lambda: copies.append(before_restore(db_path, backup_dir)),
         )
         print(
             f"restored {done.backup} into {done.database} ({done.tickets} tickets, schema "
@@ -153,21 +162,6 @@ def _backup(args: argparse.Namespace) -> int:
         for line in [*copies, *done.keys.lines()]:
             print(line)
     return 0
-
-
-def _before_restore(db_path: Path, backup_dir: Path) -> str:
-    """Back up the database a restore is about to replace, as a verified backup of its own
-    kind (restorable by name, to undo the restore); what happened, in words. A database
-    that fails verification (a damaged one is often why it is being replaced) is not
-    backed up, and the restore goes on: the file itself is still kept aside."""
-    try:
-        backup_dir.mkdir(parents=True, exist_ok=True)
-        with directory_lock(backup_dir, wait=math.inf, on_wait=_say_waiting):
-            manifest, _ = take(db_path, backup_dir, BackupKind.BEFORE_RESTORE)
-            retain(backup_dir, db_path.stem)
-    except (TorrentinoError, OSError, sqlite3.Error) as error:
-        return f"no backup of the database it replaced was taken: {reason(error)}"
-    return f"the database it replaced is backed up as {backup_dir / manifest.name} (verified)"
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -204,6 +198,72 @@ def _destinations(args: argparse.Namespace) -> int:
             removed = destinations.remove_destination(conn, args.id, actor=CLI_ACTOR)
             print(f"removed {removed.name} ({removed.root})")
     return 0
+
+
+def _target_line(target: NotificationTarget) -> str:
+    state = target.state + (f" ({target.paused_reason})" if target.paused_reason else "")
+    failing = f", {target.failures} failures: {target.last_error}" if target.failures else ""
+    events = ", ".join(target.events) or "all events"
+    return f"{target.id}  {target.owner:<12} {target.url}  [{events}]  {state}{failing}"
+
+
+def _notify(args: argparse.Namespace) -> int:
+    path: Path = args.db or settings.db_path()
+    migrations.migrate(path)
+    if args.command == "deliver":
+        print(deliver_due(path, worker=worker_name()).summary())
+        return 0
+    policy = AddressPolicy.from_settings()
+    with open_storage(path) as storage:
+        targets = storage.targets
+        if args.command == "add":
+            fields = {"url": args.url, "kind": args.kind, "events": args.event}
+            try:
+                request = CreateTargetRequest.model_validate(fields)
+            except ValidationError as error:
+                raise validation_error(error, prefix="argument") from None
+            owner = args.user or CLI_ACTOR  # --for USER: that user's, their tickets only
+            added = targets.create(request, owner=owner, is_admin=not args.user, policy=policy)
+            print(f"added {added.service} target {added.id}: {added.url}")
+            if added.secret:
+                print("Its signing secret is shown only now; give it to the receiver:")
+                print(added.secret)
+        elif args.command == "list":
+            for target in targets.list(owner=None).targets:
+                print(_target_line(target))
+        elif args.command == "test":
+            sent = targets.send_test(args.id, owner=None, policy=policy)
+            print(f"test {sent.status}" + (f": {sent.last_error}" if sent.last_error else ""))
+        elif args.command == "deliveries":
+            for each in targets.deliveries(args.id, owner=None).deliveries:
+                event = f"event {each.event_id}" if each.event_id else "event test"
+                print(
+                    f"{format_timestamp(each.last_attempt_at)}  {event}  {each.status}  "
+                    f"{each.attempts} attempts  {each.last_error or ''}".rstrip()
+                )
+        elif args.command == "resume":
+            resumed = targets.resume(args.id, owner=None, actor=CLI_ACTOR, skip_missed=args.skip)
+            print(f"{resumed.id} is {resumed.state}")
+        else:
+            removed = targets.delete(args.id, owner=None, actor=CLI_ACTOR)
+            print(f"removed {removed.id} ({removed.url})")
+    return 0
+
+
+def _notify_commands(tools: Any) -> None:
+    notify = tools.add_parser("notify", help="notification targets (docs/notifications.md)")
+    commands = notify.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="add a target (a webhook's secret is printed once)")
+    add.add_argument("url")
+    add.add_argument("--kind", choices=[k.value for k in TargetKind], default="apprise")
+    add.add_argument("--event", action="append", choices=[t.value for t in AuditEventType])
+    add.add_argument("--for", dest="user", help="a user's target: that user's tickets only")
+    commands.add_parser("list", help="every target, masked")
+    commands.add_parser("deliver", help="deliver what is due now, once")
+    for name in ("test", "deliveries", "resume", "remove"):
+        command = commands.add_parser(name, help=f"{name} a target by its id")
+        command.add_argument("id")
+    commands.choices["resume"].add_argument("--skip-missed", dest="skip", action="store_true")
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -243,6 +303,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     remove = commands.add_parser("remove", help="remove a destination by its id")
     remove.add_argument("id")
 
+    _notify_commands(tools)
     check = tools.add_parser("check", help="check a database against its audit log")
     check.add_argument("path", nargs="?", type=Path, help="default: --db or TORRENTINO_DB_PATH")
     return parser
@@ -253,6 +314,7 @@ TOOLS: dict[str, Callable[[argparse.Namespace], int]] = {
     "backup": _backup,
     "check": _check,
     "destinations": _destinations,
+    "notify": _notify,
 }
 
 

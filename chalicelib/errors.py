@@ -65,6 +65,20 @@ class InvalidTransition(TorrentinoError):
         self.to_state = to_state
 
 
+class TicketNotPending(TorrentinoError):
+    """Only a pending ticket can be edited, and this one is no longer pending."""
+
+    code = "ticket_not_pending"
+
+    def __init__(self, ticket_id: str, state: str) -> None:
+        super().__init__(
+            f"ticket {ticket_id!r} is no longer pending (it is {state}) and cannot be edited",
+            field="state",
+        )
+        self.ticket_id = ticket_id
+        self.state = state
+
+
 class StaleTicket(TorrentinoError):
     """If-Match names a version the ticket no longer has (someone changed it since)."""
 
@@ -126,6 +140,15 @@ class DestinationTaken(TorrentinoError):
     """Another destination already has this name or root."""
 
     code = "destination_exists"
+
+
+class TargetNotFound(TorrentinoError):
+    """No notification target of the caller's has the given id."""
+
+    code = "notification_target_not_found"
+
+    def __init__(self, target_id: str) -> None:
+        super().__init__(f"no notification target with id {target_id!r}", field="id")
 
 
 class StorageUnavailable(TorrentinoError):

@@ -112,14 +112,18 @@ def backup_keep_manual() -> int:
     return _whole_number(BACKUP_KEEP_MANUAL_VARIABLE, 10)
 
 
+def _flag(variable: str) -> bool:
+    """A setting that is on when set to 1, true, yes or on; off otherwise (the default)."""
+    return os.environ.get(variable, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def open_to_network() -> bool:
     """Whether callers on other machines may use the service while no API key exists.
 
     `TORRENTINO_OPEN_TO_NETWORK` set to 1, true, yes or on; anything else (the default)
     keeps keyless use to this machine.
     """
-    configured = os.environ.get(OPEN_TO_NETWORK_VARIABLE, "")
-    return configured.strip().lower() in {"1", "true", "yes", "on"}
+    return _flag(OPEN_TO_NETWORK_VARIABLE)
 
 
 TRUSTED_PROXIES_VARIABLE = "TORRENTINO_TRUSTED_PROXIES"
@@ -148,3 +152,26 @@ def _networks(configured: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Ne
                 " range (such as 127.0.0.1, ::1 or 172.16.0.0/12)"
             ) from None
     return tuple(networks)
+
+
+NOTIFY_ALLOW_LOOPBACK_VARIABLE = "TORRENTINO_NOTIFY_ALLOW_LOOPBACK"
+NOTIFY_REFUSE_PRIVATE_VARIABLE = "TORRENTINO_NOTIFY_REFUSE_PRIVATE"
+NOTIFY_DELIVERY_VARIABLE = "TORRENTINO_NOTIFY_DELIVERY"
+
+
+def notify_allow_loopback() -> bool:
+    """Whether notifications may go to this machine's loopback addresses (off by default)."""
+    return _flag(NOTIFY_ALLOW_LOOPBACK_VARIABLE)
+
+
+def notify_refuse_private() -> bool:
+    """Whether notifications are kept from private LAN addresses (off: a home's ntfy or
+    Gotify often lives there)."""
+    return _flag(NOTIFY_REFUSE_PRIVATE_VARIABLE)
+
+
+def notify_delivery() -> bool:
+    """Whether this process sends notifications (`TORRENTINO_NOTIFY_DELIVERY`, on unless set
+    to 0, false, no or off): a long-running server's delivery thread, and tests sent now."""
+    configured = os.environ.get(NOTIFY_DELIVERY_VARIABLE, "").strip().lower()
+    return configured not in {"0", "false", "no", "off"}

@@ -40,6 +40,9 @@ WITHOUT_OVERRIDES = PROJECT_DIR / "harness" / "no_dac_override.py"
 # The interpreter itself, not the virtualenv's launcher: with -I -S nothing of the venv shows.
 BASE_PYTHON = os.path.realpath(sys.executable)
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024
+# A synchronous invocation's response, as JSON: Lambda refuses a larger one, and API
+# Gateway answers 502.
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 API_ID = "a1b2c3d4e5"
 
 
@@ -393,6 +396,8 @@ class ApiGateway:
     def _response(self, answer: dict[str, Any]) -> GatewayResponse:
         result = answer.get("result")
         if "error" in answer or not isinstance(result, dict):
+            return self._refusal("DEFAULT_5XX", 502, "Internal server error")
+        if len(json.dumps(result).encode()) > LAMBDA_RESPONSE_LIMIT:
             return self._refusal("DEFAULT_5XX", 502, "Internal server error")
         status, body = result.get("statusCode"), result.get("body") or ""
         if not isinstance(status, int) or not isinstance(body, str):

@@ -54,11 +54,13 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         self.port = free_port()
         # No scheduled backups unless a test asks for them: they would add audit events
-        # and load at moments a test does not choose.
+        # and load at moments a test does not choose. Nor notifications (neither delivery nor
+        # a test sent now): a target no test chose (schemathesis makes them) is never sent to.
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "TORRENTINO_BACKUP_EVERY_HOURS": "0",
+            "TORRENTINO_NOTIFY_DELIVERY": "0",
             **self.extra_env,
         }
         env.pop("TORRENTINO_DB_PATH", None)
@@ -126,3 +128,8 @@ class Server:
             name, _, value = line.partition(":")
             fields[name] = value.strip()
         return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+    def reset_peak_memory(self) -> None:
+        """Start the peak RSS (VmHWM) over from the current RSS (Linux's clear_refs)."""
+        assert self.process is not None
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")

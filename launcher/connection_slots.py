@@ -11,9 +11,10 @@ first, with idle keep-alive connections when its `worker_connections` run out.
 Only when every place is busy with a request does the new connection get a 503,
 answered by one of a few spare threads; beyond those, its socket is closed unanswered.
 
-One client address holds at most `max_per_client` places (half of them): a new
-connection from an address that holds its share takes the place of that address's own
-quietest connection, or gets the 503 if all of its are busy. So clients that pipeline
+One client address (an IPv6 client's /64: `share_holder`) holds at most
+`max_per_client` places (half of them): a new connection from an address that holds its
+share takes the place of that address's own quietest connection, or gets the 503 if all
+of its are busy. So clients that pipeline
 requests and never read the answers (each busy until its answer has waited the send
 timeout) hold half the places at most, whatever their number, and the other half stays
 for everyone else. A trusted reverse proxy's connection counts for the client it
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import select
 import socket
 import threading
@@ -164,6 +166,19 @@ class ClientConnection:
             self.sock.shutdown(socket.SHUT_RD)
 
 
+def share_holder(address: str | None) -> str | None:
+    """Whom a client address's places count for: the address itself, but for IPv6 its /64,
+    all of which one machine may send from (privacy addresses change by the hour), as
+    nginx's and fail2ban's users group them; None stays None."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
+
+
 class ConnectionSlots:
     """The connections a server holds: at most `max_connections` served, a few leaving."""
 
@@ -177,7 +192,7 @@ class ConnectionSlots:
     def admit(self, sock: socket.socket, client: str | None = None) -> ClientConnection | None:
         """A place for a new connection from `client` (the address its place counts for,
         None for none), or None when it must be closed unanswered."""
-        limits = self.limits
+        limits, client = self.limits, share_holder(client)
         with self._lock:
             spare = len(self._leaving) < SPARE_THREADS
             if spare and len(self._held_by(client)) >= limits.max_per_client:
@@ -202,6 +217,7 @@ class ConnectionSlots:
         False when `client` holds its share already and none of its connections is
         waiting for it (to give up its place as in `admit`): the request is refused.
         """
+        client = share_holder(client) or client
         with self._lock:
             others = [c for c in self._held_by(client) if c is not connection]
             if len(others) >= self.limits.max_per_client:

@@ -11,6 +11,9 @@ gateway), with a request handler that:
   overlong or too many headers) in the API's JSON error shape, not HTML;
 * sets TCP_NODELAY, so a keep-alive client is not held up ~40 ms per request by
   Nagle's algorithm waiting on the client's delayed ACK;
+* gives the app each header sent on several lines as all of them, joined with commas
+  (Chalice's handler passes the first line alone, the one a client behind a proxy that
+  adds its own `X-Forwarded-For` line wrote), and refuses a second `Host`;
 * answers a client's `Connection: close` with `Connection: close`;
 * listens with a backlog of 128 instead of 5, so a burst of new connections is
   not answered with dropped SYNs and one-second retries;
@@ -25,10 +28,11 @@ gateway), with a request handler that:
   where Chalice's local gateway says 127.0.0.1 for every caller; behind a trusted
   reverse proxy (`TORRENTINO_TRUSTED_PROXIES`) it counts each request's place for, and
   logs, the client the proxy forwards (`chalicelib/api/forwarding.py`);
-* takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`);
+* takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`), and delivers
+  notifications in another (`chalicelib.notifications.schedule`);
 * stops cleanly on SIGINT and SIGTERM (launcher/clean_stop.py): the requests in flight
-  finish, exit status 0; and refuses to start, with exit status 3, on a database whose
-  upgrade failed.
+  finish, both threads are stopped, exit status 0; and refuses to start, with exit status
+  3, on a database whose upgrade failed.
 
 Usage: python launcher/local_server.py [--host H] [--port P] [--stage S]
 """
@@ -39,6 +43,8 @@ import contextlib
 import io
 import socket
 import sys
+import threading
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -64,6 +70,8 @@ from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.api.routing import error_response  # noqa: E402
 from chalicelib.backups.schedule import ScheduledBackups, start_scheduled_backups  # noqa: E402
 from chalicelib.errors import InvalidInput, TorrentinoError, UpgradeFailed  # noqa: E402
+from chalicelib.keys.identity import without_keys  # noqa: E402
+from chalicelib.notifications.schedule import start_delivery  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
 from chalicelib.storage import migrations  # noqa: E402
 from launcher.clean_stop import (  # noqa: E402
@@ -155,13 +163,27 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         peer, trusted = str(self.client_address[0]), settings.trusted_proxies()
         if not is_trusted(peer, trusted):
             return True
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        self._forwarded_for = client_address(peer, headers, trusted)
+        self._forwarded_for = client_address(peer, self._header_fields(), trusted)
         if self._slots.attribute(self.client, self._forwarded_for or peer):
             return True
         self.client.over_share = True
         self._refuse_busy()
         return False
+
+    def _header_fields(self) -> dict[str, str]:
+        """Each header by its name in lower case, its lines joined with commas in the order
+        sent (RFC 9110 5.3): a proxy may add its own `X-Forwarded-For` or `Forwarded` line
+        after its client's, and neither line alone is the header. (Chalice's handler
+        takes the first line of each, which the client chose.)"""
+        fields: dict[str, list[str]] = {}
+        for name, value in self.headers.items():
+            fields.setdefault(name.lower(), []).append(value.strip())
+        return {name: ", ".join(values) for name, values in fields.items()}
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        # What Chalice's gateway builds the event from: every header line, not the first.
+        _, body = super()._parse_payload()
+        return self._header_fields(), body
 
     def end_headers(self) -> None:
         # A client that asked to close (or spoke HTTP/1.0) is told so in the response
@@ -200,22 +222,49 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         """`http.server`'s own refusals (bad request line, headers), in the API's JSON shape."""
         del explain
         reason = message or self.responses.get(code, ("bad request",))[0]
-        self.log_error("code %d, message %s", code, reason)
-        self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=code)
+        # Not what follows the reason: "Bad request syntax ('<the raw request line>')".
+        self.log_error("code %d, message %s", code, reason.partition(" (")[0])
+        # A request line that did not parse leaves http.server's HTTP/0.9 default, which
+        # answers with the body alone: answer with a status line and headers instead, and
+        # a version this server does not speak (HTTP/2 and up) as the bad request it is.
+        self.request_version = self.protocol_version
+        status = HTTPStatus.BAD_REQUEST if code == HTTPStatus.HTTP_VERSION_NOT_SUPPORTED else code
+        self._refuse(InvalidInput(f"malformed HTTP request: {reason}"), status=status)
 
-    def _generic_handle(self) -> None:
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            self._refuse(
-                InvalidInput(
-                    "chunked request bodies are not supported; send Content-Length",
-                    field="Transfer-Encoding",
-                )
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access log's line for an answer: the request line without its query string
+        (which may carry a key: `?apikey=`), or `-` for one that did not parse."""
+        line = "-"
+        if self.command:
+            path, query, _ = self.path.partition("?")
+            shown = f"{path}?(query not logged)" if query else path
+            line = f"{self.command} {shown} {self.request_version}"
+        self.log_message('"%s" %s %s', line, int(code) if isinstance(code, int) else code, size)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Every line the server logs, with the secret of anything shaped like a key left out."""
+        super().log_message("%s", without_keys(format % args))
+
+    def _unreadable_head(self) -> InvalidInput | None:
+        """Why the launcher cannot act on this request's head safely, if it cannot."""
+        if len(self.headers.get_all("host", [])) > 1:  # RFC 9112 3.2: which would it be?
+            return InvalidInput("more than one Host header", field="Host")
+        if "chunked" in self._header_fields().get("transfer-encoding", "").lower():
+            return InvalidInput(
+                "chunked request bodies are not supported; send Content-Length",
+                field="Transfer-Encoding",
             )
-            return
         length = self.headers.get("content-length", "0")
         if not (length.isascii() and length.isdigit()):  # "²".isdigit() is true
-            self._refuse(InvalidInput(f"invalid Content-Length {length!r}", field="Content-Length"))
+            return InvalidInput(f"invalid Content-Length {length!r}", field="Content-Length")
+        return None
+
+    def _generic_handle(self) -> None:
+        unreadable = self._unreadable_head()
+        if unreadable is not None:
+            self._refuse(unreadable)
             return
+        length = self.headers.get("content-length", "0")
         if int(length) > MAX_BODY_BYTES:
             self._refuse(BodyTooLarge(MAX_BODY_BYTES))
             return
@@ -355,6 +404,7 @@ class TorrentinoDevServer(LocalDevServer):
         )
         self.db_path = db_path
         self.scheduled: ScheduledBackups | None = None
+        self.delivery: threading.Event | None = None  # stops the notifications' thread
 
     def serve_forever(self) -> None:
         schema = len(migrations.MIGRATIONS)
@@ -363,6 +413,8 @@ class TorrentinoDevServer(LocalDevServer):
         )
         with contextlib.suppress(StopServing):  # how a stop signal ends the loop
             self.server.serve_forever(poll_interval=ACCEPT_LOOP_TURN_SECONDS)
+        if self.delivery is not None:  # between two deliveries; a delivery under way ends
+            self.delivery.set()
         stop_serving(self.server, SIGNALS.received, self.scheduled, self.db_path)
 
 
@@ -390,6 +442,7 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
     server = TorrentinoDevServer(app_obj, config, host, port, db_path)
     server.scheduled = start_scheduled_backups(db_path)
+    server.delivery = start_delivery(db_path)
     return server
 
 

@@ -24,6 +24,26 @@ def example_ticket(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+LARGEST_TAG = "\N{GRINNING FACE}" * 99 + chr(0x1F400)  # the first of `largest_ticket`'s tags
+
+
+def largest_ticket(number: int = 0) -> dict[str, Any]:
+    """A create-ticket body at the largest sizes the API accepts, each part as long as
+    JSON can make it: 10,000 NULs (6 bytes each as JSON), 100 distinct tags of 100 emoji
+    (4 bytes each), a 4,096-byte path of quotes and backslashes (2 bytes each)."""
+    return {
+        "priority": number % 65_536,
+        "query_context": {
+            "tags": [LARGEST_TAG[:99] + chr(0x1F400 + tag) for tag in range(100)],
+            "description": "\0" * 10_000,
+        },
+        "dest_path": "/" + ('"\\' * 2048)[:4095],
+    }
+
+
+LARGEST_TEXT = "\0" * 10_000  # the longest reason or error, at 6 bytes a character as JSON
+
+
 def row_counts(db_path: Path) -> tuple[int, int]:
     """(tickets, audit events) in the database, read with plain sqlite3."""
     conn = sqlite3.connect(db_path)

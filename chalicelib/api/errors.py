@@ -3,6 +3,8 @@ only HTTP has (a route or method that does not exist, a body that is not JSON)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import errors as domain
@@ -29,9 +31,9 @@ class UnsupportedMediaType(InvalidInput):
 
     code = "unsupported_media_type"
 
-    def __init__(self, content_type: str) -> None:
+    def __init__(self, content_type: str, accepted: Sequence[str] = ("application/json",)) -> None:
         super().__init__(
-            f"request body must be sent as application/json, not {content_type!r}",
+            f"request body must be sent as {' or '.join(accepted)}, not {content_type!r}",
             field="Content-Type",
         )
 
@@ -73,9 +75,11 @@ STATUS: dict[type[TorrentinoError], int] = {
     domain.TicketNotFound: 404,
     domain.KeyNotFound: 404,
     domain.DestinationNotFound: 404,
+    domain.TargetNotFound: 404,
     RouteNotFound: 404,
     MethodNotAllowed: 405,
     domain.InvalidTransition: 409,
+    domain.TicketNotPending: 409,
     domain.DestinationTaken: 409,
     domain.DatabaseInUse: 409,
     domain.StaleTicket: 412,

@@ -156,8 +156,18 @@ def _prefix(value: str | None) -> str:
 
 
 def _elements(headers: Mapping[str, str]) -> Iterator[dict[str, str]]:
-    """The `Forwarded` header's elements (RFC 7239), each as its parameters by name."""
-    for element in _split(headers.get("forwarded") or "", ","):
+    """The `Forwarded` header's elements (RFC 7239), each as its parameters by name.
+
+    A header whose quoted string is never closed is one element naming no client: the
+    open quote would hide the elements after it, the ones a proxy appended, and leave
+    the client's own `for` as the last one.
+    """
+    try:
+        elements = _split(headers.get("forwarded") or "", ",")
+    except ValueError:
+        yield {"for": "unknown"}
+        return
+    for element in elements:
         pairs = {}
         for pair in _split(element, ";"):
             name, equals, value = pair.partition("=")
@@ -167,7 +177,8 @@ def _elements(headers: Mapping[str, str]) -> Iterator[dict[str, str]]:
 
 
 def _split(text: str, separator: str) -> list[str]:
-    """`text` split at `separator` outside double quotes."""
+    """`text` split at `separator` outside double quotes; raises `ValueError` when a
+    quoted string is not closed."""
     parts: list[str] = []
     current: list[str] = []
     quoted = escaped = False
@@ -183,6 +194,8 @@ def _split(text: str, separator: str) -> list[str]:
             current = []
             continue
         current.append(char)
+    if quoted or escaped:
+        raise ValueError("a quoted string is not closed")
     parts.append("".join(current))
     return parts
 

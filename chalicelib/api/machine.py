@@ -52,6 +52,11 @@ class StateInfo(BaseModel):
     description: str
     next: list[str] = Field(description="The states it may move to; none: it is final.")
     move: StateMove | None = Field(description="How a caller moves a ticket into it, if one may.")
+    editable: bool = Field(description="Whether a ticket in it may be edited (`PATCH`).")
+    file_again: bool = Field(
+        description="Whether a ticket that ended in it may be filed again: it ended without"
+        " what it asked for."
+    )
 
 
 class TicketStates(BaseModel):
@@ -109,6 +114,8 @@ def ticket_states() -> TicketStates:
                 description=str(cls.__doc__),
                 next=[name for name in STATE_NAMES if name in ALLOWED_TRANSITIONS[kind]],
                 move=None if cls.move is None else _move(kind, cls.move),
+                editable=cls.editable,
+                file_again=cls.file_again,
             )
             for kind, cls in STATE_CLASSES.items()
         ],

@@ -104,6 +104,8 @@ class Operation:
     status: int = 200
     body: type[BaseModel] | None = None
     body_required: bool = True
+    # The media types the body may be sent as (the OpenAPI document lists each).
+    body_media_types: tuple[str, ...] = ("application/json",)
     query: type[BaseModel] | None = None
     errors: tuple[ErrorClass, ...] = ()
     request_headers: tuple[str, ...] = ()
@@ -111,6 +113,8 @@ class Operation:
     tag: str = "tickets"
     description: str = ""
     raw_response_schema: dict[str, Any] | None = field(default=None, compare=False)
+    # A request header's description for this route, where it differs from `REQUEST_HEADERS`.
+    header_descriptions: tuple[tuple[str, str], ...] = ()
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +147,14 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return parameters
 
 
+PATH_PARAMETERS = {
+    "ticket_id": "A ticket id (UUID).",
+    "target_id": "A notification target's id (`nt_` and 12 hex digits).",
+    "destination_id": "A destination's id (UUID), as `GET /api/v1/destinations` lists it.",
+    "key_id": "An API key's id: the 12 hex digits after `trn_` in the key.",
+}
+
+
 def _path_parameters(path: str) -> list[dict[str, Any]]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     return [
@@ -150,7 +162,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
             "name": name,
             "in": "path",
             "required": True,
-            "description": "A ticket id (UUID).",
+            "description": PATH_PARAMETERS[name],
             "schema": {"type": "string"},
         }
         for name in names
@@ -188,19 +200,30 @@ def _operation(op: Operation) -> dict[str, Any]:
     parameters = _path_parameters(op.path)
     if op.query is not None:
         parameters += _query_parameters(op.query)
-    parameters += [REQUEST_HEADERS[name] for name in op.request_headers]
+    described = dict(op.header_descriptions)
+    parameters += [
+        {**REQUEST_HEADERS[name], "description": described[name]}
+        if name in described
+        else REQUEST_HEADERS[name]
+        for name in op.request_headers
+    ]
     if parameters:
         document["parameters"] = parameters
     if op.body is not None:
-        body: dict[str, Any] = {
-            "required": op.body_required,
-            "content": _json_content(_ref(op.body)),
+        content: dict[str, Any] = {
+            media_type: {"schema": _ref(op.body)} for media_type in op.body_media_types
         }
         extra = op.body.model_config.get("json_schema_extra")
-        examples = extra.get("examples") if isinstance(extra, dict) else None
+        # A model's own examples as written (a schema function's, from the schema it makes).
+        examples = (
+            extra.get("examples")
+            if isinstance(extra, dict)
+            else op.body.model_json_schema(mode="validation").get("examples")
+        )
         if isinstance(examples, list) and examples:
-            body["content"]["application/json"]["example"] = examples[0]
-        document["requestBody"] = body
+            for media_type in content.values():
+                media_type["example"] = examples[0]
+        document["requestBody"] = {"required": op.body_required, "content": content}
     success: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
         success["content"] = _json_content(_ref(op.response))

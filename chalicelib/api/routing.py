@@ -33,8 +33,15 @@ from chalicelib.api.openapi import Operation, build_document
 from chalicelib.api.origin import refuse_other_sites
 from chalicelib.api.parsing import ModelT, parse_body, parse_if_match, parse_optional_body
 from chalicelib.audit.log import AuditPage, SqliteAuditLog
-from chalicelib.errors import InvalidInput, TorrentinoError
-from chalicelib.keys.identity import ANONYMOUS, Identity, resolve_identity
+from chalicelib.errors import Forbidden, InvalidInput, TorrentinoError
+from chalicelib.keys.identity import (
+    ANONYMOUS,
+    Identity,
+    is_this_machine,
+    names_this_machine,
+    resolve_identity,
+)
+from chalicelib.notifications.store import SqliteTargetStore
 from chalicelib.service.startup import ensure_started
 from chalicelib.service.unit_of_work import open_storage
 from chalicelib.tickets.listing import TicketPage
@@ -42,7 +49,12 @@ from chalicelib.tickets.model import Ticket
 from chalicelib.tickets.store import SqliteTicketStore
 
 Headers = dict[str, str | list[str]]
-JSON_HEADERS: Headers = {"Content-Type": "application/json"}
+# On every answer: a browser must take the declared type, never guess another (an error
+# that repeats input as HTML, say).
+NO_SNIFFING: dict[str, str] = {"X-Content-Type-Options": "nosniff"}
+JSON_HEADERS: Headers = {"Content-Type": "application/json", **NO_SNIFFING}
+# On every answer that depends on the caller's key: no cache, shared or private, keeps it.
+NOT_STORED: dict[str, str] = {"Cache-Control": "no-store"}
 
 api = Blueprint(__name__)
 OPERATIONS: list[Operation] = []
@@ -55,6 +67,7 @@ class Caller:
     identity: Identity
     tickets: SqliteTicketStore
     audit_log: SqliteAuditLog
+    targets: SqliteTargetStore
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -95,16 +108,19 @@ def api_route(
                     )
                     if identity == ANONYMOUS:  # no key: another site's page could be it
                         refuse_other_sites(method, request().headers, url.host, url.scheme)
-                    caller = Caller(identity, storage.tickets, storage.audit_log)
+                    caller = Caller(identity, storage.tickets, storage.audit_log, storage.targets)
                     response: Response = view(caller, **kwargs)
-                return response
             except TorrentinoError as error:
-                return error_response(error)
+                response = error_response(error)
             except Exception:
                 api.log.exception("unhandled error in %s %s", method, path)
-                return error_response(InternalError())
+                response = error_response(InternalError())
+            response.headers = {**response.headers, **NOT_STORED}  # a copy: never a shared dict
+            return response
 
-        api.route(path, methods=[method])(handle)
+        # Chalice answers 415 itself for a body in a media type the route does not list.
+        media_types = list(operation.get("body_media_types", ("application/json",)))
+        api.route(path, methods=[method], content_types=media_types)(handle)
         OPERATIONS.append(
             Operation(method=method, path=path, operation_id=view.__name__, **operation)
         )
@@ -115,22 +131,33 @@ def api_route(
 
 @api.middleware("http")
 def uniform_errors(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Give the errors Chalice answers by itself (405, 415, its own 500) the API's shape."""
+    """Give the errors Chalice answers by itself (405, 415, its own 500) the API's shape,
+    and every answer `NO_SNIFFING`."""
     response = get_response(event)
     body = response.body
     if response.status_code < 400 or not (isinstance(body, dict) and "Code" in body):
+        response.headers = {**response.headers, **NO_SNIFFING}
         return response
     error: TorrentinoError
     if response.status_code == 405:
         allowed = str(response.headers.get("Allow", ""))
         error = MethodNotAllowed(event.method, event.path, allowed)
     elif response.status_code == 415:
-        error = UnsupportedMediaType(event.headers.get("content-type", ""))
+        error = UnsupportedMediaType(event.headers.get("content-type", ""), media_types(event))
     elif response.status_code < 500:
         error = InvalidInput(str(body.get("Message", "bad request")))
     else:
         error = InternalError()
     return error_response(error)
+
+
+def media_types(event: Request) -> tuple[str, ...]:
+    """The media types the route a request matched takes its body in."""
+    path = event.context.get("resourcePath")
+    for operation in OPERATIONS:
+        if operation.path == path and operation.method == event.method:
+            return operation.body_media_types
+    return ("application/json",)
 
 
 def error_response(error: TorrentinoError) -> Response:
@@ -172,6 +199,21 @@ def source_ip() -> str | None:
     """The caller's address: the peer's, or behind a trusted proxy the client it names
     (None when it names none: a remote caller; see `chalicelib.api.forwarding`)."""
     return client_address(peer_ip(), request().headers, settings.trusted_proxies())
+
+
+def require_this_machine_for_the_first_key(caller: Caller) -> None:
+    """In open mode, raise `Forbidden` unless the request comes from this machine by a
+    name of it, as open mode itself requires without `TORRENTINO_OPEN_TO_NETWORK`: the
+    first key ends open mode for every caller, so with the setting on, any machine on
+    the network could otherwise make itself the only admin."""
+    if caller.identity != ANONYMOUS:
+        return
+    if not (is_this_machine(source_ip()) and names_this_machine(external().host)):
+        raise Forbidden(
+            "while no API key exists, only this machine may create the first one, by the "
+            "name localhost or a loopback address; on the server: "
+            'make keys ARGS="create <name> --role admin"'
+        )
 
 
 def external() -> ExternalUrl:
@@ -238,7 +280,8 @@ def page_response(page: TicketPage | AuditPage, path: str) -> Response:
     """A page as JSON, with `next` and a `Link: rel="next"` header when there is more."""
     url = next_page(path, page.next_after)
     headers: Headers = {"Link": f'<{url}>; rel="next"'} if url else {}
-    return json_response(page.model_copy(update={"next": url}), headers=headers)
+    body = page.model_copy(update={"next": url}).json_body()
+    return Response(body=body, status_code=200, headers={**JSON_HEADERS, **headers})
 
 
 @functools.lru_cache(maxsize=16)

@@ -19,22 +19,28 @@ UI_DIR = Path(__file__).resolve().parent.parent / "ui"
 PAGE = "index.html"
 
 # Every file the page is made of, by name, with its media type: nothing else is served.
+# The scripts the page loads at once (each preloaded by the HTML, so they arrive together)...
 SCRIPTS = (
     "app.js",
     "core.js",
     "live.js",
     "queue.js",
-    "request.js",
     "ticket.js",
     "audit.js",
-    "backups.js",
 )
+# ...and those loaded when first needed (a dynamic `import()`), not with the page, so its first load
+# stays light: the views few people open, and the form for filing, editing or filing again
+# a ticket, which most visits never open.
+ON_DEMAND = ("backups.js", "notifications.js", "request.js")
+JAVASCRIPT = "text/javascript; charset=utf-8"
+# The page as it loads: the HTML and every file it refers to.
 CONTENT_TYPES: dict[str, str] = {
     PAGE: "text/html; charset=utf-8",
-    **{script: "text/javascript; charset=utf-8" for script in SCRIPTS},
+    **{script: JAVASCRIPT for script in SCRIPTS},
     "app.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
+SERVED: dict[str, str] = {**CONTENT_TYPES, **{script: JAVASCRIPT for script in ON_DEMAND}}
 
 # Scripts, styles, images and requests from this origin only: no inline script or style,
 # no plugin, no <base> rewriting, and no framing (clickjacking).
@@ -83,7 +89,7 @@ class Served:
 @functools.cache
 def page_file(name: str) -> PageFile:
     """The named file of the page, read once per process; raises `RouteNotFound`."""
-    content_type = CONTENT_TYPES.get(name)
+    content_type = SERVED.get(name)
     if content_type is None:
         raise RouteNotFound(f"/ui/{name}")
     body = (UI_DIR / name).read_text(encoding="utf-8")
@@ -117,5 +123,5 @@ def folder_redirect(client_path: object) -> str | None:
 
 
 def total_bytes() -> int:
-    """The size of everything the page is made of, uncompressed."""
+    """The size of the page as it loads (on-demand scripts aside), uncompressed."""
     return sum(len(page_file(name).body.encode("utf-8")) for name in CONTENT_TYPES)

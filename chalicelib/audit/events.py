@@ -21,6 +21,7 @@ class AuditEventType(StrEnum):
     TICKET_CREATED = "ticket_created"
     TICKET_CANCELLED = "ticket_cancelled"
     TICKET_STATE_CHANGED = "ticket_state_changed"
+    TICKET_UPDATED = "ticket_updated"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"
     BACKUP_CREATED = "backup_created"
@@ -28,6 +29,11 @@ class AuditEventType(StrEnum):
     BACKUP_RESTORED = "backup_restored"
     DESTINATION_ADDED = "destination_added"
     DESTINATION_REMOVED = "destination_removed"
+    NOTIFICATION_TARGET_CREATED = "notification_target_created"
+    NOTIFICATION_TARGET_DELETED = "notification_target_deleted"
+    NOTIFICATION_TARGET_PAUSED = "notification_target_paused"
+    NOTIFICATION_TARGET_RESUMED = "notification_target_resumed"
+    NOTIFICATION_GIVEN_UP = "notification_given_up"
 
 
 class AuditEvent(BaseModel):

@@ -4,12 +4,12 @@ indexes, the page it gives back, and a ticket's history."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
-from chalicelib.paging import MAX_QUERY_INTEGER, cut_page, one_or_many
+from chalicelib.paging import MAX_QUERY_INTEGER, Page, PageItems, one_or_many, read_page
 from chalicelib.storage import db
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
 
@@ -49,10 +49,11 @@ class AuditFilter(BaseModel):
     )
 
 
-class AuditPage(BaseModel):
+class AuditPage(Page):
     """One page of audit events plus the total that matches the filter."""
 
     model_config = ConfigDict(frozen=True)
+    ITEMS: ClassVar[str] = "events"
 
     events: list[AuditEvent]
     total: int
@@ -160,21 +161,19 @@ class SqliteAuditLog:
         With `visible_to`, only events about tickets that user created are included.
         """
         with db.transaction(self.conn, write=False):
-            events: list[AuditEvent] = []
+            found: PageItems[AuditEvent] = PageItems([], [], None)
             after, sort = audit_filter.after, audit_filter.sort
             cursor = None if after is None else _cursor(self.conn, after, sort)
             if audit_filter.after is None or cursor is not None:
                 more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
-                sql, params = list_query(more, visible_to, cursor)
-                rows = self.conn.execute(sql, params).fetchall()  # see SqliteTicketStore.list
-                events = [row_to_event(row) for row in rows]
+                rows = self.conn.execute(*list_query(more, visible_to, cursor))
+                found = read_page(rows, row_to_event, audit_filter.limit)
             sql, params = count_query(audit_filter, visible_to)
             total: int = self.conn.execute(sql, params).fetchone()[0]
-        shown, last = cut_page(events, audit_filter.limit)
         return AuditPage(
-            events=shown,
+            events=found.items,
             total=total,
             limit=audit_filter.limit,
             offset=audit_filter.offset,
-            next_after=None if last is None else last.id,
-        )
+            next_after=None if found.last is None else found.last.id,
+        ).keeping_json(found)

@@ -6,6 +6,7 @@ when the next one is due. docs/backups.md tells the whole story; the command lin
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from chalicelib.errors import (
     BackupInProgress,
     TorrentinoError,
 )
-from chalicelib.storage import db, lock
+from chalicelib.storage import db, lock, private
 from chalicelib.timestamps import utc_now
 
 # A timer that fires a little early (EventBridge, a restarted server) must not skip a day.
@@ -68,7 +69,7 @@ def create_backup(
         wait = settings.busy_timeout_ms() / 1000
     with lock.in_use(db_path):
         try:
-            backup_dir.mkdir(parents=True, exist_ok=True)
+            private.make_folder(backup_dir)
             with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
                 manifest, note = take(db_path, backup_dir, kind)
                 removed = retain(backup_dir, db_path.stem)
@@ -168,3 +169,19 @@ def backup_if_due(
     if seconds_until_due(db_path, backup_dir) != 0.0:
         return None
     return create_backup(db_path, actor=actor, backup_dir=backup_dir)
+
+
+def before_restore(db_path: Path, backup_dir: Path) -> str:
+    """Back up the database a restore is about to replace, as a verified backup of its own
+    kind (restorable by name, to undo the restore), after any backup under way; what
+    happened, in words. A database that fails verification (a damaged one is often why it
+    is being replaced) is not backed up, and the restore goes on: the file itself is still
+    kept aside."""
+    try:
+        private.make_folder(backup_dir)
+        with directory_lock(backup_dir, wait=math.inf):
+            manifest, _ = take(db_path, backup_dir, BackupKind.BEFORE_RESTORE)
+            retain(backup_dir, db_path.stem)
+    except (TorrentinoError, OSError, sqlite3.Error) as error:
+        return f"no backup of the database it replaced was taken: {reason(error)}"
+    return f"the database it replaced is backed up as {backup_dir / manifest.name} (verified)"

@@ -11,8 +11,11 @@ rollback journal mode left one) and reports, one line each:
 * SQLite's own ``PRAGMA integrity_check`` failures;
 * a row or event it cannot decode;
 * a ticket without its ``ticket_created`` event, or whose stored fields or state differ
-  from what replaying its audit events gives (`chalicelib.tickets.events.replay`);
+  from what replaying its audit events gives (`chalicelib.tickets.events.replay`): its
+  creation, its edits and its moves;
 * an event that refers to a ticket that does not exist;
+* a ticket that tag search would not find by one of its tags, or would find by a tag it
+  does not hold (its ``ticket_tags`` rows, which an edit rewrites);
 * an API key without its ``api_key_created`` event, or whose user, role, creation or
   revocation differ from its events, and a key event without its key
   (`chalicelib.keys.history`).
@@ -163,6 +166,31 @@ def _compare(ticket: Ticket, events: list[AuditEvent]) -> list[Problem]:
     return problems
 
 
+# Each ticket's tags as tag search reads them (its `ticket_tags` rows), and as the ticket
+# holds them (a row whose query context is not JSON is reported as unreadable instead).
+_INDEXED_TAGS = "SELECT ticket_id, tag FROM ticket_tags"
+_HELD_TAGS = (
+    "SELECT tickets.id, json_each.value FROM tickets, json_each("
+    "CASE WHEN json_valid(query_context) THEN query_context ELSE '{}' END, '$.tags')"
+)
+
+
+def _check_tag_index(conn: sqlite3.Connection) -> list[Problem]:
+    """Tag search must find each ticket by exactly its tags: an edit rewrites those rows."""
+    try:
+        missing = conn.execute(f"{_HELD_TAGS} EXCEPT {_INDEXED_TAGS} ORDER BY 1, 2").fetchall()
+        stray = conn.execute(f"{_INDEXED_TAGS} EXCEPT {_HELD_TAGS} ORDER BY 1, 2").fetchall()
+    except sqlite3.DatabaseError as error:  # a damaged page: integrity_check names it too
+        return [Problem("database", f"cannot read the tag index: {error}")]
+    return [
+        Problem(f"ticket {ticket_id}", f"tag search does not find it by its tag {tag!r}")
+        for ticket_id, tag in missing
+    ] + [
+        Problem(f"ticket {ticket_id}", f"tag search finds it by {tag!r}, which it does not hold")
+        for ticket_id, tag in stray
+    ]
+
+
 def _show(value: object) -> str:
     return repr(value.model_dump(mode="json") if isinstance(value, BaseModel) else value)
 
@@ -228,6 +256,7 @@ def _check(path: Path) -> Report:
         ]
         with db.transaction(conn, write=False):  # one snapshot for tickets, events and keys
             tickets, events = _compare_all(conn, problems)
+            problems.extend(_check_tag_index(conn))
             problems.extend(Problem(*mismatch) for mismatch in key_mismatches(conn))
     return Report(tickets, events, problems)
 

@@ -31,6 +31,7 @@ from chalicelib.backups.kinds import backup_name as backup_name  # noqa: PLC0414
 from chalicelib.backups.kinds import kept_by_retention as kept_by_retention  # noqa: PLC0414
 from chalicelib.backups.kinds import taken_at as taken_at  # noqa: PLC0414 (re-exported)
 from chalicelib.errors import BackupInProgress, StorageUnavailable
+from chalicelib.storage import private
 from chalicelib.timestamps import Timestamp
 
 MANIFEST_SUFFIX = ".json"
@@ -128,7 +129,7 @@ def publish(temp: Path, final: Path, manifest: BackupManifest) -> None:
     fsync_path(temp)
     manifest_file = manifest_path(final)
     manifest_temp = temp.with_name(temp.name + MANIFEST_SUFFIX)
-    manifest_temp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    private.write_file(manifest_temp, manifest.model_dump_json(indent=2) + "\n")
     fsync_path(manifest_temp)
     manifest_temp.rename(manifest_file)
     temp.rename(final)
@@ -259,7 +260,7 @@ def directory_lock(
     While another backup holds it, wait up to `wait` seconds (`math.inf`: as long as it
     takes), calling `on_wait` once; raises `BackupInProgress` when the time is up.
     """
-    fd = os.open(backup_dir / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o644)
+    fd = private.open_file(backup_dir / LOCK_NAME, os.O_RDONLY | os.O_CREAT)
     try:
         deadline = time.monotonic() + wait
         waited = False

@@ -47,7 +47,7 @@ from chalicelib.errors import (
     BackupUnusable,
     TorrentinoError,
 )
-from chalicelib.storage import db, lock, migrations, schema
+from chalicelib.storage import db, lock, migrations, private, schema
 from chalicelib.timestamps import utc_now
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -140,6 +140,7 @@ def verify_backup(backup: Path) -> Examination:
     with scratch_dir as scratch:
         copy = Path(scratch) / backup.name
         try:
+            private.create_file(copy)  # copyfile keeps the mode of a file that is there
             shutil.copyfile(backup, copy)
             found = _examine(backup, copy)  # the copy is what gets migrated: examine it
             if found.problems:
@@ -183,8 +184,9 @@ def restore_backup(
     stamp = utc_now().strftime("%Y%m%dT%H%M%S.%fZ")
     prepared = db_path.with_name(f".{db_path.name}.restoring-{stamp}")
     aside = db_path.with_name(f"{db_path.stem}.before-restore-{stamp}{db_path.suffix}")
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    private.make_folder(db_path.parent)
     try:
+        private.create_file(prepared)  # copyfile keeps the mode of a file that is there
         shutil.copyfile(backup, prepared)  # examined, migrated and used: one private copy
         found = _examine(backup, prepared)
         if found.problems:

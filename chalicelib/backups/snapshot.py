@@ -19,7 +19,6 @@ verifies it and publishes it as a backup.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import time
@@ -36,7 +35,7 @@ from chalicelib.backups.files import (
 )
 from chalicelib.backups.kinds import BackupKind, backup_name
 from chalicelib.errors import BackupFailed
-from chalicelib.storage import db
+from chalicelib.storage import db, private
 from chalicelib.timestamps import utc_now
 
 # About a millisecond of copying on a local disk, a few over EFS: the longest a writer
@@ -105,6 +104,7 @@ def take_snapshot(db_path: Path, temp: Path) -> str | None:
         try:
             if rollback:
                 return _copy_step_by_step(source, temp, page_size)
+            private.create_file(temp)  # VACUUM INTO fills an empty file, keeping its mode
             source.execute("VACUUM INTO ?", (str(temp),))
             return None
         except sqlite3.Error as error:  # the backup's file, not the live database, failed
@@ -181,8 +181,7 @@ def take(
     final = backup_dir / backup_name(db_path.stem, started, kind, upgrade=upgrade)
     temp = temp_path(final)
     try:
-        note = take_snapshot(db_path, temp)
-        os.chmod(temp, db_path.stat().st_mode & 0o777)  # it holds what the database holds
+        note = take_snapshot(db_path, temp)  # readable by its owner only, as its manifest
         found = restore.verify_backup(temp)
         if found.problems:
             raise BackupFailed(

@@ -28,7 +28,7 @@ from chalicelib.backups.files import directory_lock, remove_older_upgrade_backup
 from chalicelib.backups.kinds import BackupKind
 from chalicelib.backups.snapshot import take
 from chalicelib.errors import TorrentinoError, UpgradeFailed
-from chalicelib.storage import db, migrations
+from chalicelib.storage import db, migrations, private
 
 
 def upgrade(path: Path, *, create: bool) -> int:
@@ -46,7 +46,7 @@ def upgrade(path: Path, *, create: bool) -> int:
         return migrations.migrate(path, create=create)
     backup_dir = settings.backup_dir(path)
     try:
-        backup_dir.mkdir(parents=True, exist_ok=True)
+        private.make_folder(backup_dir)
     except OSError as error:
         raise _backup_failed(path, found, error) from error
     with directory_lock(backup_dir, wait=settings.busy_timeout_ms() / 1000):
@@ -107,11 +107,15 @@ def _upgrade_locked(path: Path, backup_dir: Path) -> int:
 
 def _backup_failed(path: Path, found: int, error: Exception) -> UpgradeFailed:
     current = len(migrations.MIGRATIONS)
+    where = (
+        f" ({settings.BACKUP_DIR_VARIABLE} says where backups go)"
+        if isinstance(error, OSError)
+        else ""
+    )
     return UpgradeFailed(
         f"the database {path} needs an upgrade from schema {found} to {current}, and the "
         f"backup taken before it failed: {reason(error)}. The database was not touched; "
-        "torrentino does not serve it until a backup can be taken "
-        f"({settings.BACKUP_DIR_VARIABLE} says where backups go)"
+        f"torrentino does not serve it until a backup can be taken{where}"
     )
 
 

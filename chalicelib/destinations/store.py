@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 import uuid
 from typing import Annotated
 
@@ -32,6 +33,9 @@ def _name(text: str) -> str:
     name = " ".join(text.split())
     if not name:
         raise ValueError("name must not be blank")
+    # Names are printed as they are (`make destinations ARGS=list`, a terminal): no escapes.
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise ValueError("name must not contain control characters")
     return name
 
 

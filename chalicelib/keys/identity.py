@@ -33,6 +33,8 @@ FIRST_KEY_NEEDED = (
 )
 # trn_<12 hex: key id>_<43 url-safe chars: 256 random bits>
 _KEY_PATTERN = re.compile(r"trn_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
+# Anything shaped like a key, wherever it stands in a text, its secret however long.
+_KEY_IN_TEXT = re.compile(r"trn_([0-9a-f]{12})_[A-Za-z0-9_-]+")
 
 
 class Role(StrEnum):
@@ -95,6 +97,12 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     if api_key is not None:
         return api_key.strip()
     return None
+
+
+def without_keys(text: str) -> str:
+    """`text` with the secret of anything shaped like an API key left out: for a log line
+    that repeats what a client sent (a key in a path, say). The key id stays: it is public."""
+    return _KEY_IN_TEXT.sub(rf"{KEY_PREFIX}_\1_(secret not logged)", text)
 
 
 def names_this_machine(host: str | None) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.actors import CLI_ACTOR, RESERVED_NAMES
+from chalicelib.actors import CLI_ACTOR, reserved_name_like
 from chalicelib.audit.events import AuditEventType, record
 from chalicelib.errors import InvalidInput, KeyNotFound
 from chalicelib.keys.identity import Role, hash_key, new_key
@@ -55,14 +55,16 @@ class KeyList(BaseModel):
 
 
 def _check_user_name(user: str) -> None:
+    # Reserved first, so that a fullwidth or otherwise disguised spelling is named as such.
+    if (reserved := reserved_name_like(user)) is not None:
+        reads_as = "" if user == reserved else f" (it reads as {reserved!r})"
+        raise InvalidInput(f"{user!r} is a reserved name{reads_as}", field="user")
     if not _USER_NAME.fullmatch(user):
         raise InvalidInput(
             "a user name is 1-64 letters, digits, '.', '_', '@' or '-', starting with a "
             "letter or digit",
             field="user",
         )
-    if user in RESERVED_NAMES:
-        raise InvalidInput(f"{user!r} is a reserved name", field="user")
 
 
 def create_key(

@@ -1,4 +1,5 @@
-"""The storage one unit of work uses: a connection, and the ticket store and audit log on it.
+"""The storage one unit of work uses: a connection, and the ticket store, audit log and
+notification targets on it.
 
 A request opens one with `open_storage`, and so do the tests and benchmarks, so they all
 work on storage exactly as the service does.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from chalicelib.audit.log import SqliteAuditLog
 from chalicelib.destinations.store import require_inside
+from chalicelib.notifications.store import SqliteTargetStore
 from chalicelib.storage import db
 from chalicelib.tickets.store import SqliteTicketStore
 
@@ -25,6 +27,7 @@ class Storage:
     connection: sqlite3.Connection
     tickets: SqliteTicketStore
     audit_log: SqliteAuditLog
+    targets: SqliteTargetStore
 
 
 @contextmanager
@@ -34,4 +37,9 @@ def open_storage(path: Path) -> Iterator[Storage]:
     Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
     """
     with db.connect(path) as conn:
-        yield Storage(conn, SqliteTicketStore(conn, require_inside), SqliteAuditLog(conn))
+        yield Storage(
+            conn,
+            SqliteTicketStore(conn, require_inside),
+            SqliteAuditLog(conn),
+            SqliteTargetStore(conn),
+        )

@@ -20,6 +20,7 @@ from urllib.request import pathname2url
 
 from chalicelib import settings
 from chalicelib.errors import StorageCorrupt, StorageUnavailable
+from chalicelib.storage import private
 
 # A little above the 1000-page auto-checkpoint, so the WAL is not regrown after each reset.
 WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
@@ -37,6 +38,8 @@ def _open(
     """
     journal_mode = settings.journal_mode()
     mode = "ro" if read_only else "rwc" if create else "rw"
+    if create:  # before SQLite would, by the umask; -wal, -shm, -journal take its mode
+        private.create_file(path)
     conn = sqlite3.connect(
         _uri(path, mode),
         uri=True,
@@ -69,6 +72,8 @@ def bare(path: Path, *, create: bool = False) -> closing[sqlite3.Connection]:
     """A connection with none of the service's settings, that never waits for a lock: for a
     file torrentino does not serve (a backup being written), or to ask SQLite whether
     anyone has the file open. Use it as a context manager; it is closed at the end."""
+    if create:  # before SQLite would, by the umask; -wal, -shm, -journal take its mode
+        private.create_file(path)
     return closing(
         sqlite3.connect(
             _uri(path, "rwc" if create else "rw"), uri=True, timeout=0, isolation_level=None

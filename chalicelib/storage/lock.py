@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from chalicelib.errors import DatabaseInUse, StorageUnavailable
-from chalicelib.storage import db
+from chalicelib.storage import db, private
 
 
 def lock_path(db_path: Path) -> Path:
@@ -37,8 +37,8 @@ def hold_in_use(db_path: Path, *, create_dir: bool = False) -> IO[bytes] | None:
     """
     try:
         if create_dir:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(os.open(lock_path(db_path), os.O_RDONLY | os.O_CREAT, 0o644), "rb")  # noqa: SIM115
+            private.make_folder(db_path.parent)
+        handle = open(private.open_file(lock_path(db_path), os.O_RDONLY | os.O_CREAT), "rb")  # noqa: SIM115
     except OSError:
         return None
     try:
@@ -65,7 +65,7 @@ def in_use(db_path: Path) -> Iterator[None]:
 @contextmanager
 def sole_user(db_path: Path) -> Iterator[None]:
     """Hold the database alone for the block: raises `DatabaseInUse` while anyone uses it."""
-    with open(os.open(lock_path(db_path), os.O_RDONLY | os.O_CREAT, 0o644), "rb") as handle:
+    with open(private.open_file(lock_path(db_path), os.O_RDONLY | os.O_CREAT), "rb") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from chalicelib import settings
 from chalicelib.errors import StorageCorrupt
-from chalicelib.storage import db
+from chalicelib.storage import db, private
 
 Step = Callable[[sqlite3.Connection], None]
 # Every step, in the order they are written below: `@migration` appends each one, so
@@ -224,6 +224,43 @@ def _m010_destinations(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE UNIQUE INDEX idx_destinations_name ON destinations(name COLLATE NOCASE)")
 
 
+@migration
+def _m011_notifications(conn: sqlite3.Connection) -> None:
+    # Targets read the audit log after their own cursor, so nothing is written for them
+    # when an event is recorded: the delivery writes as it goes (docs/notifications.md).
+    # A target: its URL with its secrets (never shown: `masked_url` is), a webhook's
+    # signing secret, its events (a JSON list, [] for every one), scope (an admin's 'all',
+    # a user's 'own_tickets'), `cursor` (the last audit event dealt with), failures and
+    # events given up in a row, when it was paused, and the lease of the run delivering
+    # to it. (The comments are here, not in the SQL, which SQLite keeps in every file.)
+    # IF NOT EXISTS, as step 9's IF EXISTS: a file that has them already is left as it is.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS notification_targets (id TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+        " scope TEXT NOT NULL CHECK (scope IN ('all', 'own_tickets')),"
+        " kind TEXT NOT NULL CHECK (kind IN ('apprise', 'webhook')),"
+        " url TEXT NOT NULL, masked_url TEXT NOT NULL, service TEXT NOT NULL, secret TEXT,"
+        " events TEXT NOT NULL, created_at TEXT NOT NULL, cursor INTEGER NOT NULL,"
+        " paused_at TEXT, paused_reason TEXT, failures INTEGER NOT NULL DEFAULT 0,"
+        " give_ups INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, last_error TEXT,"
+        " last_delivered_at TEXT, lease_owner TEXT, lease_until TEXT) WITHOUT ROWID"
+    )
+    # A delivery: one per event sent to a target (event_id NULL for a test), with the
+    # webhook-id it is sent with every time. One b-tree per table and the index, nothing
+    # more: a target has at most 100 rows here, sorted by id when read.
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS notification_deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " target_id TEXT NOT NULL REFERENCES notification_targets(id) ON DELETE CASCADE,"
+        " event_id INTEGER, message_id TEXT NOT NULL, status TEXT NOT NULL"
+        " CHECK (status IN ('delivered', 'retrying', 'given_up', 'failed')),"
+        " attempts INTEGER NOT NULL, first_attempt_at TEXT NOT NULL,"
+        " last_attempt_at TEXT NOT NULL, response_status INTEGER, last_error TEXT)"
+    )
+    conn.execute(
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_notification_deliveries_event"
+        " ON notification_deliveries(target_id, event_id)"
+    )
+
+
 # Shipped steps are never edited: add a new one at the end instead.
 
 
@@ -249,7 +286,7 @@ def migrate(
     (what torrentino at that version made: `chalicelib.storage.schema`).
     """
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_folder(path.parent)
     with db.connect(path, create=create) as conn:
         # WAL is a property of the file: set here, kept by every later connection. A
         # rollback mode (for a network filesystem) takes the file out of WAL, if it was.

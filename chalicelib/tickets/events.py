@@ -8,7 +8,7 @@ the `tickets` table holds it: its history, and the consistency check's replay.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from chalicelib.audit.events import AuditEvent, AuditEventType, record
 from chalicelib.errors import InvalidTransition
 from chalicelib.tickets.model import QueryContext, Ticket, WireState
+from chalicelib.tickets.patch import UpdateTicketRequest, editable_values
 from chalicelib.tickets.states import (
     STATE_CLASSES,
     Pending,
@@ -28,10 +29,12 @@ from chalicelib.tickets.states import (
 
 # A move into a state is `ticket_state_changed`, unless the state declares an event of its
 # own (the seed's `ticket_cancelled`): that one carries the state's fields flat, without
-# its time (the event's own), and the state it left.
+# its time (the event's own), and the state it left. An edit is `ticket_updated`.
 CHANGED = AuditEventType.TICKET_STATE_CHANGED
 _ENTERED_BY = {cls.event: cls for cls in STATE_CLASSES.values() if cls.event is not CHANGED}
-TICKET_EVENTS = frozenset({AuditEventType.TICKET_CREATED, CHANGED, *_ENTERED_BY})
+TICKET_EVENTS = frozenset(
+    {AuditEventType.TICKET_CREATED, CHANGED, AuditEventType.TICKET_UPDATED, *_ENTERED_BY}
+)
 
 
 def record_created(conn: sqlite3.Connection, ticket: Ticket) -> None:
@@ -78,6 +81,24 @@ def record_transition(
         "state": new.model_dump(mode="json"),
     }
     record(conn, AuditEventType.TICKET_STATE_CHANGED, data, actor=actor, at=at)
+
+
+def record_updated(
+    conn: sqlite3.Connection,
+    ticket_id: str,
+    changes: Mapping[str, tuple[Any, Any]],
+    *,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Record `ticket_updated`: who edited the ticket, and each changed field's old and new
+    value (by dotted name: `priority`, `query_context.tags`, ...)."""
+    data = {
+        "ticket_id": ticket_id,
+        "actor": actor,
+        "changes": {name: {"old": old, "new": new} for name, (old, new) in changes.items()},
+    }
+    record(conn, AuditEventType.TICKET_UPDATED, data, actor=actor, at=at)
 
 
 class HistoryEntry(BaseModel):
@@ -128,6 +149,8 @@ def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
     data = event.data
     if data.get("ticket_id") != ticket.id:
         raise HistoryError(f"event {event.id} belongs to ticket {data.get('ticket_id')!r}")
+    if event.event_type is AuditEventType.TICKET_UPDATED:
+        return _edited(ticket, event)
     new_state = _state_after(event, data)
     previous = data.get("previous_state", data.get("from"))
     if previous != ticket.state.kind:
@@ -140,6 +163,31 @@ def apply_event(ticket: Ticket, event: AuditEvent) -> Ticket:
     except InvalidTransition as error:
         raise HistoryError(f"event {event.id}: {error.message}") from None
     return ticket.model_copy(update={"state": new_state})
+
+
+def _edited(ticket: Ticket, event: AuditEvent) -> Ticket:
+    """The ticket after a `ticket_updated` event: only while it could be edited, and only
+    from the values it had; raises `HistoryError`."""
+    if not ticket.state.editable:
+        raise HistoryError(f"event {event.id}: an edit while the ticket was {ticket.state.kind}")
+    try:
+        changes = event.data["changes"]
+        current = editable_values(ticket)
+        olds = {name: change["old"] for name, change in changes.items()}
+        patch = UpdateTicketRequest.from_values(
+            {name: change["new"] for name, change in changes.items()}
+        )
+    except (KeyError, TypeError, AttributeError, ValueError, ValidationError) as error:
+        raise HistoryError(f"event {event.id}: unreadable ticket_updated data: {error}") from None
+    if not olds:
+        raise HistoryError(f"event {event.id}: ticket_updated records no change")
+    for name, old in olds.items():
+        if name not in current or current[name] != old:
+            raise HistoryError(
+                f"event {event.id} says {name} was {old!r}, "
+                f"but its history says {current.get(name)!r}"
+            )
+    return patch.apply_to(ticket)
 
 
 def _state_after(event: AuditEvent, data: dict[str, Any]) -> TicketState:

@@ -1,14 +1,17 @@
-"""Safe retries of a create: an `Idempotency-Key` names one create per caller, for a while."""
+"""Safe retries of a create or an edit: an `Idempotency-Key` names one request per caller,
+for a while; a retry gets the first answer again and changes nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
 
 from chalicelib.errors import IdempotencyMismatch
 from chalicelib.storage import db
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
+from chalicelib.tickets.patch import UpdateTicketRequest
 from chalicelib.tickets.rows import PathCheck, insert_ticket
 from chalicelib.timestamps import format_timestamp, utc_now
 
@@ -19,6 +22,13 @@ IDEMPOTENCY_RETENTION = timedelta(hours=48)
 def request_fingerprint(request: CreateTicketRequest) -> str:
     """A digest of a create request's meaning (not its whitespace or key order)."""
     return hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def edit_fingerprint(ticket_id: str, patch: UpdateTicketRequest) -> str:
+    """A digest of an edit's meaning: which ticket, and the fields it sets. It can never
+    equal a create's, so a key used for one is refused for the other."""
+    text = f"PATCH {ticket_id.lower()} {patch.model_dump_json(exclude_unset=True)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def create_once(
@@ -35,7 +45,30 @@ def create_once(
     created and writes nothing. Raises `IdempotencyMismatch` if the key was used
     for a different request.
     """
-    fingerprint = request_fingerprint(request)
+    return once(
+        conn,
+        owner=created_by,
+        key=key,
+        fingerprint=request_fingerprint(request),
+        change=lambda: insert_ticket(conn, request, created_by=created_by, check_path=check_path),
+    )
+
+
+def once(
+    conn: sqlite3.Connection,
+    *,
+    owner: str,
+    key: str,
+    fingerprint: str,
+    change: Callable[[], Ticket],
+) -> tuple[Ticket, bool]:
+    """Make `change` (inside this write transaction) once per (`owner`, `key`); return the
+    ticket it answered and whether this is a replay of it.
+
+    A retry with the same key and fingerprint returns the ticket as first answered, with
+    its version then, and writes nothing. Raises `IdempotencyMismatch` if the key was used
+    for a different request, and whatever `change` raises (then nothing is kept).
+    """
     with db.transaction(conn):
         now = utc_now()
         conn.execute(
@@ -45,19 +78,19 @@ def create_once(
         row = conn.execute(
             "SELECT fingerprint, response, version FROM idempotency_keys"
             " WHERE owner = ? AND key = ?",
-            (created_by, key),
+            (owner, key),
         ).fetchone()
         if row is not None:
             if row["fingerprint"] != fingerprint:
                 raise IdempotencyMismatch(key)
             original = Ticket.model_validate_json(row["response"])
             return original.model_copy(update={"version": row["version"]}), True
-        ticket = insert_ticket(conn, request, created_by=created_by, check_path=check_path)
+        ticket = change()
         conn.execute(
             "INSERT INTO idempotency_keys (owner, key, fingerprint, ticket_id, response,"
             " version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                created_by,
+                owner,
                 key,
                 fingerprint,
                 ticket.id,

@@ -3,11 +3,11 @@ the page it gives back."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib.paging import MAX_QUERY_INTEGER, one_or_many
+from chalicelib.paging import MAX_QUERY_INTEGER, Page, one_or_many
 from chalicelib.tickets.model import MAX_TAGS, Tag, Ticket, TicketId
 from chalicelib.tickets.states import STATE_NAMES, StateName
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
@@ -46,10 +46,11 @@ class TicketFilter(BaseModel):
     )
 
 
-class TicketPage(BaseModel):
+class TicketPage(Page):
     """One page of tickets plus the total that matches the filter."""
 
     model_config = ConfigDict(frozen=True)
+    ITEMS: ClassVar[str] = "tickets"
 
     tickets: list[Ticket]
     total: int

@@ -95,6 +95,8 @@ def _whole_number(value: Any) -> Any:
 
 
 Priority = Annotated[int, Field(ge=0, le=MAX_PRIORITY), BeforeValidator(_whole_number)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Unicode]
 
 
 class QueryContext(BaseModel):
@@ -102,8 +104,8 @@ class QueryContext(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)]
-    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Unicode]
+    tags: Tags
+    description: Description
 
 
 def new_ticket_id() -> str:

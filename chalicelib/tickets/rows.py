@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
-from chalicelib.errors import TicketNotFound
+from chalicelib.errors import Forbidden, StaleTicket, TicketNotFound
 from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets.listing import TICKET_COLUMNS, Cursor
 from chalicelib.tickets.model import (
@@ -79,6 +79,26 @@ def read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
         ).fetchone()
     if row is None:
         raise TicketNotFound(ticket_id)
+    return row
+
+
+def read_row_to_change(
+    conn: sqlite3.Connection,
+    ticket_id: str,
+    *,
+    owner: str | None,
+    expected_versions: Collection[str] | None,
+) -> sqlite3.Row:
+    """The row of a ticket about to change (inside the caller's write transaction): only
+    if, with `owner`, `owner` created it and it still has one of the `expected_versions`.
+
+    Raises `TicketNotFound`, `Forbidden`, `StaleTicket`.
+    """
+    row = read_row(conn, ticket_id)
+    if owner is not None and row["created_by"] != owner:
+        raise Forbidden(f"ticket {row['id']!r} was created by someone else")
+    if expected_versions is not None and row["updated_at"] not in expected_versions:
+        raise StaleTicket(row["id"])
     return row
 
 

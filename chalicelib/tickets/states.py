@@ -52,6 +52,10 @@ class TicketState(BaseModel):
     # The event that records a move into it: `ticket_state_changed`, carrying the whole
     # state; or one of its own (the seed's `ticket_cancelled`), carrying its fields flat.
     event: ClassVar[AuditEventType] = AuditEventType.TICKET_STATE_CHANGED
+    # Whether a ticket in this state may still be edited (its request changed), and whether
+    # one that ended in it may be filed again (it ended without what it asked for).
+    editable: ClassVar[bool] = False
+    file_again: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -119,6 +123,7 @@ class Pending(TicketState):
     """Created, waiting to be processed."""
 
     kind: ClassVar[str] = "pending"
+    editable: ClassVar[bool] = True
 
 
 class Cancelled(TicketState):
@@ -126,6 +131,7 @@ class Cancelled(TicketState):
 
     kind: ClassVar[str] = "cancelled"
     event: ClassVar[AuditEventType] = AuditEventType.TICKET_CANCELLED
+    file_again: ClassVar[bool] = True
     move: ClassVar[Move | None] = Move(
         verb="cancel",
         who="owner",
@@ -168,6 +174,7 @@ class Failed(TicketState):
     """Processing failed."""
 
     kind: ClassVar[str] = "failed"
+    file_again: ClassVar[bool] = True
     move: ClassVar[Move | None] = Move(
         verb="fail",
         who="admin",

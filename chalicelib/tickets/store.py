@@ -7,14 +7,23 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
-from chalicelib.paging import cut_page
+from chalicelib.paging import read_page
 from chalicelib.storage import db
 from chalicelib.tickets import idempotency
+from chalicelib.tickets.edits import EditsTickets
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.rows import PathCheck, insert_ticket, read_cursor, read_row, row_to_ticket
 from chalicelib.tickets.states import STATE_CLASSES, TicketState
 from chalicelib.tickets.transitions import move_ticket
+
+
+def _select(conn: sqlite3.Connection, ticket_filter: TicketFilter) -> sqlite3.Cursor:
+    """The filter's tickets, a page of them (`after` raises `TicketNotFound`)."""
+    after = ticket_filter.after
+    return conn.execute(
+        *list_query(ticket_filter, None if after is None else read_cursor(conn, after))
+    )
 
 
 class Checks(TypedDict, total=False):
@@ -25,8 +34,8 @@ class Checks(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
-class SqliteTicketStore:
-    """Tickets on the connection it is given (the request's unit of work)."""
+class SqliteTicketStore(EditsTickets):
+    """Tickets on the connection it is given (the request's unit of work), edits included."""
 
     conn: sqlite3.Connection
     check_path: PathCheck | None = None  # where a ticket may go; see `insert_ticket`
@@ -53,30 +62,30 @@ class SqliteTicketStore:
     def list(self, ticket_filter: TicketFilter) -> list[Ticket]:
         """The filtered page of tickets, in the filter's order; raises `TicketNotFound` for
         an `after` that names no ticket."""
-        after = ticket_filter.after
-        cursor = None if after is None else read_cursor(self.conn, after)
-        sql, params = list_query(ticket_filter, cursor)
         # All rows first: a step per row between Python work waits for the GIL each time.
-        return [row_to_ticket(row) for row in self.conn.execute(sql, params).fetchall()]
+        return [row_to_ticket(row) for row in _select(self.conn, ticket_filter).fetchall()]
 
     def count(self, ticket_filter: TicketFilter) -> int:
         """How many tickets match the filter, ignoring paging."""
         return int(self.conn.execute(*count_query(ticket_filter)).fetchone()[0])
 
     def page(self, ticket_filter: TicketFilter) -> TicketPage:
-        """A page and its total, read from one snapshot so they agree; raises
+        """A page, `limit` tickets or `paging.MAX_PAGE_BYTES` of their JSON, whichever
+        comes first, and its total, read from one snapshot so they agree; raises
         `TicketNotFound` for an `after` that names no ticket."""
+        limit = ticket_filter.limit
         with db.transaction(self.conn, write=False):
-            tickets = self.list(ticket_filter.model_copy(update={"limit": ticket_filter.limit + 1}))
+            rows = _select(self.conn, ticket_filter.model_copy(update={"limit": limit + 1}))
+            found = read_page(rows, row_to_ticket, limit)
             total = self.count(ticket_filter)
-        shown, last = cut_page(tickets, ticket_filter.limit)
+        last = None if found.last is None else found.last.id
         return TicketPage(
-            tickets=shown,
+            tickets=found.items,
             total=total,
-            limit=ticket_filter.limit,
+            limit=limit,
             offset=ticket_filter.offset,
-            next_after=None if last is None else last.id,
-        )
+            next_after=last,
+        ).keeping_json(found)
 
     def update_state(
         self,

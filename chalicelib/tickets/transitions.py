@@ -7,11 +7,10 @@ import sqlite3
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from chalicelib.errors import Forbidden, StaleTicket
 from chalicelib.storage import db
 from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets.model import Ticket
-from chalicelib.tickets.rows import read_row, row_to_ticket
+from chalicelib.tickets.rows import read_row_to_change, row_to_ticket
 from chalicelib.tickets.states import TicketState, check_transition, decode_state, encode_state
 from chalicelib.timestamps import next_timestamp, utc_now
 
@@ -34,12 +33,8 @@ def move_ticket(
     with db.transaction(conn):
         # The time is read under the write lock, so events are stamped in commit order.
         state = new_state(utc_now())
-        row = read_row(conn, ticket_id)
-        if owner is not None and row["created_by"] != owner:
-            raise Forbidden(f"ticket {row['id']!r} was created by someone else")
+        row = read_row_to_change(conn, ticket_id, owner=owner, expected_versions=expected_versions)
         current_version: str = row["updated_at"]
-        if expected_versions is not None and current_version not in expected_versions:
-            raise StaleTicket(row["id"])
         current = decode_state(row["state"])
         check_transition(row["id"], current, state)
         # The event's time is the moment the state records, so the log rebuilds it exactly.

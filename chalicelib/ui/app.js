@@ -16,11 +16,12 @@ import {
   session,
 } from './core.js';
 import { auditView } from './audit.js';
-import { backupsView } from './backups.js';
 import { watch } from './live.js';
 import { queueView } from './queue.js';
-import { newTicketView } from './request.js';
 import { ticketView } from './ticket.js';
+
+// The form (request.js) is loaded the first time a view needs it: most visits never file.
+const formView = (...args) => import('./request.js').then((form) => form.newTicketView(...args));
 
 async function loadMe() {
   if (session.me) return session.me;
@@ -98,12 +99,16 @@ function askForKey(refused = Boolean(keys.get())) {
   }
 }
 
+// Views few people open load when first opened, so the page's first load stays light.
+const later = (load, name) => async (...args) => (await load())[name](...args);
 const ROUTES = [
   [/^\/$/, 'queue', queueView],
-  [/^\/new$/, 'new', newTicketView],
+  [/^\/new$/, 'new', formView],
   [/^\/tickets\/([^/]{1,64})$/, 'queue', ticketView],
+  [/^\/tickets\/([^/]{1,64})\/edit$/, 'queue', formView],
   [/^\/audit$/, 'audit', auditView],
-  [/^\/backups$/, 'backups', backupsView],
+  [/^\/backups$/, 'backups', later(() => import('./backups.js'), 'backupsView')],
+  [/^\/notifications$/, 'notifications', later(() => import('./notifications.js'), 'notificationsView')],
 ];
 
 function currentHash() {

@@ -53,7 +53,15 @@ export async function auditView(view, me) {
 
   async function load() {
     const wanted = types;
-    const read = async (params) => (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+    // A page stops near 1 MiB: fill it from `next`.
+    const read = async (params) => {
+      const data = (await api(`${API}audit?${query({ event_type: types, ...params })}`)).data;
+      for (let more = data; more.next && data.events.length < params.limit;) {
+        more = (await api(more.next)).data;
+        data.events = data.events.concat(more.events).slice(0, params.limit);
+      }
+      return data;
+    };
     // Pages are aligned on PAGE_SIZE from the oldest event, so they stay put, and read from
     // the nearer end: the newest (every live refresh's) with no offset, none past half.
     let at = offset;
@@ -116,6 +124,9 @@ export function eventSummary(event) {
       const notes = stateNotes(stateFields(data.state || data.to)).map(([, value]) => value);
       return h('span', `${label(data.to)} by `, h('strong', data.actor), notes.length ? `: "${notes.join('", "')}"` : '');
     }
+    case 'ticket_updated': // each changed field: its old and its new value
+      return h('span', 'Edited by ', h('strong', data.actor), ': ', Object.entries(data.changes)
+        .map(([name, change]) => `${label(name.split('.').pop())} ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`).join('; '));
     case 'api_key_created':
       return h('span', `Key ${data.key_id} created for `, h('strong', data.user), ` (${data.role})`);
     case 'api_key_revoked':

@@ -136,7 +136,8 @@ export const session = { me: null, generation: 0, refresh: null, firstListShown:
 export const isAdmin = () => session.me && session.me.role === 'admin';
 
 // The state machine, read once from the server (api/v1/states): no script names a state.
-// Each state has `next`, the states it may move to, and `move`, how one moves into it.
+// Each state has `next`, the states it may move to, and `move`, how one moves into it;
+// `editable` and `file_again` say whether a ticket in it may be edited, or filed again.
 export const machine = { initial: '', names: [], states: {}, ready: null };
 export const loadMachine = () => (machine.ready ||= api(`${API}states`).then(({ data }) => {
   machine.initial = data.initial; // a new ticket's: the queue's default view
@@ -149,6 +150,12 @@ export const movesFor = (ticket) => (machine.states[stateName(ticket.state)]?.ne
 // Its path made relative to the page, as every call's is.
 export const makeMove = (ticket, move, options) =>
   api(move.path.slice(1).replace('{ticket_id}', encodeURIComponent(ticket.id)), { method: move.method, ...options });
+const mine = (ticket) => isAdmin() || ticket.created_by === session.me.name;
+const stateOf = (name) => machine.states[name] || {};
+export const mayEdit = (ticket) => Boolean(stateOf(stateName(ticket.state)).editable) && mine(ticket);
+export const mayFileAgain = (ticket) => Boolean(stateOf(stateName(ticket.state)).file_again);
+/** Whether the queue, as filtered, is editable tickets in queue order, for an admin to reorder. */
+export const mayReorder = (filter) => isAdmin() && filter.sort === 'queue' && filter.state.length === 1 && Boolean(stateOf(filter.state[0]).editable);
 
 /** Show `message` next to a field (and keep the field's hint). */
 export function fieldError(field, input, message) {

@@ -11,13 +11,14 @@ import {
   session,
 } from './core.js';
 
-const POLL_MS = 2000; // one cheap request (two for a user) every two seconds...
+const POLL_MS = 2000; // one cheap request (three for a user) every two seconds...
 const HIDDEN_POLL_MS = 30000; // ...and rarely while the tab is hidden
 
 // An admin follows the audit log: `after=<last event id>` is empty (and cheap) until
 // something happens. A user's log shows only its own tickets, so a user follows counts:
 // of each state a ticket may leave, and of the final ones together. With no cycle in the
-// state machine, every event changes them: tickets are never deleted.
+// state machine, every event changes them (tickets are never deleted) but an edit, which
+// changes no count: so a user follows its own tickets' newest event as well.
 
 export const watch = {
   timer: 0,
@@ -84,7 +85,7 @@ export const watch = {
     await loadMachine();
     const isFinal = (state) => !machine.states[state].next.length;
     const groups = [...machine.names.filter((state) => !isFinal(state)).map((state) => [state]), machine.names.filter(isFinal)];
-    const counts = await Promise.all(groups.map((state) => api(`${API}tickets?${query({ state, limit: 1 })}`)));
+    const counts = await Promise.all([...groups.map((state) => api(`${API}tickets?${query({ state, limit: 1 })}`)), api(`${API}audit?sort=newest&limit=1`)]);
     const signature = counts.map((answer) => answer.data.total).join('/');
     const moved = this.signature !== null && signature !== this.signature;
     this.signature = signature;

@@ -1,4 +1,5 @@
-// The queue: tickets in queue order or newest first, filters, counts per state, more pages.
+// The queue: tickets in queue order or newest first, filters, counts per state, more pages;
+// an admin reorders the waiting ones (by priority: past the ticket above or below).
 import {
   api,
   API,
@@ -12,6 +13,7 @@ import {
   machine,
   main,
   makeMove,
+  mayReorder,
   movesFor,
   onChange,
   PAGE_SIZE,
@@ -55,6 +57,11 @@ export async function queueView(view, me) {
   const more = h('div', { class: 'more' });
   const notice = h('div');
   const counts = {};
+  let reordering = false; // an admin's ↑ and ↓ on each waiting ticket
+  const reorder = h('button', { type: 'button', class: 'secondary', 'aria-pressed': 'false', hidden: true, onclick: () => {
+    reorder.setAttribute('aria-pressed', reordering = !reordering);
+    put(list, ...shown.map((ticket) => ticketRow(ticket, false)));
+  } }, 'Reorder');
   const chips = machine.names.map((state) => {
     counts[state] = h('span', { class: 'count' });
     const box = h('input', { type: 'checkbox', name: 'state', value: state, onchange: apply });
@@ -97,6 +104,7 @@ export async function queueView(view, me) {
     const { data } = await api(`${API}tickets?${query(apiFilter({ sort: filter.sort === 'newest' ? 'newest' : undefined, limit }))}`);
     await me;
     if (!view.current() || wanted !== filter) return;
+    reorder.hidden = !mayReorder(filter);
     const before = new Set(shown.map((ticket) => ticket.id));
     shown = data.tickets;
     next = data.next;
@@ -135,9 +143,26 @@ export async function queueView(view, me) {
     if (first) first.querySelector('a').focus();
   }
 
+  // Past the ticket above (step -1) or below: one more, or one less, than its priority.
+  function passing(ticket, step) {
+    const priority = (shown[shown.indexOf(ticket) + step] || {}).priority - step;
+    return priority >= 0 && priority <= 65535 ? priority : null;
+  }
+
+  async function move(ticket, step, key) {
+    await api(`${API}tickets/${encodeURIComponent(ticket.id)}`, { method: 'PATCH', body: { priority: passing(ticket, step) } })
+      .then(() => toast('Moved.'), (error) => (error.status === 401 ? hooks.refused() : toast(error.message)));
+    await load(Math.max(PAGE_SIZE, shown.length));
+    (list.querySelector(`[data-key="${key}"]:enabled`) || list.querySelector(`[data-key="open-${ticket.id}"]`)).focus();
+  }
+
   function ticketRow(ticket, fresh) {
-    // The moves a list offers (cancel), each behind a confirmation.
-    const actions = h('div', { class: 'ticket-actions' }, movesFor(ticket).filter(({ move }) => move.quick).map(({ name, move }) => h('button', {
+    // While reordering, ↑ and ↓; then the moves a list offers (cancel), each behind a confirmation.
+    const steps = reordering && !reorder.hidden ? [[-1, 'up'], [1, 'down']] : [];
+    const actions = h('div', { class: 'ticket-actions' }, steps.map(([step, way]) => h('button', {
+      type: 'button', class: 'secondary', 'data-key': `${way}-${ticket.id}`, disabled: passing(ticket, step) === null,
+      'aria-label': `Move ${way}: ${ticketTitle(ticket)}`, onclick: () => move(ticket, step, `${way}-${ticket.id}`),
+    }, step < 0 ? '↑' : '↓')), movesFor(ticket).filter(({ move }) => move.quick).map(({ name, move }) => h('button', {
       type: 'button', class: 'secondary', 'data-key': `${name}-${ticket.id}`,
       'aria-label': `${move.quick}: ${ticketTitle(ticket)}`, onclick: (event) => confirmMove(ticket, move, actions, event.target),
     }, move.quick)));
@@ -181,7 +206,7 @@ export async function queueView(view, me) {
   }
 
   put(main(),
-    h('div', { class: 'page-head' }, h('h1', 'Queue'), h('a', { class: 'button', href: '#/new' }, 'New request')),
+    h('div', { class: 'page-head' }, h('h1', 'Queue'), h('div', { class: 'actions' }, reorder, h('a', { class: 'button', href: '#/new' }, 'New request'))),
     form, notice, summary, list, more);
   await load();
   onChange(view, () => load(Math.min(1000, Math.max(PAGE_SIZE, shown.length)), true));

@@ -1,15 +1,18 @@
-// Filing a ticket: the form, the API's field errors next to their fields, one Idempotency-Key
-// per submission.
+// Filing a ticket, or editing one (a merge patch of every field, with If-Match): the form,
+// pre-filled from a ticket to edit or to file again, the API's field errors next to their
+// fields, one Idempotency-Key per submission.
 import {
   api,
   API,
   clearFieldErrors,
   fieldError,
+  getTicket,
   h,
   hooks,
   main,
   put,
   randomToken,
+  stateName,
   toast,
 } from './core.js';
 
@@ -26,9 +29,13 @@ const FORM_FIELDS = [
     'input', { name: 'priority', inputmode: 'numeric', value: '100' }],
 ];
 
-export async function newTicketView(view, me) {
+// `#/new`, `#/new?from=<id>` (file that ticket again) or `#/tickets/<editing>/edit`.
+export async function newTicketView(view, me, editing) {
   await me;
+  const from = editing || view.params.get('from');
+  let ticket = from && await getTicket(from);
   if (!view.current()) return;
+  const [title, verb] = editing ? ['Edit request', 'Save changes'] : ['New request', 'File request'];
   let attempt = null; // { key, body }: one Idempotency-Key per submission, reused by retries
   const summaryBox = h('div');
   const inputs = {};
@@ -37,13 +44,20 @@ export async function newTicketView(view, me) {
     inputs[id] = h(tag, { id, ...attributes, 'aria-describedby': `${id}-hint` });
     fields[id] = h('div', { class: 'field' }, h('label', { for: id }, label), h('span', { class: 'hint', id: `${id}-hint` }, hint), inputs[id]);
   }
-  const button = h('button', { type: 'submit' }, 'File request');
+  const button = h('button', { type: 'submit' }, verb);
   const form = h('form', { class: 'form', novalidate: true, onsubmit: submit },
     FORM_FIELDS.map(([id]) => fields[id]), h('div', { class: 'actions' }, button, h('a', { href: '#/' }, 'Back to the queue')));
   put(main(),
-    h('h1', 'New request'),
-    h('p', { class: 'lead' }, 'Say what you want and where it should go; it joins the queue at once.'),
+    h('h1', title),
+    editing ? null : h('p', { class: 'lead' }, 'Say what you want and where it should go; it joins the queue at once.'),
     summaryBox, form);
+  fill();
+
+  function fill() {
+    if (!ticket) return;
+    const { query_context: context, dest_path: dest, priority } = ticket.data;
+    [context.description, context.tags.join(', '), dest, priority].forEach((value, at) => { inputs[FORM_FIELDS[at][0]].value = value; });
+  }
 
   function body() {
     const priorityText = inputs['new-priority'].value.trim();
@@ -64,16 +78,23 @@ export async function newTicketView(view, me) {
     const text = JSON.stringify(sent);
     if (!attempt || attempt.body !== text) attempt = { key: randomToken(), body: text };
     button.disabled = true;
-    button.textContent = 'Filing…';
+    button.textContent = 'Sending…';
     try {
-      const { data } = await api(`${API}tickets`, { method: 'POST', body: sent, headers: { 'Idempotency-Key': attempt.key } });
+      const { data } = await api(`${API}tickets${editing ? `/${encodeURIComponent(editing)}` : ''}`, {
+        method: editing ? 'PATCH' : 'POST', body: sent, headers: { 'Idempotency-Key': attempt.key, ...(editing && { 'If-Match': ticket.etag }) },
+      });
       attempt = null;
-      toast('Request filed.');
+      toast(editing ? 'Changes saved.' : 'Request filed.');
       location.hash = `#/tickets/${data.id}`;
     } catch (error) {
       button.disabled = false;
-      button.textContent = 'File request';
+      button.textContent = verb;
       if (error.status === 401) return hooks.refused();
+      if (error.status === 412) {
+        ticket = await getTicket(editing);
+        fill();
+        error.message = `Someone else changed this ticket after you opened it: it is now ${stateName(ticket.data.state)}. Nothing was changed; the form now shows it as it is.`;
+      }
       showFormErrors(error);
     }
   }

@@ -14,6 +14,8 @@ import {
   machine,
   main,
   makeMove,
+  mayEdit,
+  mayFileAgain,
   movesFor,
   onChange,
   put,
@@ -78,6 +80,9 @@ export async function ticketView(view, me, id) {
         ['Created', timeFull(ticket.created_at)],
         ['Ticket id', h('code', ticket.id)],
       ].map(([term, value]) => [h('dt', term), h('dd', value)])),
+      // The new-request form, pre-filled: to change this ticket, or to file it again.
+      mayEdit(ticket) ? h('p', h('a', { class: 'button', href: `#/tickets/${ticket.id}/edit` }, 'Edit request')) : null,
+      mayFileAgain(ticket) ? h('p', h('a', { class: 'button', href: `#/new?from=${ticket.id}` }, 'File again')) : null,
       actionForms(ticket),
       h('h2', 'History'),
       history instanceof ApiError ? historyUnavailable(history) : timeline(history));

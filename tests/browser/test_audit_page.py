@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from chalicelib.audit.events import AuditEventType
 from tests.browser.conftest import OpenContext, Site
+from tests.helpers import LARGEST_TEXT, largest_ticket
 
 DASH = "\u2013"  # the page writes ranges with an en dash: 1\u201350
 
@@ -111,3 +112,28 @@ def test_no_page_reads_deeper_than_half_the_log(
     # The newest page and the live cursor, with no offset at all.
     assert {"sort": ["newest"], "limit": ["50"]} in asked
     assert {"sort": ["newest"], "limit": ["1"]} in asked
+
+
+def test_a_page_of_large_events_shows_them_all(
+    fresh_site: Site, open_page: Callable[..., Page]
+) -> None:
+    """An answer stops at about 1 MiB however many events were asked for; the page goes on
+    at `next` until it holds its 50, so no event between two pages is skipped."""
+    site = fresh_site
+    for number in range(10):
+        ticket = site.call("POST", "tickets", json=largest_ticket(number))
+        site.call("POST", f"tickets/{ticket['id']}/fail", json={"error": LARGEST_TEXT})
+    answer = site.call("GET", "audit?limit=50")
+    assert answer["total"] == 21  # service_started, 10 filed, 10 failed
+    ids = [event["id"] for event in answer["events"]]
+    assert answer["next"] is not None  # the API cut it short of its 21 events
+    while answer["next"] is not None:
+        answer = site.call("GET", answer["next"].removeprefix("/api/v1/"))
+        ids += [event["id"] for event in answer["events"]]
+    assert len(ids) == 21
+    page = open_page(site, None, "#/audit")
+    expect(page.get_by_role("status").filter(has_text="Events")).to_have_text(
+        f"Events 1{DASH}21 of 21, newest first."
+    )
+    expect(page.locator(".event")).to_have_count(21)
+    assert event_ids(page) == ids[::-1]

@@ -51,7 +51,9 @@ def test_the_policy_is_checked_in_rather_than_guessed_by_the_analyzer() -> None:
 
 def test_requirements_hold_the_runtime_dependencies_and_nothing_else() -> None:
     runtime = (PROJECT_DIR / "requirements.txt").read_text().split()
-    assert [line.split(">")[0].split("=")[0] for line in runtime] == ["pydantic"]
+    names = [line.split(">")[0].split("=")[0] for line in runtime]
+    # Notifications (issue 21): Apprise's services, and Standard Webhooks' signatures.
+    assert names == ["pydantic", "apprise", "standardwebhooks"]
     development = (PROJECT_DIR / "requirements-dev.txt").read_text()
     assert "chalice==" in development and "cfn-lint" in development
 

@@ -11,6 +11,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from chalicelib.service import startup
 from chalicelib.settings import DB_PATH_VARIABLE
 
 
@@ -52,9 +53,16 @@ class Api:
 
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    monkeypatch.setenv(DB_PATH_VARIABLE, str(tmp_path / "handler.db"))
-    with Client(app) as client:
-        yield Api(client)
+    db_path = tmp_path / "handler.db"
+    monkeypatch.setenv(DB_PATH_VARIABLE, str(db_path))
+    try:
+        with Client(app) as client:
+            yield Api(client)
+    finally:
+        # What the first request started stays open for the process's life, as on a server
+        # (the idle connection, the in-use lock); a test's database is done with here, and
+        # a thousand tests' open files would run the test process out of descriptors.
+        startup.stop(db_path)
 
 
 @pytest.fixture

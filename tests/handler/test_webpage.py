@@ -90,12 +90,17 @@ def test_the_scripts_never_parse_text_as_html() -> None:
 
 def test_the_scripts_import_only_each_other() -> None:
     imported = set()
+    on_demand = set()
     for name, script in scripts().items():
         for source in re.findall(r"^import .*? from '([^']*)';$", script, flags=re.M | re.S):
             assert source.startswith("./"), (name, source)
             imported.add(source.removeprefix("./"))
-        assert "import(" not in script, name
-    assert imported == set(webpage.SCRIPTS) - {"app.js"}
+        # A view or form loaded when first needed: by a literal name, one of ON_DEMAND.
+        loaded = re.findall(r"import\('\./([^']*)'\)", script)
+        assert script.count("import(") == len(loaded), name
+        on_demand.update(loaded)
+    assert on_demand == set(webpage.ON_DEMAND)
+    assert imported == set(webpage.SCRIPTS) - {"app.js", *webpage.ON_DEMAND}
 
 
 def test_the_page_refers_only_to_its_own_files_by_relative_urls() -> None:
@@ -105,12 +110,13 @@ def test_the_page_refers_only_to_its_own_files_by_relative_urls() -> None:
     for url in urls:
         assert not re.match(r"^([a-z]+:|//|/)", url), url
     local = {url.removeprefix("ui/") for url in urls if url.startswith("ui/")}
-    assert local == set(webpage.CONTENT_TYPES) - {webpage.PAGE}
+    assert local == set(webpage.CONTENT_TYPES) - {webpage.PAGE, *webpage.ON_DEMAND}
     assert "<style" not in html and " style=" not in html
     assert re.findall(r"<script[^>]*>", html) == ['<script type="module" src="ui/app.js">']
-    # Every module is preloaded, so they arrive together rather than one import at a time.
+    # Every module of the first load is preloaded, so they arrive together rather than one
+    # import at a time; the views loaded on demand are not part of it.
     preloaded = re.findall(r'<link rel="modulepreload" href="ui/([^"]*)">', html)
-    assert set(preloaded) == set(webpage.SCRIPTS) - {"app.js"}
+    assert set(preloaded) == set(webpage.SCRIPTS) - {"app.js", *webpage.ON_DEMAND}
     # The API is called by relative URLs, so the stage prefix of API Gateway is kept.
     assert "export const API = 'api/v1/';" in scripts()["core.js"]
     for name, script in scripts().items():

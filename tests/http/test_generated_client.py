@@ -119,3 +119,49 @@ def test_a_generated_client_creates_lists_and_cancels(
     assert refused.status_code == 409
     assert isinstance(refused.parsed, models.ErrorResponse)
     assert refused.parsed.error.code == "invalid_transition"
+
+
+def test_a_generated_client_edits_a_ticket_with_a_merge_patch(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(generate_client(server, tmp_path)))
+    for module in [m for m in sys.modules if m.startswith("torrentino_client")]:
+        monkeypatch.delitem(sys.modules, module)
+    client = load("client").Client(base_url=server.url, raise_on_unexpected_status=True)
+    models = load("models")
+    edit = load("api.tickets.edit_ticket")
+    created = load("api.tickets.create_ticket").sync_detailed(
+        client=client,
+        body=models.CreateTicketRequest(
+            priority=100,
+            query_context=models.QueryContext(tags=["music"], description="Revolver"),
+            dest_path="/media/music/beatles",
+        ),
+    )
+    ticket = created.parsed
+
+    patch = models.UpdateTicketRequest(
+        priority=250, query_context=models.QueryContextPatch(tags=["music", "flac"])
+    )
+    edited = edit.sync_detailed(
+        ticket.id, client=client, body=patch, if_match=created.headers["ETag"]
+    )
+    assert edited.status_code == 200
+    assert edited.parsed.priority == 250
+    assert edited.parsed.query_context.tags == ["music", "flac"]
+    assert edited.parsed.query_context.description == "Revolver"
+    assert edited.headers["ETag"] != created.headers["ETag"]
+
+    # The old ETag is stale now: the document's 412, as an ErrorResponse.
+    stale = edit.sync_detailed(
+        ticket.id, client=client, body=patch, if_match=created.headers["ETag"]
+    )
+    assert stale.status_code == 412
+    assert isinstance(stale.parsed, models.ErrorResponse)
+    assert stale.parsed.error.code == "precondition_failed"
+    events = load("api.audit.list_audit_events").sync(
+        client=client,
+        event_type=[models.AuditEventType.TICKET_UPDATED],
+        ticket_id=ticket.id,
+    )
+    assert [e.data.additional_properties["actor"] for e in events.events] == ["anonymous"]

@@ -34,6 +34,10 @@ STORED_STATE_STATUSES: dict[str, list[str]] = {
     "cancel_ticket": ["412"],  # its If-Match names a version the ticket no longer has
     "complete_ticket": ["412"],
     "fail_ticket": ["412"],
+    # Whether a URL names a service Apprise knows (or an address the rules allow) is not
+    # something a JSON schema can say.
+    "create_notification_target": ["400"],
+    "edit_ticket": ["412", "422"],  # a stale If-Match, or an Idempotency-Key used before
 }
 
 

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from chalice.test import Client
 from hypothesis import HealthCheck, settings
@@ -50,6 +51,21 @@ CREATE_BODY = st.fixed_dictionaries(
     }
 )
 REASON = st.none() | st.text(ANY_TEXT, max_size=20)
+# A merge patch of the fields an edit may change: any of them, or none.
+PATCH = st.fixed_dictionaries(
+    {},
+    optional={
+        "priority": CREATE_BODY.map(lambda body: body["priority"]),
+        "query_context": st.fixed_dictionaries(
+            {},
+            optional={
+                "tags": st.lists(TAG, max_size=3),
+                "description": st.text(ANY_TEXT, max_size=30),
+            },
+        ),
+        "dest_path": CREATE_BODY.map(lambda body: body["dest_path"]),
+    },
+)
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
 
@@ -181,6 +197,32 @@ class TicketLifecycle(RuleBasedStateMachine):
         assert self.model[ticket_id]["state"] == "pending"
         self.model[ticket_id] = ticket.model_dump(mode="json")
         self.events[ticket_id].append("ticket_state_changed")
+
+    @rule(ticket_id=ticket_ids, patch=PATCH)
+    def edit(self, ticket_id: str, patch: dict[str, Any]) -> None:
+        status, answer = self.call("PATCH", f"/api/v1/tickets/{ticket_id}", patch)
+        ticket = self.model[ticket_id]
+        if ticket["state"] != "pending":
+            assert status == 409
+            assert answer["error"]["code"] == "ticket_not_pending"
+            return
+        context = {**ticket["query_context"], **patch.get("query_context", {})}
+        edited = {**ticket, **patch, "query_context": context}
+        assert status == 200, answer
+        assert answer == edited
+        if edited != ticket:  # a patch that changes nothing records nothing
+            self.events[ticket_id].append("ticket_updated")
+        self.model[ticket_id] = edited
+
+    @rule(data=st.data())
+    def search_by_tag(self, data: st.DataObject) -> None:
+        held = sorted({tag for t in self.model.values() for tag in t["query_context"]["tags"]})
+        tag = data.draw(st.sampled_from(held or ["no-such-tag"]))
+        status, page = self.call("GET", f"/api/v1/tickets?limit=1000&tag={quote(tag, safe='')}")
+        assert status == 200
+        found = [t for t in self.model.values() if tag in t["query_context"]["tags"]]
+        assert page["tickets"] == sorted(found, key=queue_order)
+        assert page["total"] == len(found)
 
     # --- after every step ----------------------------------------------------------------
 
