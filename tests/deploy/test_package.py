@@ -179,6 +179,8 @@ def test_given_nothing_the_stack_makes_a_private_network_and_an_encrypted_file_s
         "FunctionSecurityGroup": "AWS::EC2::SecurityGroup",
         "MountTargetSecurityGroup": "AWS::EC2::SecurityGroup",
         "MountTargetIngress": "AWS::EC2::SecurityGroupIngress",
+        "NotificationsSecurityGroup": "AWS::EC2::SecurityGroup",
+        "MountTargetIngressFromNotifications": "AWS::EC2::SecurityGroupIngress",
         "FileSystem": "AWS::EFS::FileSystem",
         "MountTargetA": "AWS::EFS::MountTarget",
         "MountTargetB": "AWS::EFS::MountTarget",
@@ -215,10 +217,23 @@ def test_given_nothing_the_stack_makes_a_private_network_and_an_encrypted_file_s
     ingress = resources["MountTargetIngress"]["Properties"]
     assert ingress["SourceSecurityGroupId"] == {"Ref": "FunctionSecurityGroup"}
     assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"]) == ("tcp", 2049, 2049)
+    # The notifications function: NFS, and its targets' ports, which lead nowhere until
+    # someone adds a NAT gateway (the subnets have no route out).
+    egress = resources["NotificationsSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert egress[0]["DestinationSecurityGroupId"] == {"Ref": "MountTargetSecurityGroup"}
+    assert sorted(rule["FromPort"] for rule in egress[1:]) == [80, 443, 465, 587]
+    notifications = resources["ScheduledNotifications"]["Properties"]
+    assert notifications["VpcConfig"]["SecurityGroupIds"] == [{"Ref": "NotificationsSecurityGroup"}]
+    assert notifications["VpcConfig"]["SubnetIds"] == [
+        {"Ref": "PrivateSubnetA"},
+        {"Ref": "PrivateSubnetB"},
+    ]
+    assert notifications["FileSystemConfigs"][0]["Arn"] == {"Fn::GetAtt": ["AccessPoint", "Arn"]}
+    assert not any(r["Type"] == "AWS::EC2::NatGateway" for r in resources.values())
     # Lambda mounts the file system only once its mount targets are there.
     ready = resources["MountTargetsReady"]["Metadata"]["MountTargets"]
     assert ready == [{"Ref": "MountTargetA"}, {"Ref": "MountTargetB"}]
-    for function in ("APIHandler", "Keys", "ScheduledBackup"):
+    for function in ("APIHandler", "Keys", "ScheduledBackup", "ScheduledNotifications"):
         assert "MountTargetsReady" in resources[function]["DependsOn"]
     outputs = form(package.template, make=True)["Outputs"]
     assert outputs["FileSystemId"]["Value"] == {"Ref": "FileSystem"}
