@@ -152,6 +152,12 @@ def build(
                 " VALUES (?, ?, ?, ?, ?)",
                 [event for _, events in batch for event in events],
             )
+        # Tag search's rows, as a create writes them (the consistency check holds them to
+        # each ticket's tags).
+        conn.execute(
+            "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) SELECT json_each.value, tickets.id"
+            " FROM tickets, json_each(tickets.query_context, '$.tags')"
+        )
         conn.execute("COMMIT")
         conn.execute("ANALYZE")
         conn.execute("PRAGMA synchronous = FULL")

@@ -28,10 +28,19 @@ SCRIPTS = (
     "ticket.js",
     "audit.js",
 )
-# ...and those loaded when first needed (a dynamic `import()`), not with the page, so its first load
-# stays light: the views few people open, and the form for filing, editing or filing again
-# a ticket, which most visits never open.
-ON_DEMAND = ("backups.js", "notifications.js", "request.js")
+# ...and those loaded when first needed, not with the page, so its first load stays light:
+# the form for filing, editing or filing again a ticket, which most visits never open, with
+# the modules it imports (forms.js, priority.js, destinations.js), and the views few people
+# open (each a dynamic `import()` in app.js).
+ON_DEMAND = (
+    "request.js",
+    "forms.js",
+    "priority.js",
+    "destinations.js",
+    "keys.js",
+    "backups.js",
+    "notifications.js",
+)
 JAVASCRIPT = "text/javascript; charset=utf-8"
 # The page as it loads: the HTML and every file it refers to.
 CONTENT_TYPES: dict[str, str] = {

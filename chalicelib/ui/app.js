@@ -20,8 +20,10 @@ import { watch } from './live.js';
 import { queueView } from './queue.js';
 import { ticketView } from './ticket.js';
 
-// The form (request.js) is loaded the first time a view needs it: most visits never file.
-const formView = (...args) => import('./request.js').then((form) => form.newTicketView(...args));
+// A view whose module is loaded the first time its address is opened: the form, which most
+// visits never open, and the views for admins.
+const later = (load, name) => (...args) => load().then((module) => module[name](...args));
+const formView = later(() => import('./request.js'), 'newTicketView');
 
 async function loadMe() {
   if (session.me) return session.me;
@@ -35,12 +37,13 @@ async function loadMe() {
 function renderAccount() {
   const box = byId('account');
   const me = session.me;
-  byId('nav-backups').hidden = !isAdmin();
+  for (const link of document.querySelectorAll('[data-admin]')) link.hidden = !isAdmin();
   if (!me) return put(box);
   put(box,
     h('span', { class: 'who' }, h('span', { class: 'visually-hidden' }, 'Signed in as '), h('strong', me.name), ' '),
     h('span', { class: 'role', title: me.role === 'admin' ? 'May do everything' : 'Files tickets and cancels their own' }, me.role),
-    me.open_mode ? h('span', { class: 'role', title: 'No API key exists yet, so this machine (or its network, if the server allows it) needs none: you are the anonymous admin' }, 'open mode') : null,
+    me.open_mode ? [h('span', { class: 'role', title: 'No API key exists yet, so this machine (or its network, if the server allows it) needs none: you are the anonymous admin' }, 'open mode'),
+      h('a', { href: '#/keys' }, 'Make the first key')] : null,
     keys.get() ? h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out') : null,
   );
 }
@@ -64,7 +67,7 @@ function askForKey(refused = Boolean(keys.get())) {
   const remember = h('input', { id: 'remember', type: 'checkbox' });
   const field = h('div', { class: 'field' },
     h('label', { for: 'key' }, 'API key'),
-    h('span', { class: 'hint', id: 'key-hint' }, 'It starts with trn_. The person who runs torrentino makes one with: make keys ARGS="create NAME"'),
+    h('span', { class: 'hint', id: 'key-hint' }, 'It starts with trn_. An admin makes one on the Keys page, or on the server with: make keys ARGS="create NAME"'),
     input);
   const button = h('button', { type: 'submit' }, 'Sign in');
   const form = h('form', { class: 'panel narrow', novalidate: true, onsubmit: submit },
@@ -99,8 +102,6 @@ function askForKey(refused = Boolean(keys.get())) {
   }
 }
 
-// Views few people open load when first opened, so the page's first load stays light.
-const later = (load, name) => async (...args) => (await load())[name](...args);
 const ROUTES = [
   [/^\/$/, 'queue', queueView],
   [/^\/new$/, 'new', formView],
@@ -108,6 +109,8 @@ const ROUTES = [
   [/^\/tickets\/([^/]{1,64})\/edit$/, 'queue', formView],
   [/^\/audit$/, 'audit', auditView],
   [/^\/backups$/, 'backups', later(() => import('./backups.js'), 'backupsView')],
+  [/^\/destinations$/, 'destinations', later(() => import('./destinations.js'), 'destinationsView')],
+  [/^\/keys$/, 'keys', later(() => import('./keys.js'), 'keysView')],
   [/^\/notifications$/, 'notifications', later(() => import('./notifications.js'), 'notificationsView')],
 ];
 
@@ -158,5 +161,6 @@ function notFoundView() {
 
 hooks.refused = askForKey;
 hooks.fail = showError;
+hooks.account = renderAccount;
 window.addEventListener('hashchange', route);
 route();

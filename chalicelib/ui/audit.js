@@ -3,6 +3,7 @@ import {
   api,
   API,
   count,
+  getTicket,
   h,
   hooks,
   isAdmin,
@@ -22,17 +23,20 @@ import {
 // Where the page of the newest events starts, counted from the oldest event.
 const lastPage = (total) => Math.max(0, Math.floor((total - 1) / PAGE_SIZE) * PAGE_SIZE);
 let eventTypes = null; // as the API's own description lists them, read once
+const titles = new Map(); // ticket id → what was asked for, to name the ticket by
 
 export async function auditView(view, me) {
   await me;
   eventTypes ||= (await api(`${API}openapi.json`)).data.components.schemas.AuditEventType.enum;
   if (!view.current()) return;
-  let types = view.params.getAll('event_type').filter((type) => eventTypes.includes(type));
+  // A user sees its own tickets' events only: the ticket_ types.
+  const offered = isAdmin() ? eventTypes : eventTypes.filter((type) => type.startsWith('ticket_'));
+  let types = view.params.getAll('event_type').filter((type) => offered.includes(type));
   let offset = view.params.has('offset') ? Number(view.params.get('offset')) || 0 : null; // null: the latest page
   const list = h('ol', { class: 'events', 'aria-label': 'Audit events, newest first' });
   const caption = h('p', { class: 'summary', role: 'status', tabindex: '-1' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Audit log pages' });
-  const boxes = eventTypes.map((type) => {
+  const boxes = offered.map((type) => {
     const box = h('input', { type: 'checkbox', name: 'event_type', value: type, onchange: () => { offset = null; apply(); } });
     box.checked = types.includes(type);
     return h('label', { class: 'chip' }, box, label(type));
@@ -80,6 +84,7 @@ export async function auditView(view, me) {
         data.events.reverse();
       }
     }
+    await named(data.events);
     if (!view.current() || wanted !== types) return;
     put(list, ...data.events.map(eventRow));
     caption.textContent = data.total === 0 ? 'No events match.'
@@ -100,16 +105,29 @@ export async function auditView(view, me) {
       h('div', { class: 'actions' }, button('Older', at === 0, Math.max(0, at - PAGE_SIZE)), button('Oldest', at === 0, 0)));
   }
 
+  // A ticket by what was asked for; its id's start tells two of the same apart.
+  const ticketLink = (id) => (titles.has(id) ? [titles.get(id), h('small', ` · ticket ${id.slice(0, 8)}`)] : `Ticket ${id.slice(0, 8)}`);
+
   function eventRow(event) {
     const ticketId = event.data.ticket_id;
     return h('li', { class: 'event', 'data-event-id': event.id },
       h('div', { class: 'meta' }, h('strong', label(event.event_type)), timeAgo(event.timestamp), h('span', `#${event.id}`),
-        ticketId ? h('a', { href: `#/tickets/${ticketId}`, 'data-key': event.id }, `Ticket ${ticketId.slice(0, 8)}`) : null),
+        ticketId ? h('a', { href: `#/tickets/${ticketId}`, 'data-key': event.id }, ticketLink(ticketId)) : null),
       h('p', eventSummary(event)));
   }
 
   await load();
   onChange(view, load);
+}
+
+/** Learn what each ticket the events are about was asked for: from its filing, if on the
+ * page, or else from the ticket itself (read once). */
+async function named(events) {
+  for (const event of events) {
+    if (event.data.query_context) titles.set(event.data.ticket_id, ticketTitle(event.data));
+  }
+  const unknown = new Set(events.map((event) => event.data.ticket_id).filter((id) => id && !titles.has(id)));
+  await Promise.all([...unknown].map((id) => getTicket(id).then(({ data }) => titles.set(id, ticketTitle(data)), () => {})));
 }
 
 /** One event in words; every value from the event is text. */
@@ -127,6 +145,10 @@ export function eventSummary(event) {
     case 'ticket_updated': // each changed field: its old and its new value
       return h('span', 'Edited by ', h('strong', data.actor), ': ', Object.entries(data.changes)
         .map(([name, change]) => `${label(name.split('.').pop())} ${JSON.stringify(change.old)} → ${JSON.stringify(change.new)}`).join('; '));
+    case 'destination_added':
+      return h('span', h('strong', data.name), ': ', h('code', data.root), data.tags.length ? `, tags ${data.tags.join(', ')}` : '');
+    case 'destination_removed':
+      return h('span', h('strong', data.name), ': ', h('code', data.root));
     case 'api_key_created':
       return h('span', `Key ${data.key_id} created for `, h('strong', data.user), ` (${data.role})`);
     case 'api_key_revoked':

@@ -179,16 +179,21 @@ export async function queueView(view, me) {
 
   function confirmMove(ticket, move, actions, ask) {
     const buttons = [...actions.children];
-    const yes = h('button', { type: 'button', class: move.style, onclick: go }, `Yes, ${move.quick.toLowerCase()} it`);
+    const yes = h('button', { type: 'submit', class: move.style }, `Yes, ${move.quick.toLowerCase()} it`);
     const no = h('button', { type: 'button', class: 'secondary', onclick: () => { put(actions, buttons); ask.focus(); } }, 'Keep it');
-    put(actions, h('p', `${move.quick} this ticket?`), yes, no);
-    yes.focus();
+    // The move's fields (a reason for cancelling), each on one line.
+    const inputs = move.inputs.map((input) => h('input', { id: `${input.name}-${ticket.id}`, name: input.name, maxlength: input.max_length, autocomplete: 'off' }));
+    put(actions, h('form', { class: 'actions', onsubmit: go }, h('p', `${move.quick} this ticket?`),
+      move.inputs.map((input, at) => [h('label', { for: inputs[at].id }, input.label), inputs[at]]), yes, no));
+    (inputs[0] || yes).focus();
 
-    async function go() {
+    async function go(event) {
+      event.preventDefault();
+      const body = Object.fromEntries(inputs.filter((input) => input.value.trim()).map((input) => [input.name, input.value.trim()]));
       yes.disabled = true;
       put(notice);
       try {
-        await makeMove(ticket, move);
+        await makeMove(ticket, move, Object.keys(body).length ? { body } : {});
         toast(move.done);
       } catch (error) {
         if (error.status === 401) return hooks.refused();
@@ -207,6 +212,9 @@ export async function queueView(view, me) {
 
   put(main(),
     h('div', { class: 'page-head' }, h('h1', 'Queue'), h('div', { class: 'actions' }, reorder, h('a', { class: 'button', href: '#/new' }, 'New request'))),
+    // Until a later version searches and downloads, nothing takes tickets out of the queue.
+    h('p', { class: 'lead' }, `${label(machine.initial)} means waiting: nothing processes tickets yet, so a request stays ${machine.initial} until it is ${
+      new Intl.ListFormat('en', { type: 'disjunction' }).format(machine.states[machine.initial].next)} by hand.`),
     form, notice, summary, list, more);
   await load();
   onChange(view, () => load(Math.min(1000, Math.max(PAGE_SIZE, shown.length)), true));

@@ -15,6 +15,9 @@ import {
   stateName,
   toast,
 } from './core.js';
+import { destinationPicker } from './destinations.js';
+import { showErrors } from './forms.js';
+import { levelButtons, NORMAL, PRIORITY_HINT } from './priority.js';
 
 // Each field: id, API field (where details[].field starts), label, hint (the API's
 // bounds, which the API checks), and its input.
@@ -25,14 +28,14 @@ const FORM_FIELDS = [
     'input', { name: 'tags', autocomplete: 'off' }],
   ['new-dest', 'dest_path', 'Destination', 'An absolute folder path, e.g. /media/music/beatles: starts with /, no ".." part, at most 4,096 bytes.',
     'input', { name: 'dest_path', autocomplete: 'off', spellcheck: 'false' }],
-  ['new-priority', 'priority', 'Priority', 'A whole number from 0 to 65,535: higher goes first. 100 is usual.',
-    'input', { name: 'priority', inputmode: 'numeric', value: '100' }],
+  ['new-priority', 'priority', 'Priority', PRIORITY_HINT,
+    'input', { name: 'priority', inputmode: 'numeric', value: NORMAL }],
 ];
 
 // `#/new`, `#/new?from=<id>` (file that ticket again) or `#/tickets/<editing>/edit`.
 export async function newTicketView(view, me, editing) {
-  await me;
   const from = editing || view.params.get('from');
+  const [, { data: { destinations } }] = await Promise.all([me, api(`${API}destinations`)]);
   let ticket = from && await getTicket(from);
   if (!view.current()) return;
   const [title, verb] = editing ? ['Edit request', 'Save changes'] : ['New request', 'File request'];
@@ -44,9 +47,11 @@ export async function newTicketView(view, me, editing) {
     inputs[id] = h(tag, { id, ...attributes, 'aria-describedby': `${id}-hint` });
     fields[id] = h('div', { class: 'field' }, h('label', { for: id }, label), h('span', { class: 'hint', id: `${id}-hint` }, hint), inputs[id]);
   }
+  fields['new-priority'].append(levelButtons(inputs['new-priority']));
+  const picker = destinationPicker(destinations, fields['new-dest'], inputs['new-dest'], inputs['new-description'], inputs['new-tags']);
   const button = h('button', { type: 'submit' }, verb);
   const form = h('form', { class: 'form', novalidate: true, onsubmit: submit },
-    FORM_FIELDS.map(([id]) => fields[id]), h('div', { class: 'actions' }, button, h('a', { href: '#/' }, 'Back to the queue')));
+    FORM_FIELDS.map(([id]) => (id === 'new-dest' ? picker.fields : fields[id])), h('div', { class: 'actions' }, button, h('a', { href: '#/' }, 'Back to the queue')));
   put(main(),
     h('h1', title),
     editing ? null : h('p', { class: 'lead' }, 'Say what you want and where it should go; it joins the queue at once.'),
@@ -56,7 +61,12 @@ export async function newTicketView(view, me, editing) {
   function fill() {
     if (!ticket) return;
     const { query_context: context, dest_path: dest, priority } = ticket.data;
-    [context.description, context.tags.join(', '), dest, priority].forEach((value, at) => { inputs[FORM_FIELDS[at][0]].value = value; });
+    // As if typed: the destination and subfolder follow the path, the level the priority.
+    [context.description, context.tags.join(', '), dest, priority].forEach((value, at) => {
+      const input = inputs[FORM_FIELDS[at][0]];
+      input.value = value;
+      input.dispatchEvent(new Event('input'));
+    });
   }
 
   function body() {
@@ -75,6 +85,10 @@ export async function newTicketView(view, me, editing) {
     event.preventDefault();
     if (button.disabled) return;
     const sent = body();
+    if (picker.choice && !sent.dest_path) {
+      clearFieldErrors(form);
+      return fieldError(picker.choiceField, picker.choice, 'Choose where it should go.');
+    }
     const text = JSON.stringify(sent);
     if (!attempt || attempt.body !== text) attempt = { key: randomToken(), body: text };
     button.disabled = true;
@@ -100,32 +114,6 @@ export async function newTicketView(view, me, editing) {
   }
 
   function showFormErrors(error) {
-    clearFieldErrors(form);
-    const items = [];
-    for (const detail of error.details.length ? error.details : [{ field: '', message: error.message }]) {
-      const known = FORM_FIELDS.find(([, field]) => detail.field === field || detail.field.startsWith(`${field}.`));
-      const message = friendly(detail);
-      if (known) {
-        // Next to the field, the message alone; in the summary, which field it is about.
-        const [id, , label] = known;
-        if (!fields[id].classList.contains('has-error')) fieldError(fields[id], inputs[id], message);
-        items.push(h('li', h('a', { href: `#${id}`, onclick: (event) => { event.preventDefault(); inputs[id].focus(); } }, `${label}: ${message}`)));
-      } else {
-        items.push(h('li', message));
-      }
-    }
-    const retry = error.status === 0 || error.status >= 500
-      ? h('p', 'Nothing was filed twice: trying again is safe.') : null;
-    const box = h('div', { class: 'error-summary', role: 'alert', tabindex: '-1' },
-      h('h2', 'There is a problem'), h('ul', items), retry);
-    put(summaryBox, box);
-    box.focus();
+    showErrors(error, form, summaryBox, FORM_FIELDS.map(([id, name]) => [name, fields[id], inputs[id]]));
   }
-}
-
-/** The API's message for one field, without the "field 'x': " it starts with. */
-function friendly(detail) {
-  const message = detail.message.replace(/^field '[^']*': /, '');
-  const index = /^query_context\.tags\.(\d+)/.exec(detail.field);
-  return index ? `Tag ${Number(index[1]) + 1}: ${message}` : message;
 }

@@ -1,6 +1,7 @@
-"""The scripts the page loads only when a view needs them (`webpage.ON_DEMAND`, the form):
-served like the page's own files, held to the same rules as the preloaded scripts, and
-loaded by nothing but a dynamic import of their relative path."""
+"""The scripts the page loads only when a view needs them (`webpage.ON_DEMAND`: the form
+and the modules it imports, the views few people open): served like the page's own files,
+held to the same rules as the preloaded scripts, and loaded by nothing but a dynamic import
+of their relative path, or a static import from another of them."""
 
 from __future__ import annotations
 
@@ -36,12 +37,12 @@ def test_each_is_loaded_on_demand_and_not_with_the_page(name: str) -> None:
     assert name not in webpage.CONTENT_TYPES and name not in webpage.SCRIPTS
     loads = [
         script
-        for script in webpage.SCRIPTS
+        for script in webpage.SCRIPTS + webpage.ON_DEMAND
         if f"import('./{name}')" in source(script)
         or re.search(rf"^import .* from '\./{re.escape(name)}';$", source(script), re.M)
     ]
     assert loads, name  # something loads it...
-    for script in loads:  # ...and only ever by a dynamic import
+    for script in set(loads) & set(webpage.SCRIPTS):  # ...the page only by a dynamic import
         assert f"from './{name}'" not in source(script), script
 
 
@@ -52,7 +53,8 @@ def test_each_follows_the_rules_of_the_preloaded_scripts(name: str) -> None:
         assert sink not in script, sink
     assert "new Function" not in script and "import(" not in script
     for imported in re.findall(r"^import .*? from '([^']*)';$", script, flags=re.M | re.S):
-        assert imported.removeprefix("./") in webpage.SCRIPTS, imported
+        # The page's own, or another loaded on demand (the form's forms.js, priority.js).
+        assert imported.removeprefix("./") in webpage.SCRIPTS + webpage.ON_DEMAND, imported
     assert not re.search(r"fetch\(\s*['\"`]/", script)
     assert badly_named(names_in(script)) == set()
     # No copy of the state machine: the page reads it from the server (as test_webpage_states

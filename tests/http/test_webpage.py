@@ -15,11 +15,21 @@ MAX_PAGE_BYTES = 60_000  # 60 KB, read as 1,000 bytes each: the stricter reading
 
 
 def page_files(base: str) -> dict[str, requests.Response]:
-    """The page and every file it refers to, as the server sends them."""
+    """The page, every file it refers to and every module those import (statically: what a
+    browser must load before the page runs), as the server sends them. Modules loaded on
+    demand (a dynamic `import()`) are not part of it; tests/browser/test_weight.py counts
+    what Chromium itself loads."""
     page = requests.get(f"{base}/", timeout=10)
     files = {"/": page}
-    for url in re.findall(r'(?:src|href)="(ui/[^"]*)"', page.text):
+    wanted = re.findall(r'(?:src|href)="(ui/[^"]*)"', page.text)
+    while wanted:
+        url = wanted.pop()
+        if url in files:
+            continue
         files[url] = requests.get(f"{base}/{url}", timeout=10)
+        if url.endswith(".js"):
+            imported = re.findall(r"^import .*? from '\./([^']*)';$", files[url].text, re.M | re.S)
+            wanted += [f"ui/{name}" for name in imported]
     return files
 
 
