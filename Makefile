@@ -104,7 +104,8 @@ restore: $(STAMP)
 
 # The full benchmark (about 30 minutes on two cores, with the soak): installs wrk and strace from Debian's
 # packages if missing (falling back to bench/'s Python load generator without wrk, and
-# leaving out the system-call table without strace),
+# leaving out the system-call table without strace), makes the peer's own virtualenv
+# (bench/peer/.venv, FastAPI + uvicorn from bench/peer/requirements.txt) the first time,
 # prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md. Then the
 # soak: SOAK_MINUTES of mixed load with slow clients (bench/soak.py), in bench/results/soak.md.
 SOAK_MINUTES ?= 10

@@ -17,6 +17,7 @@ CREATE_BODY = (
     b'{"priority": 100, "query_context": {"tags": ["music", "flac"],'
     b' "description": "Abbey Road by The Beatles"}, "dest_path": "/media/music/beatles"}'
 )
+FAIL_BODY = b'{"error": "no seeders"}'
 
 
 @dataclass
@@ -31,20 +32,33 @@ class Result:
     bad_status: int
 
 
+# Routes whose request is always the same, and those that name a ticket (`{}`).
+FIXED = {
+    "health": ("GET", "/api/v1/health", None),
+    "create": ("POST", "/api/v1/tickets", CREATE_BODY),
+    "list": ("GET", "/api/v1/tickets?state=pending&limit=50", None),
+    "audit": ("GET", "/api/v1/audit?limit=50", None),
+}
+READ_ONE = {"get": "/api/v1/tickets/{}", "history": "/api/v1/tickets/{}/history"}
+CHANGE_ONE = {
+    "cancel": ("DELETE", "/api/v1/tickets/{}", None),
+    "complete": ("POST", "/api/v1/tickets/{}/complete", None),
+    "fail": ("POST", "/api/v1/tickets/{}/fail", FAIL_BODY),
+}
+
+
 def _request(route: str, ids: list[str], cursor: list[int]) -> tuple[str, str, bytes | None]:
-    if route == "health":
-        return "GET", "/api/v1/health", None
-    if route == "create":
-        return "POST", "/api/v1/tickets", CREATE_BODY
-    if route == "list":
-        return "GET", "/api/v1/tickets?state=pending&limit=50", None
-    if route == "get":
-        return "GET", f"/api/v1/tickets/{random.choice(ids)}", None
+    if route in FIXED:
+        return FIXED[route]
+    if route in READ_ONE:
+        return "GET", READ_ONE[route].format(random.choice(ids)), None
+    # A change walks through the ids once: each is a pending ticket of its own.
     cursor[0] += 1
     ticket_id = ids[cursor[0] % len(ids)]
     if route == "edit":  # a new priority each time, so every edit changes the ticket
         return "PATCH", f"/api/v1/tickets/{ticket_id}", b'{"priority": %d}' % (cursor[0] % 65536)
-    return "DELETE", f"/api/v1/tickets/{ticket_id}", None
+    method, path, body = CHANGE_ONE[route]
+    return method, path.format(ticket_id), body
 
 
 def run(

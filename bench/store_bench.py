@@ -37,6 +37,8 @@ COLUMNS = "id, created_at, created_by, state, priority, query_context, dest_path
 STATE_TYPE = "json_extract(state, '$.type')"
 QUEUE_ORDER = "priority DESC, created_at, id"
 T = TypeVar("T")
+# The store's reads against the same SQL on a new connection: at most these ratios.
+READ_TARGETS = {"get": 1.1, "list (pending, 50)": 1.5}
 REQUEST = CreateTicketRequest(
     priority=100,
     query_context=QueryContext(tags=["music", "flac"], description="Abbey Road by The Beatles"),
@@ -315,6 +317,7 @@ def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
             "same SQL, new connection ops/s",
             "its ratio",
             "without anchor ops/s",
+            "vs same SQL",
         ],
     )
     for name, seconds in ours.items():
@@ -326,15 +329,17 @@ def run(workdir: Path, *, tickets: int, count: int, rounds: int) -> Table:
             1 / same_sql[name],
             f"{same_sql[name] / floor[name]:.2f}x",
             1 / unanchored[name],
+            f"{seconds / same_sql[name]:.2f}x",
         )
-    table.add("open + schema + close", 1 / fixed, "-", "-", "-", "-", "-")
+    table.add("open + schema + close", 1 / fixed, "-", "-", "-", "-", "-", "-")
     table.notes.append(
         f"Median of {rounds} rounds of {count} operations (list: {max(1, count // 5)}). "
-        "ratio = chalicelib time / baseline time; target for create, edit and cancel: <= 1.5x."
+        "ratio = chalicelib time / baseline time."
         " An edit gives a pending ticket a new priority (three queue indexes change). "
         "'same SQL, new connection' runs the baseline's statements on a new connection per"
         " operation, opened as a request opens one: its ratio is the floor of a connection"
-        " per operation, before any domain code. "
+        " per operation, before any domain code. vs same SQL = chalicelib time / that"
+        " floor's time, what the domain code adds (target: get <= 1.1x, list <= 1.5x). "
         f"Opening a connection, loading the schema and closing costs {fixed * 1e6:.0f} us."
     )
     return table

@@ -1,8 +1,9 @@
 -- torrentino's wrk script: one route per run, named by the first argument.
 --   wrk -t1 -c4 -d3s -s bench/wrk.lua http://127.0.0.1:PORT -- ROUTE [IDS_FILE]
--- ROUTE is health, create, get, list, edit or cancel. get picks ids at random from IDS_FILE;
--- cancel walks through it once (each id is a pending ticket), so each cancel is real; edit
--- walks through it too, giving each ticket a new priority, so each edit is real.
+-- ROUTE is health, create, get, list, edit, cancel, complete, fail, history or audit. get
+-- and history pick ids at random from IDS_FILE; edit, cancel, complete and fail walk through
+-- it once (each id is a pending ticket), so each change is real; edit gives each ticket a
+-- new priority, so each edit is real.
 -- done() prints one line starting with BENCH that bench/http_bench.py reads.
 
 local route
@@ -13,6 +14,7 @@ local fixed
 
 local create_body = '{"priority": 100, "query_context": {"tags": ["music", "flac"],'
   .. ' "description": "Abbey Road by The Beatles"}, "dest_path": "/media/music/beatles"}'
+local json_headers = {["Content-Type"] = "application/json"}
 
 function init(args)
   route = args[1]
@@ -24,9 +26,11 @@ function init(args)
   if route == "health" then
     fixed = wrk.format("GET", "/api/v1/health")
   elseif route == "create" then
-    fixed = wrk.format("POST", "/api/v1/tickets", {["Content-Type"] = "application/json"}, create_body)
+    fixed = wrk.format("POST", "/api/v1/tickets", json_headers, create_body)
   elseif route == "list" then
     fixed = wrk.format("GET", "/api/v1/tickets?state=pending&limit=50")
+  elseif route == "audit" then
+    fixed = wrk.format("GET", "/api/v1/audit?limit=50")
   end
 end
 
@@ -36,10 +40,16 @@ function request()
   end
   if route == "get" then
     return wrk.format("GET", "/api/v1/tickets/" .. ids[math.random(#ids)])
+  elseif route == "history" then
+    return wrk.format("GET", "/api/v1/tickets/" .. ids[math.random(#ids)] .. "/history")
   end
   local id = ids[next_id]
   next_id = next_id % #ids + 1
-  if route == "edit" then
+  if route == "complete" then
+    return wrk.format("POST", "/api/v1/tickets/" .. id .. "/complete")
+  elseif route == "fail" then
+    return wrk.format("POST", "/api/v1/tickets/" .. id .. "/fail", json_headers, '{"error": "no seeders"}')
+  elseif route == "edit" then
     edits = edits + 1
     return wrk.format("PATCH", "/api/v1/tickets/" .. id,
       {["Content-Type"] = "application/merge-patch+json"}, '{"priority": ' .. (edits % 65536) .. '}')

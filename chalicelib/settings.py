@@ -37,7 +37,13 @@ def default_db_path() -> Path:
 def db_path() -> Path:
     """The SQLite file to use: `TORRENTINO_DB_PATH`, or the default."""
     configured = os.environ.get(DB_PATH_VARIABLE)
-    return Path(configured) if configured else default_db_path()
+    return _path(configured) if configured else default_db_path()
+
+
+@functools.lru_cache(maxsize=16)
+def _path(configured: str) -> Path:
+    # One `Path` per setting, not one per request: its hash is computed once, too.
+    return Path(configured)
 
 
 def busy_timeout_ms() -> int:

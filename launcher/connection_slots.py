@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import ipaddress
+import math
 import select
 import socket
 import threading
@@ -60,6 +61,7 @@ class ClientConnection:
         client: str | None = None,
     ) -> None:
         self.sock = sock
+        sock.setblocking(False)  # its reads and writes wait themselves (`wait_for`)
         self.limits = limits
         # The client address its place counts for; None: none (a trusted proxy's
         # connection between requests). `attribute` may change it for one request.
@@ -293,7 +295,8 @@ class DeadlineReader(io.RawIOBase):
     """The socket's reading side, each read bounded by the connection's current deadline.
 
     A socket timeout bounds one `recv`; this bounds the whole step, so a client that
-    sends a byte now and then cannot stretch it.
+    sends a byte now and then cannot stretch it. The socket is non-blocking (see
+    `wait_for`): what has arrived is read at once, and only an empty socket is waited on.
     """
 
     def __init__(self, client: ClientConnection) -> None:
@@ -306,15 +309,17 @@ class DeadlineReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         """Raises `ClientTooSlow`, `ConnectionEvicted` or `HeadTooLarge`."""
         client = self._client
-        remaining = client.deadline - time.monotonic()
-        if remaining <= 0:
+        if client.deadline <= time.monotonic():
             raise ClientTooSlow
-        client.sock.settimeout(remaining)
         client.start_recv()
         try:
-            count = client.sock.recv_into(buffer)
-        except TimeoutError:
-            raise ClientTooSlow from None
+            while True:
+                try:
+                    count = client.sock.recv_into(buffer)
+                    break
+                except BlockingIOError:
+                    if not wait_for(client.sock, select.POLLIN, client.deadline):
+                        raise ClientTooSlow from None
         finally:
             evicted = client.end_recv()
         if count:  # counted even when evicted: a client that sent bytes is answered 503
@@ -336,16 +341,36 @@ class DeadlineWriter(io.BufferedIOBase):
 
     def write(self, data: Any) -> int:
         """Send all of `data` within what remains of the answer's send timeout, which
-        starts with the answer's first write (its head; its body follows). Raises
-        `TimeoutError` when the client does not take it in time."""
+        starts with the answer's first write. Raises `TimeoutError` when the client does
+        not take it in time."""
         client = self._client
         now = time.monotonic()
         if client.send_deadline is None:
             client.send_deadline = now + client.limits.send_timeout
-        remaining = client.send_deadline - now
-        if remaining <= 0:
+        if client.send_deadline <= now:
             raise TimeoutError
-        client.sock.settimeout(remaining)
-        client.sock.sendall(data)
+        sock = client.sock
         with memoryview(data) as view:
-            return view.nbytes
+            sent = 0
+            while sent < view.nbytes:
+                try:
+                    sent += sock.send(view[sent:])
+                except BlockingIOError:
+                    if not wait_for(sock, select.POLLOUT, client.send_deadline):
+                        raise TimeoutError("the client did not take the answer in time") from None
+            return sent
+
+
+def wait_for(sock: socket.socket, event: int, deadline: float) -> bool:
+    """Wait until `sock` is ready for `event` (POLLIN, POLLOUT), at most until `deadline`.
+
+    Connections are non-blocking: a read or write is tried first (one system call, and
+    no wait when the bytes or the room are already there) and only then waited for,
+    where a socket timeout would poll before every call and set the timeout each time.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return False
+    poller = select.poll()
+    poller.register(sock, event)
+    return bool(poller.poll(math.ceil(remaining * 1000)))

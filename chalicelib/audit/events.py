@@ -92,3 +92,17 @@ def row_to_event(row: sqlite3.Row) -> AuditEvent:
         timestamp=row["timestamp"],
         data=decode_data(row["data"]),
     )
+
+
+# An event's columns as one JSON document, made by SQLite, for `event_from_json`.
+EVENT_JSON = (
+    "json_object('id', id, 'event_type', event_type, 'timestamp', timestamp, 'data', json(data))"
+)
+
+
+def event_from_json(document: str) -> AuditEvent:
+    """An event read from its row as `EVENT_JSON` gives it: parsed and validated in Rust
+    at once, faster than `row_to_event` (`json.loads` and the model in Python). (The
+    consistency check reads rows with `row_to_event`, so one unreadable row is reported
+    rather than failing the whole query, as SQLite's `json()` would.)"""
+    return AuditEvent.model_validate_json(document)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib.audit.events import AuditEvent, AuditEventType, row_to_event
+from chalicelib.audit.events import EVENT_JSON, AuditEvent, AuditEventType, event_from_json
 from chalicelib.paging import MAX_QUERY_INTEGER, Page, PageItems, one_or_many, read_page
 from chalicelib.storage import db
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
@@ -104,7 +104,7 @@ def list_query(
         where += f"(timestamp, id) {'<' if audit_filter.sort == 'newest' else '>'} (?, ?)"
         params = [*params, *cursor]
     order = _ORDER_BY[audit_filter.sort]
-    sql = f"SELECT id, event_type, timestamp, data FROM audit_events{where} ORDER BY {order}"
+    sql = f"SELECT {EVENT_JSON} FROM audit_events{where} ORDER BY {order}"
     return f"{sql} LIMIT ? OFFSET ?", [*params, audit_filter.limit, audit_filter.offset]
 
 
@@ -139,13 +139,16 @@ def _cursor(conn: sqlite3.Connection, after: int, sort: AuditSort) -> Cursor | N
     return None if found is None else (found[0], after)
 
 
+def _event_of_row(row: sqlite3.Row) -> AuditEvent:
+    return event_from_json(row[0])
+
+
 def events_of_ticket(conn: sqlite3.Connection, ticket_id: str) -> list[AuditEvent]:
     """Every event about one ticket, in the order they were committed (the replay order)."""
     rows = conn.execute(
-        "SELECT id, event_type, timestamp, data FROM audit_events WHERE ticket_id = ? ORDER BY id",
-        (ticket_id,),
+        f"SELECT {EVENT_JSON} FROM audit_events WHERE ticket_id = ? ORDER BY id", (ticket_id,)
     ).fetchall()
-    return [row_to_event(row) for row in rows]
+    return [event_from_json(row[0]) for row in rows]
 
 
 class SqliteAuditLog:
@@ -167,7 +170,7 @@ class SqliteAuditLog:
             if audit_filter.after is None or cursor is not None:
                 more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
                 rows = self.conn.execute(*list_query(more, visible_to, cursor))
-                found = read_page(rows, row_to_event, audit_filter.limit)
+                found = read_page(rows, _event_of_row, audit_filter.limit)
             sql, params = count_query(audit_filter, visible_to)
             total: int = self.conn.execute(sql, params).fetchone()[0]
         return AuditPage(

@@ -9,6 +9,7 @@ Once a key exists, every request must carry a valid one, as `Authorization: Bear
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -105,6 +106,9 @@ def without_keys(text: str) -> str:
     return _KEY_IN_TEXT.sub(rf"{KEY_PREFIX}_\1_(secret not logged)", text)
 
 
+# Both are asked on every keyless request, mostly about the same few names and addresses:
+# the answers are kept (for a bounded number of them; a Host header is the client's to choose).
+@functools.lru_cache(maxsize=256)
 def names_this_machine(host: str | None) -> bool:
     """Whether a request's Host header names this machine: `localhost` (or a name under
     it), or a loopback address, with any port; no Host at all counts too (HTTP/1.0).
@@ -124,6 +128,7 @@ def names_this_machine(host: str | None) -> bool:
     return is_this_machine(name)
 
 
+@functools.lru_cache(maxsize=256)
 def is_this_machine(source_ip: str | None) -> bool:
     """Whether a request's source address is loopback (127.0.0.0/8, ::1): this machine."""
     try:

@@ -119,7 +119,13 @@ def json_is_innocuous() -> bool:
 
 
 def _uri(path: Path, mode: str) -> str:
-    return f"file:{pathname2url(str(path.absolute()))}?mode={mode}"
+    return _file_uri(str(path.absolute()), mode)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_uri(absolute: str, mode: str) -> str:
+    # Quoted once per file: a request opens the same file as the last one did.
+    return f"file:{pathname2url(absolute)}?mode={mode}"
 
 
 def set_journal_mode(conn: sqlite3.Connection, mode: settings.JournalMode) -> None:

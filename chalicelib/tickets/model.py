@@ -15,11 +15,12 @@ from pydantic import (
     Field,
     PlainSerializer,
     SerializationInfo,
+    ValidationInfo,
     WithJsonSchema,
 )
 
 from chalicelib.tickets.states import STATE_CLASSES, TicketState, state_from_wire
-from chalicelib.tickets.text import Unicode, valid_unicode
+from chalicelib.tickets.text import STORED, Unicode, valid_unicode
 from chalicelib.timestamps import Timestamp
 
 # Text bounds: generous for people, small enough that nobody can fill the disk
@@ -51,7 +52,9 @@ def _valid_dest_path(path: str) -> str:
     return path
 
 
-def _valid_tag(tag: str) -> str:
+def _valid_tag(tag: str, info: ValidationInfo) -> str:
+    if info.context is STORED:
+        return tag
     valid_unicode(tag)
     if _CONTROL_CHARS.search(tag):
         raise ValueError("a tag must not contain control characters")

@@ -7,6 +7,8 @@ import json
 import sqlite3
 from collections.abc import Callable, Collection
 
+from pydantic import ValidationError
+
 from chalicelib.errors import Forbidden, StaleTicket, TicketNotFound
 from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets.listing import TICKET_COLUMNS, Cursor
@@ -18,6 +20,7 @@ from chalicelib.tickets.model import (
     new_ticket_id,
 )
 from chalicelib.tickets.states import Pending, decode_state, encode_state
+from chalicelib.tickets.text import STORED
 from chalicelib.timestamps import format_timestamp, parse_timestamp, utc_now
 
 # Raises `InvalidInput` unless a path may be written (the destinations' rule), read inside
@@ -104,11 +107,9 @@ def read_row_to_change(
 
 def row_to_ticket(row: sqlite3.Row) -> Ticket:
     """The ticket a `tickets` row holds."""
-    # Rows were validated on the way in. The query context is built unvalidated, so a row
-    # written under older, looser rules for tags and descriptions still reads back. The
-    # ticket around it is validated (types, the priority's range, an aware time): pydantic
-    # does that in Rust, faster than `model_construct` assembles a model in Python.
-    context = json.loads(row["query_context"])
+    # Rows were validated on the way in. The ticket is validated again (types, the
+    # priority's range, an aware time): pydantic does that in Rust, faster than
+    # `model_construct` assembles a model in Python.
     return Ticket.model_validate(
         {
             "id": row["id"],
@@ -116,13 +117,24 @@ def row_to_ticket(row: sqlite3.Row) -> Ticket:
             "created_by": row["created_by"],
             "state": decode_state(row["state"]),
             "priority": row["priority"],
-            "query_context": QueryContext.model_construct(
-                tags=context["tags"], description=context["description"]
-            ),
+            "query_context": _query_context(row["query_context"]),
             "dest_path": row["dest_path"],
             "version": row["updated_at"],
         }
     )
+
+
+def _query_context(stored: str) -> QueryContext:
+    # Parsed and validated in Rust (its text checked when it was written: `STORED`), faster
+    # than `json.loads` and `model_construct`. A row written under older, looser rules for
+    # tags and descriptions still reads back, built unvalidated.
+    try:
+        return QueryContext.model_validate_json(stored, context=STORED)
+    except ValidationError:
+        context = json.loads(stored)
+        return QueryContext.model_construct(
+            tags=context["tags"], description=context["description"]
+        )
 
 
 def read_cursor(conn: sqlite3.Connection, after: str) -> Cursor:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import peer_bench
 from bench.__main__ import SMOKE, main
 
 
@@ -86,3 +87,60 @@ def test_the_backup_bench_really_backs_up_both_ways_under_load(smoke: SmokeRun) 
     assert actors == {"anonymous", "admin-cli"}  # POST /api/v1/backups, and the command line
     for size in SMOKE["backup"]["sizes"]:
         assert f"| {size:,} " in smoke.printed
+
+
+def test_the_peer_comparison_runs_every_route_on_both_servers(smoke: SmokeRun) -> None:
+    section = smoke.printed.split("### HTTP: torrentino against the peer", 1)[1].split("###")[0]
+    for route in peer_bench.ROUTES:
+        row = next(
+            line for line in section.splitlines() if f"| {peer_bench.LABELS[route]} " in line
+        )
+        cells = [cell.strip() for cell in row.strip(" |").split("|")][1:]
+        assert len(cells) == len(peer_bench.SHAPES) + 2, row
+        # Both servers answered every request 2xx: each change really changed a ticket.
+        assert "failed" not in row, row
+    # The last group (fail) ran on both servers' own copies of the database.
+    for name in ("ours", "peer"):
+        conn = sqlite3.connect(smoke.workdir / f"peer-{name}.db")
+        try:
+            failed = conn.execute("SELECT tickets FROM ticket_counts WHERE state = 'failed'")
+            assert failed.fetchone()[0] > 0, name
+        finally:
+            conn.close()
+
+
+def test_the_targets_are_the_goals_of_the_project(smoke: SmokeRun) -> None:
+    targets = smoke.printed.split("### Targets", 1)[1]
+    for route in peer_bench.ROUTES[1:]:
+        wanted = peer_bench.target(route)
+        assert f"{peer_bench.LABELS[route]}: >= {wanted:.1f}x the peer" in targets
+    assert "store get within 1.1x of the same SQL on a new connection" in targets
+    assert "store list (pending, 50) within 1.5x of the same SQL" in targets
+    # Retired: the store against a long-lived connection, routes against the health route.
+    assert "of plain sqlite3" not in targets
+    assert "of the floor" not in targets
+
+
+def test_the_floor_of_the_design_is_measured_on_a_real_database(smoke: SmokeRun) -> None:
+    section = smoke.printed.split("### HTTP: torrentino against the peer, CPU per request", 1)[1]
+    section = section.split("###")[0]
+    for route in peer_bench.ROUTES:
+        assert f"| {peer_bench.LABELS[route]} " in section
+    # Every change's statements really ran, each on a connection of its own, and committed.
+    peer = SMOKE["peer"]
+    before, after = (
+        ticket_counts(smoke.workdir / f"peer-{name}.db") for name in ("template", "floor")
+    )
+    changes = len(peer_bench.CHANGES) * peer["floor_count"] * peer["rounds"]
+    created = peer["floor_count"] * peer["rounds"]
+    assert after["cancelled"] == changes
+    assert after["pending"] == before["pending"] - changes + created
+    assert "best within the design" in smoke.printed.split("### Targets", 1)[1]
+
+
+def ticket_counts(path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(path)
+    try:
+        return dict(conn.execute("SELECT state, tickets FROM ticket_counts").fetchall())
+    finally:
+        conn.close()

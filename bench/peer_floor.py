@@ -1,0 +1,92 @@
+"""The floor of the design under the comparison with the peer: what each route's SQL costs
+on a new connection, whatever serves it.
+
+Both servers open a connection per request (the file, its WAL, the schema parsed again,
+the PRAGMAs) and run the same statements; a change also waits for its commit's fsync,
+and commits take turns. Neither server can go below that, so a route's best possible
+ratio against the peer is the peer's cost over (this floor + torrentino's own floor, its
+health route). A write's throughput is also bounded by its commits, one after another.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.store_bench import COLUMNS, Baseline
+from chalicelib.storage import db
+
+EVENTS = "SELECT id, event_type, timestamp, data FROM audit_events"
+
+
+@dataclass(frozen=True)
+class Floor:
+    """One route's SQL on a new connection per operation: CPU and wall time, in seconds."""
+
+    cpu: float
+    wall: float
+
+
+def _history(conn: Baseline, ticket_id: str) -> None:
+    conn.conn.execute("BEGIN")
+    conn.conn.execute(f"SELECT {COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    conn.conn.execute(f"{EVENTS} WHERE ticket_id = ? ORDER BY id", (ticket_id,)).fetchall()
+    conn.conn.execute("COMMIT")
+
+
+def _audit(conn: Baseline, _: str) -> None:
+    conn.conn.execute("BEGIN")
+    conn.conn.execute(f"{EVENTS} ORDER BY timestamp, id LIMIT 51").fetchall()
+    conn.conn.execute("SELECT coalesce(sum(events), 0) FROM audit_counts").fetchone()
+    conn.conn.execute("COMMIT")
+
+
+# Each route's statements (the store's own, as bench/store_bench.py's baseline runs them).
+# complete and fail run cancel's statements: a read, an update and an event, committed.
+STATEMENTS: dict[str, Callable[[Baseline, str], object]] = {
+    "get": Baseline.get,
+    "list": lambda conn, _: conn.page("pending"),
+    "history": _history,
+    "audit": _audit,
+    "create": lambda conn, _: conn.create(),
+    "cancel": Baseline.cancel,
+    "complete": Baseline.cancel,
+    "fail": Baseline.cancel,
+}
+
+
+def measure(
+    template: Path, workdir: Path, pending: list[str], *, count: int, rounds: int
+) -> dict[str, Floor]:
+    """Each route's statements, `count` times a round, each on a new connection opened as
+    a request opens one (with the idle connection the service keeps); the median round."""
+    path = workdir / "peer-floor.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(template, path)
+    anchor = db.hold_open(path)
+    samples: dict[str, list[Floor]] = {route: [] for route in STATEMENTS}
+    unused = iter(pending)
+    try:
+        for _ in range(rounds):
+            for route, statements in STATEMENTS.items():
+                ids = [next(unused) for _ in range(count)]
+                cpu, wall = time.thread_time(), time.perf_counter()
+                for ticket_id in ids:
+                    with db.connect(path) as conn:
+                        statements(Baseline(conn), ticket_id)
+                samples[route].append(
+                    Floor((time.thread_time() - cpu) / count, (time.perf_counter() - wall) / count)
+                )
+    finally:
+        anchor.close()
+    return {
+        route: Floor(
+            statistics.median(f.cpu for f in floors), statistics.median(f.wall for f in floors)
+        )
+        for route, floors in samples.items()
+    }
