@@ -14,7 +14,7 @@ export TORRENTINO_BACKUP_DIR
 endif
 
 .PHONY: run test test-fast bench lint typecheck keys destinations notify clean check-db browser caddy \
-	screenshots package backup backups verify-backups restore
+	screenshots package backup backups verify-backups restore deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,12 +46,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs).
+# tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs);
+# tests/deploy/test_systemd.py checks the systemd unit with systemd-analyze (Debian's systemd).
 test: lint typecheck browser caddy
 	@command -v ip >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iproute2; } >/dev/null 2>&1; }
+	@command -v systemd-analyze >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq systemd >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq systemd; } >/dev/null 2>&1; }
 	$(BIN)/pytest
 
 # The quick loop: the layers that need no server, browser or network (about 20 s).
@@ -131,6 +136,20 @@ package: $(STAMP)
 	AWS_DEFAULT_REGION=$(PACKAGE_REGION) $(BIN)/chalice package --stage $(STAGE) \
 		$(if $(MERGE_TEMPLATE),--merge-template $(MERGE_TEMPLATE)) $(PACKAGE_DIR)
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
+
+# Deploy the EFS stage to AWS in one command (docs/deploy.md): package it, then the AWS SAM
+# CLI's `sam deploy` uploads the code to a bucket SAM manages and creates or updates the
+# stack. Without PARAMETERS the stack makes its own network and file system; with
+# PARAMETERS="SubnetIds=... SecurityGroupIds=... FileSystemId=... AccessPointArn=..." it
+# uses those.
+STACK ?= torrentino
+deploy: $(STAMP)
+	@command -v sam >/dev/null || { \
+		echo "make deploy needs the AWS SAM CLI (sam): see docs/deploy.md" >&2; exit 2; }
+	$(MAKE) package STAGE=efs PACKAGE_DIR=build/package/efs
+	sam deploy --template-file build/package/efs/sam.json --stack-name $(STACK) \
+		--resolve-s3 --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+		$(if $(PARAMETERS),--parameter-overrides $(PARAMETERS))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build

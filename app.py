@@ -35,6 +35,7 @@ from chalicelib.api.routing import (
 from chalicelib.audit.log import AuditFilter, AuditPage
 from chalicelib.backups import backup
 from chalicelib.backups.files import BackupList, list_backups
+from chalicelib.backups.kinds import BackupKind
 from chalicelib.destinations import store as destinations
 from chalicelib.destinations.store import CreateDestinationRequest, Destination, DestinationList
 from chalicelib.errors import (
@@ -60,7 +61,7 @@ from chalicelib.keys.store import ApiKeyInfo, CreatedKey, CreateKeyRequest, KeyL
 from chalicelib.notifications import model as targets
 from chalicelib.notifications.addresses import AddressPolicy
 from chalicelib.notifications.delivery import deliver_due
-from chalicelib.service.startup import Health, ensure_started
+from chalicelib.service.startup import Health, VersionInfo, ensure_started, version_info
 from chalicelib.tickets.events import TicketHistory
 from chalicelib.tickets.history import read_history
 from chalicelib.tickets.listing import TicketFilter, TicketPage
@@ -310,7 +311,9 @@ def create_backup(caller: Caller) -> Response:
     """Snapshot, verify and keep a backup; retention runs after it."""
     caller.identity.require_admin("take a backup")
     optional_body_as(NoBody)
-    created = backup.create_backup(settings.db_path(), actor=caller.identity.name)
+    created = backup.create_backup(
+        settings.db_path(), actor=caller.identity.name, kind=BackupKind.MANUAL
+    )
     return json_response(created, 201)
 
 
@@ -561,6 +564,20 @@ def scheduled_backup(event: CloudWatchEvent) -> dict[str, str | None]:
 def health() -> Response:
     """Liveness for monitors and load balancers."""
     return json_response(Health())
+
+
+@api_route(
+    "GET",
+    "/api/v1/version",
+    public=True,
+    summary="This torrentino's version and the database schema it works on (no key needed)",
+    response=VersionInfo,
+    errors=(),
+    tag="meta",
+)
+def version() -> Response:
+    """The version (as in CHANGELOG.md) and the schema version, for whoever upgrades it."""
+    return json_response(version_info())
 
 
 @api_route(

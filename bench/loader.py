@@ -152,16 +152,12 @@ def build(
                 " VALUES (?, ?, ?, ?, ?)",
                 [event for _, events in batch for event in events],
             )
-            # Each ticket's tags in the tag index, as the store writes them (the consistency
-            # check, and so every backup, looks each ticket up by its tags).
-            conn.executemany(
-                "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
-                [
-                    (tag, ticket[0])
-                    for ticket, _ in batch
-                    for tag in json.loads(str(ticket[5]))["tags"]
-                ],
-            )
+        # Tag search's rows, as a create writes them (the consistency check holds them to
+        # each ticket's tags).
+        conn.execute(
+            "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) SELECT json_each.value, tickets.id"
+            " FROM tickets, json_each(tickets.query_context, '$.tags')"
+        )
         conn.execute("COMMIT")
         conn.execute("ANALYZE")
         conn.execute("PRAGMA synchronous = FULL")

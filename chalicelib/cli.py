@@ -31,10 +31,11 @@ from chalicelib import settings
 from chalicelib.actors import CLI_ACTOR
 from chalicelib.api.parsing import validation_error
 from chalicelib.audit.events import AuditEventType
-from chalicelib.backups import restore
-from chalicelib.backups.backup import CreatedBackup, backup_if_due, create_backup
+from chalicelib.backups import restore, upgrade
+from chalicelib.backups.backup import CreatedBackup, backup_if_due, before_restore, create_backup
 from chalicelib.backups.check import check_database
 from chalicelib.backups.files import list_backups
+from chalicelib.backups.kinds import BackupKind
 from chalicelib.backups.snapshot import mib
 from chalicelib.destinations import store as destinations
 from chalicelib.destinations.store import CreateDestinationRequest
@@ -52,6 +53,9 @@ from chalicelib.timestamps import format_timestamp
 
 def _keys(args: argparse.Namespace) -> int:
     path: Path = args.db or settings.db_path()
+    # An older schema is backed up before anything migrates it (`make keys` before the
+    # upgraded server has started); keys cannot do this itself: backups import keys.
+    upgrade.upgrade(path, create=True)
     if args.command == "create":
         info, key = create_key(path, args.user, Role(args.role))
         print(f"created key {info.id} for {info.user} ({info.role.value}).")
@@ -116,7 +120,12 @@ def _backup(args: argparse.Namespace) -> int:
             backup_if_due(db_path, actor=CLI_ACTOR, backup_dir=backup_dir)
             if args.if_due
             else create_backup(
-                db_path, actor=CLI_ACTOR, backup_dir=backup_dir, wait=math.inf, on_wait=_say_waiting
+                db_path,
+                actor=CLI_ACTOR,
+                kind=BackupKind.MANUAL,
+                backup_dir=backup_dir,
+                wait=math.inf,
+                on_wait=_say_waiting,
             )
         )
         if created is None:
@@ -128,7 +137,7 @@ def _backup(args: argparse.Namespace) -> int:
             state = "verified" if info.verified else f"NOT VERIFIED: {info.problem}"
             tickets = "?" if info.tickets is None else f"{info.tickets:,}"
             print(
-                f"{info.name}  {format_timestamp(info.taken_at)}  "
+                f"{info.name}  {format_timestamp(info.taken_at)}  {info.kind:<14}  "
                 f"{mib(info.size_bytes):>12}  {tickets:>9} tickets  {state}"
             )
     elif args.command == "verify":
@@ -137,14 +146,20 @@ def _backup(args: argparse.Namespace) -> int:
         ]
         return _verify([_resolve(file, backup_dir) for file in files])
     else:
-        done = restore.restore_backup(_resolve(args.file, backup_dir), db_path, actor=CLI_ACTOR)
+        copies: list[str] = []
+        done = restore.restore_backup(
+            _resolve(args.file, backup_dir),
+            db_path,
+            actor=CLI_ACTOR,
+            before_replacing=lambda: copies.append(before_restore(db_path, backup_dir)),
+        )
         print(
             f"restored {done.backup} into {done.database} ({done.tickets} tickets, schema "
             f"{done.from_schema_version} -> {len(migrations.MIGRATIONS)})"
         )
         for path in done.moved_aside:
             print(f"the database it replaced is kept as {path}")
-        for line in done.keys.lines():
+        for line in [*copies, *done.keys.lines()]:
             print(line)
     return 0
 

@@ -173,6 +173,11 @@ class BackupFailed(StorageUnavailable):
     code = "backup_failed"
 
 
+class UpgradeFailed(StorageUnavailable):
+    """Upgrading the database's schema failed, or the backup to take first did: the
+    database is as it was, and torrentino does not serve it until the cause is fixed."""
+
+
 class BackupInProgress(StorageUnavailable):
     """Another backup into the same directory is running."""
 

@@ -81,6 +81,7 @@ BACKUP_DIR_VARIABLE = "TORRENTINO_BACKUP_DIR"
 BACKUP_EVERY_HOURS_VARIABLE = "TORRENTINO_BACKUP_EVERY_HOURS"
 BACKUP_KEEP_DAILY_VARIABLE = "TORRENTINO_BACKUP_KEEP_DAILY"
 BACKUP_KEEP_WEEKLY_VARIABLE = "TORRENTINO_BACKUP_KEEP_WEEKLY"
+BACKUP_KEEP_MANUAL_VARIABLE = "TORRENTINO_BACKUP_KEEP_MANUAL"
 
 
 def backup_dir(database: Path) -> Path:
@@ -109,6 +110,12 @@ def backup_keep_daily() -> int:
 def backup_keep_weekly() -> int:
     """Retention: the newest backup of each of this many ISO weeks (default 4)."""
     return _whole_number(BACKUP_KEEP_WEEKLY_VARIABLE, 4)
+
+
+def backup_keep_manual() -> int:
+    """Retention: the newest this many manual backups, and as many taken before restores
+    (default 10; the newest of each is always kept)."""
+    return _whole_number(BACKUP_KEEP_MANUAL_VARIABLE, 10)
 
 
 def _flag(variable: str) -> bool:

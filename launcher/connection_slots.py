@@ -265,6 +265,20 @@ class ConnectionSlots:
 
         return min((c for c in connections if not c.working), key=order, default=None)
 
+    def stop_waiting(self) -> int:
+        """The server is stopping: every connection not busy with a request gives up its
+        place, as an evicted one does (its thread wakes from `recv`, and a client that
+        sent part of a request is answered 503). How many are busy, left to finish."""
+        with self._lock:
+            for waiting in [c for c in self._served.values() if not c.working]:
+                self._give_up(waiting)
+            return len(self._served)
+
+    def open_connections(self) -> int:
+        """How many connections still have a thread: served, or leaving."""
+        with self._lock:
+            return len(self._served) + len(self._leaving)
+
     def connection(self, sock: socket.socket) -> ClientConnection:
         """The connection `admit` made for `sock`."""
         with self._lock:

@@ -53,4 +53,15 @@ class ClientBusy(ServerBusy):
         self.args = (self.message,)
 
 
+class ServerStopping(ServerBusy):
+    """The server is stopping: it finishes the requests it has begun and takes no more."""
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(0, retry_after=retry_after)
+        self.message = (
+            "the server is stopping and did not act on this request; retry once it is back"
+        )
+        self.args = (self.message,)
+
+
 STATUS.update({RequestTimeout: 408, HeadersTooLarge: 431, ServerBusy: 503})

@@ -30,6 +30,9 @@ gateway), with a request handler that:
   logs, the client the proxy forwards (`chalicelib/api/forwarding.py`);
 * takes scheduled backups in a daemon thread (`chalicelib.backups.schedule`), and delivers
   notifications in another (`chalicelib.notifications.schedule`);
+* stops cleanly on SIGINT and SIGTERM (launcher/clean_stop.py): the requests in flight
+  finish, both threads are stopped, exit status 0; and refuses to start, with exit status
+  3, on a database whose upgrade failed.
 * costs less per request than Chalice's own (docs/benchmarks.md, "A leaner request
   path"): one gateway per server rather than one per connection, each path matched
   once, an answer's head and body in one write, non-blocking sockets read and written
@@ -41,12 +44,14 @@ Usage: python launcher/local_server.py [--host H] [--port P] [--stage S]
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import email.utils
 import functools
 import io
 import socket
 import sys
+import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -71,16 +76,24 @@ from chalice.local import (
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from chalicelib import settings  # noqa: E402
+from chalicelib import __version__, settings  # noqa: E402
 from chalicelib.api.errors import BodyTooLarge, RouteNotFound  # noqa: E402
 from chalicelib.api.forwarding import client_address, is_trusted  # noqa: E402
 from chalicelib.api.parsing import MAX_BODY_BYTES  # noqa: E402
 from chalicelib.api.routing import error_response  # noqa: E402
-from chalicelib.backups.schedule import start_scheduled_backups  # noqa: E402
-from chalicelib.errors import InvalidInput, TorrentinoError  # noqa: E402
+from chalicelib.backups.schedule import ScheduledBackups, start_scheduled_backups  # noqa: E402
+from chalicelib.errors import InvalidInput, TorrentinoError, UpgradeFailed  # noqa: E402
 from chalicelib.keys.identity import without_keys  # noqa: E402
 from chalicelib.notifications.schedule import start_delivery  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
+from chalicelib.storage import migrations  # noqa: E402
+from launcher.clean_stop import (  # noqa: E402
+    ACCEPT_LOOP_TURN_SECONDS,
+    UPGRADE_FAILED_EXIT_STATUS,
+    StopServing,
+    StopSignals,
+    stop_serving,
+)
 from launcher.connection_limits import (  # noqa: E402
     MAX_HEAD_BYTES,
     RETRY_AFTER_SECONDS,
@@ -90,7 +103,7 @@ from launcher.connection_limits import (  # noqa: E402
     HeadTooLarge,
 )
 from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
-from launcher.errors import ClientBusy, HeadersTooLarge, ServerBusy  # noqa: E402
+from launcher.errors import ClientBusy, HeadersTooLarge, ServerBusy, ServerStopping  # noqa: E402
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:
@@ -236,6 +249,8 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         announced = any(
             line.lower().startswith(b"connection:") for line in getattr(self, "_headers_buffer", [])
         )
+        if self.server.stopping:  # the server stops once the requests in flight are answered
+            self.close_connection = True
         if self.close_connection and not announced:
             self.send_header("Connection", "close")
         super().end_headers()
@@ -279,7 +294,9 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
 
     def _refuse_busy(self) -> None:
         limits = self._slots.limits
-        if self.client.over_share:
+        if self.server.stopping:
+            self._refuse(ServerStopping(retry_after=RETRY_AFTER_SECONDS))
+        elif self.client.over_share:
             self._refuse(ClientBusy(limits.max_per_client, retry_after=RETRY_AFTER_SECONDS))
         else:
             self._refuse(ServerBusy(limits.max_connections, retry_after=RETRY_AFTER_SECONDS))
@@ -432,6 +449,7 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
 
     def __init__(self, server_address: tuple[str, int], handler: Any) -> None:
         self.slots = ConnectionSlots(ConnectionLimits.from_environment())
+        self.stopping = False  # set once a stop signal has ended the accept loop
         self.gateway: TorrentinoGateway | None = None  # set by create_local_server
         super().__init__(server_address, handler)
 
@@ -443,6 +461,10 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         if hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux only
             self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
         super().server_bind()
+
+    def service_actions(self) -> None:
+        """Between two turns of the accept loop: end it once a stop signal has come."""
+        SIGNALS.raise_if_received()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve the connection on a thread of its own, if `ConnectionSlots` has a place.
@@ -461,35 +483,70 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         super().shutdown_request(request)
 
 
+class TorrentinoDevServer(LocalDevServer):
+    """Chalice's local server, serving until a stop signal, then stopping cleanly."""
+
+    server: TorrentinoHTTPServer
+
+    def __init__(
+        self, app_obj: Chalice, config: Config, host: str, port: int, db_path: Path
+    ) -> None:
+        super().__init__(
+            app_obj,
+            config,
+            host,
+            port,
+            handler_cls=TorrentinoRequestHandler,
+            server_cls=TorrentinoHTTPServer,
+        )
+        self.db_path = db_path
+        self.scheduled: ScheduledBackups | None = None
+        self.delivery: threading.Event | None = None  # stops the notifications' thread
+
+    def serve_forever(self) -> None:
+        schema = len(migrations.MIGRATIONS)
+        print(
+            f"torrentino {__version__} (schema {schema}) serving on http://{self.host}:{self.port}"
+        )
+        with contextlib.suppress(StopServing):  # how a stop signal ends the loop
+            self.server.serve_forever(poll_interval=ACCEPT_LOOP_TURN_SECONDS)
+        if self.delivery is not None:  # between two deliveries; a delivery under way ends
+            self.delivery.set()
+        stop_serving(self.server, SIGNALS.received, self.scheduled, self.db_path)
+
+
+SIGNALS = StopSignals()
+
+
 def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
-    """Chalice's `create_local_server`, with our handler, after starting the service."""
+    """Chalice's `create_local_server`, with our handler, after starting the service.
+
+    Exits with status 3 when the database's upgrade failed (it is left as it was)."""
     chalice.local.CustomLocalChalice.__bases__ = (chalice.local.LocalChalice, app_obj.__class__)
     app_obj.__class__ = chalice.local.CustomLocalChalice
+    db_path = settings.db_path()
     try:
         settings.trusted_proxies()
     except ValueError as error:
         raise SystemExit(f"torrentino: {error}") from None
     try:
-        ensure_started(settings.db_path())
+        ensure_started(db_path)
+    except UpgradeFailed as error:
+        print(f"torrentino: not starting: {error.message}", file=sys.stderr)
+        raise SystemExit(UPGRADE_FAILED_EXIT_STATUS) from None
     except TorrentinoError as error:
         # Serve anyway: requests answer with the error until the database is fixed.
         print(f"torrentino: cannot start the database yet: {error}", file=sys.stderr)
-    start_scheduled_backups(settings.db_path())
-    start_delivery(settings.db_path())
-    local_server = LocalDevServer(
-        app_obj,
-        config,
-        host,
-        port,
-        handler_cls=TorrentinoRequestHandler,
-        server_cls=TorrentinoHTTPServer,
-    )
-    local_server.server.gateway = TorrentinoGateway(app_obj, config)
-    return local_server
+    server = TorrentinoDevServer(app_obj, config, host, port, db_path)
+    server.scheduled = start_scheduled_backups(db_path)
+    server.delivery = start_delivery(db_path)
+    server.server.gateway = TorrentinoGateway(app_obj, config)
+    return server
 
 
 def main(argv: list[str]) -> int:
     """Run `chalice local` on this project with our server factory."""
+    SIGNALS.install()  # from the start: Ctrl-C during start-up stops cleanly too
     chalice.local.create_local_server = create_local_server
     sys.argv = ["chalice", "--project-dir", str(PROJECT_DIR), "local", "--no-autoreload", *argv]
     return int(chalice_main() or 0)

@@ -6,9 +6,9 @@ when the next one is due. docs/backups.md tells the whole story; the command lin
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,22 +16,12 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib import __version__, settings
+from chalicelib import settings
 from chalicelib.actors import SYSTEM_ACTOR
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.backups import restore
-from chalicelib.backups.files import (
-    BackupInfo,
-    BackupManifest,
-    apply_retention,
-    backup_name,
-    directory_lock,
-    list_backups,
-    publish,
-    remove_leftovers,
-    temp_path,
-)
-from chalicelib.backups.snapshot import take_snapshot
+from chalicelib.backups.files import BackupInfo, BackupManifest, directory_lock, list_backups
+from chalicelib.backups.kinds import BackupKind, kind_of
+from chalicelib.backups.snapshot import retain, take
 from chalicelib.errors import (
     BackupFailed,
     BackupInProgress,
@@ -60,6 +50,7 @@ def create_backup(
     db_path: Path,
     *,
     actor: str,
+    kind: BackupKind = BackupKind.SCHEDULED,
     backup_dir: Path | None = None,
     wait: float | None = None,
     on_wait: Callable[[], None] | None = None,
@@ -67,10 +58,11 @@ def create_backup(
     """Snapshot the live database into the backup directory, verify it, publish it, apply
     retention, and record `backup_created` (or `backup_failed`, with the reason).
 
-    Safe while the server serves writes. While another backup runs it waits up to `wait`
-    seconds (default: the busy timeout; `math.inf`: until it is done), calling `on_wait`
-    once. Raises `BackupInProgress`, `BackupFailed`, or `StorageUnavailable` while a
-    restore is running.
+    `kind` is scheduled or manual (the kinds taken before an upgrade or a restore are
+    taken by `chalicelib.upgrade` and the restore command). Safe while the server serves
+    writes. While another backup runs it waits up to `wait` seconds (default: the busy
+    timeout; `math.inf`: until it is done), calling `on_wait` once. Raises
+    `BackupInProgress`, `BackupFailed`, or `StorageUnavailable` while a restore is running.
     """
     backup_dir = backup_dir or settings.backup_dir(db_path)
     if wait is None:
@@ -79,20 +71,15 @@ def create_backup(
         try:
             private.make_folder(backup_dir)
             with directory_lock(backup_dir, wait=wait, on_wait=on_wait):
-                manifest, note = _take(db_path, backup_dir)
-                removed = apply_retention(
-                    backup_dir,
-                    db_path.stem,
-                    keep_daily=settings.backup_keep_daily(),
-                    keep_weekly=settings.backup_keep_weekly(),
-                )
+                manifest, note = take(db_path, backup_dir, kind)
+                removed = retain(backup_dir, db_path.stem)
         except BackupInProgress:
             raise
         except (TorrentinoError, OSError, sqlite3.Error) as error:
-            reason = _reason(error)
-            if not _record(db_path, AuditEventType.BACKUP_FAILED, {"reason": reason}, actor):
-                reason += " (not in the audit log: the database cannot be written either)"
-            raise BackupFailed(reason) from error
+            why = reason(error)
+            if not _record(db_path, AuditEventType.BACKUP_FAILED, {"reason": why}, actor):
+                why += " (not in the audit log: the database cannot be written either)"
+            raise BackupFailed(why) from error
         created = CreatedBackup(
             name=manifest.name,
             taken_at=manifest.taken_at,
@@ -103,47 +90,39 @@ def create_backup(
             removed=removed,
             note=note,
         )
-        data = created.model_dump(mode="json", include={"size_bytes", "tickets", "removed"})
-        data.update(file=manifest.name, duration_seconds=manifest.duration_seconds)
         if note is not None:
-            data["note"] = note
             _say(f"backup {manifest.name}: {note}")
-        _record(db_path, AuditEventType.BACKUP_CREATED, data, actor)
+        record_created(db_path, manifest, removed, actor, note=note)
     return created
 
 
-def _take(db_path: Path, backup_dir: Path) -> tuple[BackupManifest, str | None]:
-    remove_leftovers(backup_dir, db_path.stem)
-    started, clock = utc_now(), time.monotonic()  # once this backup has the directory
-    final = backup_dir / backup_name(db_path.stem, started)
-    temp = temp_path(final)
-    try:
-        note = take_snapshot(db_path, temp)  # readable by its owner only, as its manifest
-        found = restore.verify_backup(temp)
-        if found.problems:
-            raise BackupFailed(
-                f"the snapshot failed verification, so the live database needs attention "
-                f"(run make check-db): {'; '.join(found.problems[:3])}"
-            )
-        manifest = BackupManifest(
-            name=final.name,
-            taken_at=started,
-            size_bytes=temp.stat().st_size,
-            sha256=found.sha256,
-            tickets=found.tickets,
-            events=found.events,
-            schema_version=found.schema_version,
-            duration_seconds=round(time.monotonic() - clock, 3),
-            torrentino_version=__version__,
-        )
-        publish(temp, final, manifest)
-    finally:
-        for suffix in ("", "-journal", "-wal", "-shm", ".json"):
-            Path(f"{temp}{suffix}").unlink(missing_ok=True)
-    return manifest, note
+def record_created(
+    db_path: Path,
+    manifest: BackupManifest,
+    removed: list[str],
+    actor: str,
+    *,
+    note: str | None = None,
+    **more: Any,
+) -> None:
+    """Record `backup_created` for the backup `manifest` describes: its file, size,
+    tickets, time and what retention removed after it, and its kind unless scheduled."""
+    data: dict[str, Any] = {
+        "file": manifest.name,
+        "size_bytes": manifest.size_bytes,
+        "tickets": manifest.tickets,
+        "duration_seconds": manifest.duration_seconds,
+        "removed": removed,
+    }
+    kind = kind_of(manifest.name)
+    if kind is not BackupKind.SCHEDULED:
+        data["kind"] = kind.value
+    if note is not None:
+        data["note"] = note
+    _record(db_path, AuditEventType.BACKUP_CREATED, {**data, **more}, actor)
 
 
-def _reason(error: Exception) -> str:
+def reason(error: Exception) -> str:
     """What went wrong, in words a system administrator can act on."""
     if isinstance(error, TorrentinoError):
         return error.message
@@ -190,3 +169,19 @@ def backup_if_due(
     if seconds_until_due(db_path, backup_dir) != 0.0:
         return None
     return create_backup(db_path, actor=actor, backup_dir=backup_dir)
+
+
+def before_restore(db_path: Path, backup_dir: Path) -> str:
+    """Back up the database a restore is about to replace, as a verified backup of its own
+    kind (restorable by name, to undo the restore), after any backup under way; what
+    happened, in words. A database that fails verification (a damaged one is often why it
+    is being replaced) is not backed up, and the restore goes on: the file itself is still
+    kept aside."""
+    try:
+        private.make_folder(backup_dir)
+        with directory_lock(backup_dir, wait=math.inf):
+            manifest, _ = take(db_path, backup_dir, BackupKind.BEFORE_RESTORE)
+            retain(backup_dir, db_path.stem)
+    except (TorrentinoError, OSError, sqlite3.Error) as error:
+        return f"no backup of the database it replaced was taken: {reason(error)}"
+    return f"the database it replaced is backed up as {backup_dir / manifest.name} (verified)"

@@ -1,9 +1,11 @@
 """Backup files on disk: names that sort by time, manifests, durable publishing, retention.
 
 A backup of `torrentino.db` is `torrentino-20251127T141500.123Z.db` (the UTC time its
-snapshot began) in the backup directory, with its manifest `<name>.json` beside it: what
-it holds, its size and SHA-256, written once the backup passed the consistency check.
-Listing reads only the manifests and the directory, so it is cheap at any size.
+snapshot began, then its kind, if it is not a scheduled one: `chalicelib/backups/kinds.py`)
+in the backup directory, with its manifest `<name>.json` beside it: what it holds, its
+size and SHA-256, written once the backup passed the consistency check. Listing reads
+only the manifests and the directory, so it is cheap at any size. Retention keeps each
+kind by a rule of its own.
 
 A backup is built under a hidden temporary name and only renamed to its real name once
 it is complete, synced and verified, so a listed backup is never half-written. Only
@@ -16,15 +18,18 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.backups.kinds import BackupKind, kind_of
+from chalicelib.backups.kinds import backup_name as backup_name  # noqa: PLC0414 (re-exported)
+from chalicelib.backups.kinds import kept_by_retention as kept_by_retention  # noqa: PLC0414
+from chalicelib.backups.kinds import taken_at as taken_at  # noqa: PLC0414 (re-exported)
 from chalicelib.errors import BackupInProgress, StorageUnavailable
 from chalicelib.storage import private
 from chalicelib.timestamps import Timestamp
@@ -34,7 +39,6 @@ TEMP_SUFFIX = ".tmp"
 LOCK_NAME = ".torrentino-backup.lock"
 BUSY_RETRY_SECONDS = 10
 LOCK_POLL_SECONDS = 0.05
-_NAME = re.compile(r"(?P<stem>.+)-(?P<stamp>\d{8}T\d{6}\.\d{3})Z\.db")
 
 
 class BackupManifest(BaseModel):
@@ -68,6 +72,11 @@ class BackupInfo(BaseModel):
     )
     problem: str | None = Field(default=None, description="Why it does not count as verified.")
 
+    @property
+    def kind(self) -> BackupKind:
+        """What took it, read from its name."""
+        return kind_of(self.name)
+
 
 class BackupList(BaseModel):
     """The backups in the backup directory, newest first."""
@@ -75,24 +84,6 @@ class BackupList(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     backups: list[BackupInfo]
-
-
-def backup_name(stem: str, at: datetime) -> str:
-    """The file name of a backup of database `<stem>.db` whose snapshot began `at`."""
-    at = at.astimezone(UTC)
-    stamp = f"{at.year:04d}{at.month:02d}{at.day:02d}T{at.hour:02d}{at.minute:02d}{at.second:02d}"
-    return f"{stem}-{stamp}.{at.microsecond // 1000:03d}Z.db"
-
-
-def taken_at(stem: str, name: str) -> datetime | None:
-    """When the backup `name` of database `<stem>.db` was taken; None if it is not one."""
-    match = _NAME.fullmatch(name)
-    if match is None or match["stem"] != stem:
-        return None
-    try:
-        return datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
-    except ValueError:  # digits in the right places, but not a date
-        return None
 
 
 def manifest_path(backup: Path) -> Path:
@@ -195,46 +186,50 @@ def _backups(backup_dir: Path, stem: str) -> Iterator[tuple[Path, datetime]]:
             yield backup_dir / name, at
 
 
-def kept_by_retention(
-    times: Iterable[datetime], *, keep_daily: int, keep_weekly: int
-) -> set[datetime]:
-    """Which backup times retention keeps: the newest backup of each of the `keep_daily`
-    most recent days that have one, the newest of each of the `keep_weekly` most recent
-    ISO weeks that have one (UTC), and always the newest of all."""
-    newest_first = sorted(set(times), reverse=True)
-    kept = set(newest_first[:1])
-
-    def newest_per_period(period: Callable[[datetime], Hashable], count: int) -> None:
-        periods: set[Hashable] = set()
-        for moment in newest_first:
-            key = period(moment)
-            if key in periods:
-                continue
-            if len(periods) == count:
-                return
-            periods.add(key)
-            kept.add(moment)
-
-    newest_per_period(lambda moment: moment.date(), keep_daily)
-    newest_per_period(lambda moment: moment.isocalendar()[:2], keep_weekly)
-    return kept
-
-
-def apply_retention(backup_dir: Path, stem: str, *, keep_daily: int, keep_weekly: int) -> list[str]:
+def apply_retention(
+    backup_dir: Path, stem: str, *, keep_daily: int, keep_weekly: int, keep_manual: int
+) -> list[str]:
     """Delete the verified backups (and their manifests) that retention does not keep;
     return their names, oldest first. Call it only right after a new backup was verified.
 
-    Only verified backups (as `list_backups` says) count: a file without a manifest that
-    vouches for it, copied in by hand say, neither pushes a verified backup out of its
-    day or week nor is ever deleted here.
+    Each kind has its rule: scheduled backups the newest of each of `keep_daily` days and
+    `keep_weekly` weeks (`kept_by_retention`); manual ones, and those taken before a
+    restore, the newest `keep_manual` of each kind (at least the newest); those taken
+    before an upgrade are left to `remove_older_upgrade_backups`. Only verified backups
+    (as `list_backups` says) count: a file without a manifest that vouches for it, copied
+    in by hand say, neither pushes a verified backup out of its day or week nor is ever
+    deleted here.
     """
-    backups = {
-        backup_dir / info.name: info.taken_at
-        for info in list_backups(backup_dir, stem)
-        if info.verified
-    }
-    kept = kept_by_retention(backups.values(), keep_daily=keep_daily, keep_weekly=keep_weekly)
-    removed = sorted((at, path) for path, at in backups.items() if at not in kept)
+    verified = [info for info in list_backups(backup_dir, stem) if info.verified]
+    scheduled = [info for info in verified if info.kind is BackupKind.SCHEDULED]
+    kept = kept_by_retention(
+        (info.taken_at for info in scheduled), keep_daily=keep_daily, keep_weekly=keep_weekly
+    )
+    doomed = [info for info in scheduled if info.taken_at not in kept]
+    for kind in (BackupKind.MANUAL, BackupKind.BEFORE_RESTORE):
+        doomed += [info for info in verified if info.kind is kind][max(keep_manual, 1) :]
+    return _remove(backup_dir, doomed)
+
+
+def remove_older_upgrade_backups(backup_dir: Path, stem: str, newest: str) -> list[str]:
+    """Once an upgrade has succeeded, delete the verified backups taken before earlier
+    upgrades (or earlier tries of this one) than the one named `newest`; their names."""
+    listed = list_backups(backup_dir, stem)
+    newest_at = next(info.taken_at for info in listed if info.name == newest)
+    return _remove(
+        backup_dir,
+        [
+            info
+            for info in listed
+            if info.verified
+            and info.kind is BackupKind.BEFORE_UPGRADE
+            and info.taken_at < newest_at
+        ],
+    )
+
+
+def _remove(backup_dir: Path, doomed: list[BackupInfo]) -> list[str]:
+    removed = sorted((info.taken_at, backup_dir / info.name) for info in doomed)
     for _, path in removed:
         path.unlink(missing_ok=True)  # the backup first: a manifest alone is never listed
         manifest_path(path).unlink(missing_ok=True)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -164,9 +165,17 @@ class Restored:
     keys: KeyChanges
 
 
-def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
+def restore_backup(
+    backup: Path,
+    db_path: Path,
+    *,
+    actor: str,
+    before_replacing: Callable[[], None] | None = None,
+) -> Restored:
     """Make `backup` the live database; the current one is renamed aside, not deleted.
 
+    `before_replacing` runs once the backup is prepared and checked, with the database
+    still in place and no one else using it (the command line backs it up there).
     Raises `BackupUnusable` (with every reason) or `DatabaseInUse`, having changed
     nothing; `StorageUnavailable` or `OSError` if the disk fails meanwhile.
     """
@@ -184,6 +193,8 @@ def restore_backup(backup: Path, db_path: Path, *, actor: str) -> Restored:
             raise BackupUnusable(backup, found.problems)
         with lock.sole_user(db_path):
             keys = _prepare(found, prepared, db_path, aside, actor)
+            if before_replacing is not None and db_path.exists():
+                before_replacing()
             moved = _move_aside(db_path, aside)
             try:
                 prepared.rename(db_path)

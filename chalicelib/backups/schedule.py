@@ -13,6 +13,7 @@ import contextlib
 import sys
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.backups.backup import backup_if_due, seconds_until_due
@@ -66,16 +67,32 @@ def _say(message: str) -> None:
         print(f"torrentino: {message}", file=sys.stderr)
 
 
-def start_scheduled_backups(db_path: Path) -> threading.Event | None:
-    """Start the scheduler thread (a daemon); return the event that stops it, or None
-    when scheduled backups are off."""
+@dataclass(frozen=True)
+class ScheduledBackups:
+    """The scheduler thread, and the event that stops it."""
+
+    thread: threading.Thread
+    stop_event: threading.Event
+
+    def stop(self, timeout: float) -> bool:
+        """Stop the thread, waiting up to `timeout` seconds; whether it has stopped. It
+        stops between backups: one being taken goes on, and if the process exits first,
+        it leaves only hidden temporary files, which the next backup removes."""
+        self.stop_event.set()
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+
+def start_scheduled_backups(db_path: Path) -> ScheduledBackups | None:
+    """Start the scheduler thread (a daemon); None when scheduled backups are off."""
     if seconds_until_due(db_path) is None:
         return None
     stop = threading.Event()
-    threading.Thread(
+    thread = threading.Thread(
         target=run_scheduled_backups,
         args=(db_path, stop),
         name="torrentino-scheduled-backups",
         daemon=True,
-    ).start()
-    return stop
+    )
+    thread.start()
+    return ScheduledBackups(thread, stop)

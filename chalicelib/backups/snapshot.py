@@ -1,5 +1,6 @@
 """The snapshot a backup starts from: the live database as of one moment, copied by SQLite
-(never a file copy, which can tear), without writing the live file.
+(never a file copy, which can tear), without writing the live file; and `take`, which
+verifies it and publishes it as a backup.
 
 * **WAL** (the default): `VACUUM INTO` from a read-only connection. It reads inside one
   read transaction, which in WAL mode never blocks a writer, and writes a compact file.
@@ -23,9 +24,19 @@ import sqlite3
 import time
 from pathlib import Path
 
-from chalicelib import settings
+from chalicelib import __version__, settings
+from chalicelib.backups import restore
+from chalicelib.backups.files import (
+    BackupManifest,
+    apply_retention,
+    publish,
+    remove_leftovers,
+    temp_path,
+)
+from chalicelib.backups.kinds import BackupKind, backup_name
 from chalicelib.errors import BackupFailed
 from chalicelib.storage import db, private
+from chalicelib.timestamps import utc_now
 
 # About a millisecond of copying on a local disk, a few over EFS: the longest a writer
 # waits for a step.
@@ -142,3 +153,54 @@ def _write_failure(error: sqlite3.Error, backup_dir: Path) -> str:
             free = "unknown"
         reason += f" (a full disk or a file size limit does this; free space: {free})"
     return reason
+
+
+def retain(backup_dir: Path, stem: str) -> list[str]:
+    """Apply retention with the configured numbers (`backup_files.apply_retention`)."""
+    return apply_retention(
+        backup_dir,
+        stem,
+        keep_daily=settings.backup_keep_daily(),
+        keep_weekly=settings.backup_keep_weekly(),
+        keep_manual=settings.backup_keep_manual(),
+    )
+
+
+def take(
+    db_path: Path,
+    backup_dir: Path,
+    kind: BackupKind,
+    *,
+    upgrade: tuple[int, int] | None = None,
+) -> tuple[BackupManifest, str | None]:
+    """Snapshot, verify and publish one backup of `kind`, for a caller that holds the
+    backup directory's lock; its manifest, and the snapshot's note if any. Raises
+    `BackupFailed` (the snapshot failed verification) or what the disk raises."""
+    remove_leftovers(backup_dir, db_path.stem)
+    started, clock = utc_now(), time.monotonic()  # once this backup has the directory
+    final = backup_dir / backup_name(db_path.stem, started, kind, upgrade=upgrade)
+    temp = temp_path(final)
+    try:
+        note = take_snapshot(db_path, temp)  # readable by its owner only, as its manifest
+        found = restore.verify_backup(temp)
+        if found.problems:
+            raise BackupFailed(
+                f"the snapshot failed verification, so the live database needs attention "
+                f"(run make check-db): {'; '.join(found.problems[:3])}"
+            )
+        manifest = BackupManifest(
+            name=final.name,
+            taken_at=started,
+            size_bytes=temp.stat().st_size,
+            sha256=found.sha256,
+            tickets=found.tickets,
+            events=found.events,
+            schema_version=found.schema_version,
+            duration_seconds=round(time.monotonic() - clock, 3),
+            torrentino_version=__version__,
+        )
+        publish(temp, final, manifest)
+    finally:
+        for suffix in ("", "-journal", "-wal", "-shm", ".json"):
+            Path(f"{temp}{suffix}").unlink(missing_ok=True)
+    return manifest, note

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from chalicelib import __version__, settings
 from chalicelib.actors import SYSTEM_ACTOR
 from chalicelib.audit.events import AuditEventType, record
-from chalicelib.errors import StorageUnavailable
+from chalicelib.backups import upgrade
+from chalicelib.errors import StorageUnavailable, UpgradeFailed
 from chalicelib.storage import db, lock, migrations
 from chalicelib.timestamps import utc_now
 
@@ -24,16 +28,40 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class VersionInfo(BaseModel):
+    """Which torrentino answers, and the database schema it works on."""
+
+    version: str = Field(
+        description="torrentino's version (CHANGELOG.md says what each one brought)."
+    )
+    schema_version: int = Field(
+        description="The database schema version this torrentino needs: it upgrades an older "
+        "database to it at start-up, after a backup, and refuses a newer one."
+    )
+
+
+def version_info() -> VersionInfo:
+    """This torrentino's version and schema version."""
+    return VersionInfo(version=__version__, schema_version=len(migrations.MIGRATIONS))
+
+
+# After a failed upgrade, a process tries again only this much later: each try takes a
+# backup first, and a Lambda container would otherwise take one per request.
+UPGRADE_RETRY_SECONDS = 600.0
+
+
 _lock = threading.Lock()
 _started: set[Path] = set()
 _held_open: dict[Path, sqlite3.Connection] = {}
 _attempted: set[Path] = set()
 _in_use: dict[Path, IO[bytes] | None] = {}
+_refused: dict[Path, tuple[float, UpgradeFailed]] = {}
 
 
 def start(path: Path, *, create: bool = True) -> None:
-    """Migrate the database (creating it if allowed) and record one `service_started` event."""
-    schema = migrations.migrate(path, create=create)
+    """Upgrade the database (creating it if allowed: `upgrade.upgrade`) and record one
+    `service_started` event."""
+    schema = upgrade.upgrade(path, create=create)
     with db.connect(path) as conn:
         # Refresh the planner's statistics where they are stale (cheap when they are not).
         conn.execute("PRAGMA optimize")
@@ -45,6 +73,8 @@ def start(path: Path, *, create: bool = True) -> None:
             actor=SYSTEM_ACTOR,
             at=utc_now(),
         )
+    with contextlib.suppress(OSError):  # stderr may be on a full disk
+        print(f"torrentino {__version__} started on {path} (schema {schema})", file=sys.stderr)
 
 
 def ensure_started(path: Path) -> None:
@@ -55,7 +85,8 @@ def ensure_started(path: Path) -> None:
     tries to start again. Only the first attempt may create the file: one that vanishes
     later is not replaced by an empty database. Raises `StorageUnavailable` or
     `StorageCorrupt` otherwise, and `StorageUnavailable` while a backup is being
-    restored into the file.
+    restored into the file. An upgrade that failed (`UpgradeFailed`) is not tried again
+    for `UPGRADE_RETRY_SECONDS`: the same error is raised meanwhile.
     """
     if path in _started:
         return
@@ -66,8 +97,14 @@ def ensure_started(path: Path) -> None:
         if path not in _in_use:  # held for the process's life: a restore refuses meanwhile
             _in_use[path] = lock.hold_in_use(path, create_dir=first_attempt)
         _attempted.add(path)
+        refused = _refused.get(path)
+        if refused is not None and time.monotonic() < refused[0]:
+            raise refused[1]
         try:
             start(path, create=first_attempt)
+        except UpgradeFailed as error:
+            _refused[path] = (time.monotonic() + UPGRADE_RETRY_SECONDS, error)
+            raise
         except StorageUnavailable:
             if not _schema_is_current(path):
                 raise
@@ -83,6 +120,7 @@ def stop(path: Path) -> None:
     with _lock:
         _started.discard(path)
         _attempted.discard(path)
+        _refused.pop(path, None)
         held = _held_open.pop(path, None)
         in_use = _in_use.pop(path, None)
     if held is not None:

@@ -4,6 +4,7 @@ transaction together with the `PRAGMA user_version` that counts them."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -269,12 +270,20 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def migrate(path: Path, *, create: bool = True, to: int | None = None) -> int:
+def migrate(
+    path: Path,
+    *,
+    create: bool = True,
+    to: int | None = None,
+    on_step: Callable[[int, str, float], None] | None = None,
+) -> int:
     """Create the file if needed (and allowed) and apply pending migrations; return the version.
 
-    Each step commits together with its `user_version` bump. `BEGIN IMMEDIATE`
-    serialises two processes starting at once: the second sees the first's work. `to`
-    stops after that many steps (what torrentino at that version made: `chalicelib.storage.schema`).
+    Every pending step runs in one transaction, each with its `user_version` bump, so a
+    step that fails leaves the file at the version it had. `on_step` is told each step's
+    number, name and seconds as it runs. `BEGIN IMMEDIATE` serialises two processes
+    starting at once: the second sees the first's work. `to` stops after that many steps
+    (what torrentino at that version made: `chalicelib.storage.schema`).
     """
     if create:
         private.make_folder(path.parent)
@@ -290,6 +299,14 @@ def migrate(path: Path, *, create: bool = True, to: int | None = None) -> int:
                     f"({len(MIGRATIONS)}); upgrade torrentino"
                 )
             for number, step in enumerate(MIGRATIONS[version:to], start=version + 1):
+                started = time.monotonic()
                 step(conn)
                 conn.execute(f"PRAGMA user_version = {number}")
+                if on_step is not None:
+                    on_step(number, step_name(step), time.monotonic() - started)
             return schema_version(conn)
+
+
+def step_name(step: Callable[[sqlite3.Connection], None]) -> str:
+    """A step's name without its number: `_m009_drop_prefix_indexes` is `drop_prefix_indexes`."""
+    return step.__name__.lstrip("_").split("_", 1)[1]

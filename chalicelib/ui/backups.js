@@ -2,6 +2,7 @@
 import { api, API, h, hooks, isAdmin, main, onChange, plural, put, timeAgo, toast } from './core.js';
 
 const mib = (bytes) => `${(bytes / 1048576).toFixed(1)} MiB`;
+const kind = (name) => (/Z-(.+)\.db$/.exec(name)?.[1] || 'scheduled').replace(/-/g, ' ');
 
 export async function backupsView(view, me) {
   await me;
@@ -12,7 +13,7 @@ export async function backupsView(view, me) {
   const notice = h('div');
   const button = h('button', { type: 'button', onclick: take }, 'Back up now');
   put(main(), h('h1', 'Backups'),
-    h('p', { class: 'lead' }, 'The server backs up by itself once a day; a backup counts once it passes the consistency check.'),
+    h('p', { class: 'lead' }, 'Daily backups keep the newest of 7 days and 4 weeks; the newest 10 taken here are kept apart.'),
     notice, h('div', { class: 'actions' }, button), caption, list);
 
   async function load() {
@@ -22,7 +23,7 @@ export async function backupsView(view, me) {
     caption.textContent = taken ? `${plural(taken, 'backup', 'backups')}, newest first.` : 'No backups yet.';
     put(list, data.backups.map((backup) => h('li', { class: 'event', 'data-backup': backup.name },
       h('div', { class: 'meta' }, h('strong', backup.name), timeAgo(backup.taken_at)),
-      h('p', mib(backup.size_bytes), ', ', backup.tickets === null ? 'tickets unknown' : plural(backup.tickets, 'ticket', 'tickets'), ', ',
+      h('p', kind(backup.name), ', ', mib(backup.size_bytes), ', ', backup.tickets === null ? 'tickets unknown' : plural(backup.tickets, 'ticket', 'tickets'), ', ',
         backup.verified ? 'verified' : h('strong', `not verified: ${backup.problem}`)))));
   }
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from chalicelib.backups.files import backup_name, kept_by_retention, taken_at
+from chalicelib.backups.kinds import BackupKind, kind_of
 
 
 def at(day: str, hour: int) -> datetime:
@@ -86,3 +87,37 @@ def test_a_week_boundary_is_iso_monday_in_utc() -> None:
     assert kept == {sunday_night, monday_morning}
     kept = kept_by_retention([sunday_night, monday_morning], keep_daily=0, keep_weekly=1)
     assert kept == {monday_morning}
+
+
+@pytest.mark.parametrize(
+    ("kind", "upgrade", "suffix"),
+    [
+        (BackupKind.SCHEDULED, None, "Z.db"),
+        (BackupKind.MANUAL, None, "Z-manual.db"),
+        (BackupKind.BEFORE_RESTORE, None, "Z-before-restore.db"),
+        (BackupKind.BEFORE_UPGRADE, (8, 9), "Z-before-upgrade-8-to-9.db"),
+    ],
+)
+def test_a_backup_names_its_kind_and_an_upgrade_both_schemas(
+    kind: BackupKind, upgrade: tuple[int, int] | None, suffix: str
+) -> None:
+    moment = at("2025-11-27", 14)
+    name = backup_name("torrentino", moment, kind, upgrade=upgrade)
+    assert name == f"torrentino-20251127T140000.000{suffix}"
+    assert kind_of(name) is kind
+    assert taken_at("torrentino", name) == moment
+    assert taken_at("other", name) is None
+
+
+def test_names_without_a_kind_are_scheduled_backups_as_before() -> None:
+    assert kind_of("torrentino-20251127T140000.000Z.db") is BackupKind.SCHEDULED
+    assert kind_of("my-old-db-20251127T140000.000Z.db") is BackupKind.SCHEDULED
+    assert taken_at("torrentino", "torrentino-20251127T140000.000Z-weekly.db") is None
+
+
+def test_only_a_backup_before_an_upgrade_names_schema_versions() -> None:
+    moment = at("2025-11-27", 14)
+    with pytest.raises(ValueError, match="schema versions"):
+        backup_name("torrentino", moment, BackupKind.BEFORE_UPGRADE)
+    with pytest.raises(ValueError, match="schema versions"):
+        backup_name("torrentino", moment, BackupKind.MANUAL, upgrade=(8, 9))
