@@ -1,18 +1,20 @@
 """What every list shares: filters that take one value or many, and pages read a few rows
-at a time until they hold `limit` items or about a mebibyte of JSON, encoded once."""
+at a time until they hold `limit` items or about a mebibyte of JSON.
+
+A page's rows come from SQLite as each item's JSON already (`tickets.listing.TICKET_JSON`,
+`audit.events.EVENT_JSON`), byte for byte what the item's model writes: a page of 50 is
+not 50 models built and encoded in Python. Its items are built from that JSON only when
+something asks for them (tests, a caller in Python); an answer never does.
+"""
 
 from __future__ import annotations
 
-import operator
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, PrivateAttr
-from pydantic_core import to_json
-
-ItemT = TypeVar("ItemT", bound=BaseModel)
 
 # Query integers are at most 18 digits (`api.parsing.parse_query`): they always fit SQLite's
 # int64, and the API document says so.
@@ -25,6 +27,9 @@ MAX_PAGE_BYTES = 1 << 20
 # than it shows, whatever their size.
 ROWS_PER_READ = 16
 
+# How `read_page` takes an item's JSON from its row.
+ItemJson = Callable[[sqlite3.Row], bytes]
+
 
 def one_or_many(value: Any) -> Any:
     """Let a filter given one value stand for a list of one (`state="pending"`)."""
@@ -32,13 +37,13 @@ def one_or_many(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class PageItems(Generic[ItemT]):
-    """A page's items, the JSON of each, and the last one if more follow (the cursor of
-    the next page), else None."""
+class PageItems:
+    """A page's items as JSON, the rows they came from, and the last row if more follow
+    (the cursor of the next page), else None."""
 
-    items: list[ItemT]
     encoded: list[bytes]
-    last: ItemT | None
+    rows: list[sqlite3.Row]
+    last: sqlite3.Row | None
 
 
 def _rows_to_read(largest: int) -> int:
@@ -49,42 +54,47 @@ def _rows_to_read(largest: int) -> int:
     return max(1, min(ROWS_PER_READ, MAX_PAGE_BYTES // 16 // largest))
 
 
-def read_page(
-    rows: sqlite3.Cursor, item_of: Callable[[sqlite3.Row], ItemT], limit: int
-) -> PageItems[ItemT]:
-    """Up to `limit` items from `rows` (a query for `limit + 1`), as long as their JSON
-    stays within `MAX_PAGE_BYTES`, read a few rows at a time. Closes `rows`."""
-    items: list[ItemT] = []
+def _first_column(row: sqlite3.Row) -> bytes:
+    encoded: bytes = row[0]
+    return encoded
+
+
+def read_page(rows: sqlite3.Cursor, limit: int, item_json: ItemJson = _first_column) -> PageItems:
+    """Up to `limit` items from `rows` (a query for `limit + 1`, each row's first column
+    its item's JSON, unless `item_json` says otherwise), as long as their JSON stays within
+    `MAX_PAGE_BYTES`, read a few rows at a time. Closes `rows`."""
     encoded: list[bytes] = []
+    kept: list[sqlite3.Row] = []
     size = -1  # the commas between items: one fewer than the items
     largest = 0  # the largest item's JSON so far
     try:
         while batch := rows.fetchmany(_rows_to_read(largest)):
             for row in batch:
-                if len(items) == limit:
-                    return PageItems(items, encoded, items[-1])
-                item = item_of(row)
-                json = to_json(item)
+                if len(encoded) == limit:
+                    return PageItems(encoded, kept, kept[-1])
+                json = item_json(row)
                 size += len(json) + 1
-                if items and size > MAX_PAGE_BYTES:
-                    return PageItems(items, encoded, items[-1])
-                items.append(item)
+                if encoded and size > MAX_PAGE_BYTES:
+                    return PageItems(encoded, kept, kept[-1])
                 encoded.append(json)
+                kept.append(row)
                 largest = max(largest, len(json))
     finally:
         rows.close()
-    return PageItems(items, encoded, None)
+    return PageItems(encoded, kept, None)
 
 
 class Page(BaseModel):
     """A page of items (its first field, named `ITEMS`) and what is said about them.
 
-    Its items were encoded once, to measure them (`read_page`); `json_body` reuses that
-    JSON rather than encoding them again.
+    Read from the database (`of_items`), a page holds its items' JSON as SQLite made it:
+    `json_body` joins it, and the items are built from their rows (`item_of`) only when
+    something asks for them.
     """
 
     ITEMS: ClassVar[str]
-    _encoded: tuple[list[Any], list[bytes]] | None = PrivateAttr(default=None)
+    _found: PageItems | None = PrivateAttr(default=None)
+    _built: list[Any] | None = PrivateAttr(default=None)  # the items built from `_found`
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -92,19 +102,49 @@ class Page(BaseModel):
         # json_body puts the items first, where the model's own JSON has them.
         assert next(iter(cls.model_fields)) == cls.ITEMS, cls
 
-    def keeping_json(self, found: PageItems[Any]) -> Self:
-        """This page, remembering the JSON `read_page` made of its items."""
-        items = getattr(self, self.ITEMS)
-        if len(items) == len(found.items) and all(map(operator.is_, items, found.items)):
-            self._encoded = (items, found.encoded)
-        return self
+    @classmethod
+    def item_of(cls, row: sqlite3.Row) -> Any:
+        """One item, from its row (for a page read with `of_items`)."""
+        raise NotImplementedError(cls)
+
+    @classmethod
+    def of_items(cls, found: PageItems, **fields: Any) -> Self:
+        """The page of `found`, with `fields`: everything but its items, already valid."""
+        page = cast(Self, cls.model_construct(**fields))  # the pydantic plugin says Page
+        page._found = found
+        return page
+
+    if not TYPE_CHECKING:  # what mypy would otherwise take every attribute for
+
+        def __getattr__(self, name: str) -> Any:
+            # The items of a page read as JSON, built the first time they are asked for.
+            private = self.__pydantic_private__
+            if name == self.ITEMS and private and private["_found"] is not None:
+                items = private["_built"] = [self.item_of(row) for row in private["_found"].rows]
+                fields = self.__dict__  # the items first, where the model's JSON has them
+                rest = dict(fields)
+                fields.clear()
+                fields.update({name: items, **rest})
+                return items
+            return super().__getattr__(name)
+
+        def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+            getattr(self, self.ITEMS)  # the serializer reads the fields as they are
+            return super().model_dump(**kwargs)
+
+        def model_dump_json(self, **kwargs: Any) -> str:
+            exclude = kwargs.get("exclude")
+            if not (isinstance(exclude, set | dict) and self.ITEMS in exclude):
+                getattr(self, self.ITEMS)
+            return super().model_dump_json(**kwargs)
 
     def json_body(self) -> str:
-        """The page as JSON: exactly `model_dump_json()`, its items encoded only once."""
-        items = getattr(self, self.ITEMS)
-        if self._encoded is None or self._encoded[0] is not items:
+        """The page as JSON: exactly `model_dump_json()`, with its items' JSON as SQLite
+        made it (unless a copy was given other items)."""
+        found, items = self._found, self.__dict__.get(self.ITEMS)
+        if found is None or (items is not None and items is not self._built):
             return self.model_dump_json()
         rest = self.model_dump_json(exclude={self.ITEMS})  # {"total":...}
-        joined = b",".join(self._encoded[1]).decode()
+        joined = b",".join(found.encoded).decode()
         tail = "}" if rest == "{}" else "," + rest[1:]
         return f'{{"{self.ITEMS}":[{joined}]{tail}'

@@ -104,6 +104,7 @@ from launcher.connection_limits import (  # noqa: E402
 )
 from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
 from launcher.errors import ClientBusy, HeadersTooLarge, ServerBusy, ServerStopping  # noqa: E402
+from launcher.worker_threads import WorkerThreads  # noqa: E402
 
 
 def _error(error: TorrentinoError) -> dict[str, Any]:
@@ -451,6 +452,8 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         self.slots = ConnectionSlots(ConnectionLimits.from_environment())
         self.stopping = False  # set once a stop signal has ended the accept loop
         self.gateway: TorrentinoGateway | None = None  # set by create_local_server
+        # Each connection's thread, kept for the next connection when it ends.
+        self.workers = WorkerThreads(self.process_request_thread)
         super().__init__(server_address, handler)
 
     def server_bind(self) -> None:
@@ -467,7 +470,8 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         SIGNALS.raise_if_received()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve the connection on a thread of its own, if `ConnectionSlots` has a place.
+        """Serve the connection on a thread of its own (a new one, or one whose connection
+        has ended: `WorkerThreads`), if `ConnectionSlots` has a place.
 
         A trusted proxy's connection counts for nobody until it forwards a request.
         """
@@ -476,7 +480,7 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         if self.slots.admit(request, counted) is None:
             self.shutdown_request(request)
             return
-        super().process_request(request, client_address)
+        self.workers.run(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         self.slots.release(request)
@@ -510,6 +514,7 @@ class TorrentinoDevServer(LocalDevServer):
         )
         with contextlib.suppress(StopServing):  # how a stop signal ends the loop
             self.server.serve_forever(poll_interval=ACCEPT_LOOP_TURN_SECONDS)
+        self.server.workers.stop()  # the threads that wait for a connection that won't come
         if self.delivery is not None:  # between two deliveries; a delivery under way ends
             self.delivery.set()
         stop_serving(self.server, SIGNALS.received, self.scheduled, self.db_path)

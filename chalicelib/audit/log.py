@@ -8,7 +8,14 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from chalicelib.audit.events import EVENT_JSON, AuditEvent, AuditEventType, event_from_json
+from chalicelib.audit.events import (
+    EVENT_JSON,
+    PAGE_COLUMNS,
+    AuditEvent,
+    AuditEventType,
+    event_from_json,
+    page_item_json,
+)
 from chalicelib.paging import MAX_QUERY_INTEGER, Page, PageItems, one_or_many, read_page
 from chalicelib.storage import db
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
@@ -63,6 +70,11 @@ class AuditPage(Page):
     # The event id to continue after (`after=`) when there are more events; not in the JSON.
     next_after: Annotated[int | None, Field(exclude=True)] = None
 
+    @classmethod
+    def item_of(cls, row: sqlite3.Row) -> AuditEvent:
+        """An event of the page, from its row (`events.PAGE_COLUMNS`)."""
+        return event_from_json(row["json"])
+
 
 # A page's position: the (timestamp, id) it continues after.
 Cursor = tuple[str, int]
@@ -104,7 +116,7 @@ def list_query(
         where += f"(timestamp, id) {'<' if audit_filter.sort == 'newest' else '>'} (?, ?)"
         params = [*params, *cursor]
     order = _ORDER_BY[audit_filter.sort]
-    sql = f"SELECT {EVENT_JSON} FROM audit_events{where} ORDER BY {order}"
+    sql = f"SELECT {PAGE_COLUMNS} FROM audit_events{where} ORDER BY {order}"
     return f"{sql} LIMIT ? OFFSET ?", [*params, audit_filter.limit, audit_filter.offset]
 
 
@@ -139,10 +151,6 @@ def _cursor(conn: sqlite3.Connection, after: int, sort: AuditSort) -> Cursor | N
     return None if found is None else (found[0], after)
 
 
-def _event_of_row(row: sqlite3.Row) -> AuditEvent:
-    return event_from_json(row[0])
-
-
 def events_of_ticket(conn: sqlite3.Connection, ticket_id: str) -> list[AuditEvent]:
     """Every event about one ticket, in the order they were committed (the replay order)."""
     rows = conn.execute(
@@ -164,19 +172,19 @@ class SqliteAuditLog:
         With `visible_to`, only events about tickets that user created are included.
         """
         with db.transaction(self.conn, write=False):
-            found: PageItems[AuditEvent] = PageItems([], [], None)
+            found = PageItems([], [], None)
             after, sort = audit_filter.after, audit_filter.sort
             cursor = None if after is None else _cursor(self.conn, after, sort)
             if audit_filter.after is None or cursor is not None:
                 more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
                 rows = self.conn.execute(*list_query(more, visible_to, cursor))
-                found = read_page(rows, _event_of_row, audit_filter.limit)
+                found = read_page(rows, audit_filter.limit, page_item_json)
             sql, params = count_query(audit_filter, visible_to)
             total: int = self.conn.execute(sql, params).fetchone()[0]
-        return AuditPage(
-            events=found.items,
+        return AuditPage.of_items(
+            found,
             total=total,
             limit=audit_filter.limit,
             offset=audit_filter.offset,
-            next_after=None if found.last is None else found.last.id,
-        ).keeping_json(found)
+            next_after=None if found.last is None else found.last["id"],
+        )

@@ -3,12 +3,14 @@ the page it gives back."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib.paging import MAX_QUERY_INTEGER, Page, one_or_many
 from chalicelib.tickets.model import MAX_TAGS, Tag, Ticket, TicketId
+from chalicelib.tickets.rows import STATE_TYPE, TICKET_COLUMNS, Cursor, ticket_from_json
 from chalicelib.tickets.states import STATE_NAMES, StateName
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
 
@@ -60,16 +62,16 @@ class TicketPage(Page):
     # The id to continue after (`after=`) when there are more tickets; not in the JSON.
     next_after: Annotated[str | None, Field(exclude=True)] = None
 
+    @classmethod
+    def item_of(cls, row: sqlite3.Row) -> Ticket:
+        """A ticket of the page, from its row (`rows.PAGE_COLUMNS`)."""
+        return ticket_from_json(row["json"], row["updated_at"])
 
-TICKET_COLUMNS = "id, created_at, created_by, state, priority, query_context, dest_path, updated_at"
-_STATE_TYPE = "json_extract(state, '$.type')"  # must match the index expression exactly
+
 _ORDER_BY = {"queue": "priority DESC, created_at, id", "newest": "created_at DESC, id DESC"}
 # The fields that do not change which tickets match (paging, order), plus the state filter:
 # a filter with no others is counted from `ticket_counts`.
 _COUNTED_BY_STATE_ONLY = {"state", "sort", "limit", "offset", "after"}
-
-# A page's position: the (priority, created_at, id) of the ticket it continues after.
-Cursor = tuple[int, str, str]
 
 
 def _conditions(ticket_filter: TicketFilter) -> tuple[list[str], list[Any]]:
@@ -77,7 +79,7 @@ def _conditions(ticket_filter: TicketFilter) -> tuple[list[str], list[Any]]:
     params: list[Any] = []
     if ticket_filter.state:
         states = sorted(set(ticket_filter.state))
-        clauses.append(f"{_STATE_TYPE} IN ({', '.join('?' * len(states))})")
+        clauses.append(f"{STATE_TYPE} IN ({', '.join('?' * len(states))})")
         params.extend(states)
     if ticket_filter.created_by is not None:
         clauses.append("created_by = ?")
@@ -94,8 +96,11 @@ def _conditions(ticket_filter: TicketFilter) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
-def list_query(ticket_filter: TicketFilter, cursor: Cursor | None = None) -> tuple[str, list[Any]]:
-    """The SQL and parameters that list a page of tickets (also used to show query plans).
+def list_query(
+    ticket_filter: TicketFilter, cursor: Cursor | None = None, columns: str = TICKET_COLUMNS
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters that list a page of tickets' `columns` (also used to show
+    query plans; the columns must name `priority`, `created_at` and `id` for the order).
 
     With a `cursor` the page starts right after that ticket, found by index seeks however
     deep it is, where an OFFSET would step over every skipped entry.
@@ -106,7 +111,7 @@ def list_query(ticket_filter: TicketFilter, cursor: Cursor | None = None) -> tup
     def select(extra: list[str]) -> str:
         where = " AND ".join([*conditions, *extra])
         return (
-            f"SELECT {TICKET_COLUMNS} FROM tickets{' WHERE ' + where if where else ''}"
+            f"SELECT {columns} FROM tickets{' WHERE ' + where if where else ''}"
             f" ORDER BY {order} LIMIT ? OFFSET ?"
         )
 
@@ -119,6 +124,8 @@ def list_query(ticket_filter: TicketFilter, cursor: Cursor | None = None) -> tup
     # Queue order: the rest of the cursor's priority, then every lower priority; each
     # part is one index range, and the two are already in order.
     head = [ticket_filter.limit + ticket_filter.offset, 0]
+    # Each part also gives the columns the order names, whatever `columns` are.
+    columns += ", priority, created_at"
     sql = (
         f"SELECT * FROM ({select(['priority = ?', '(created_at, id) > (?, ?)'])})"
         f" UNION ALL SELECT * FROM ({select(['priority < ?'])})"

@@ -11,21 +11,56 @@ from pydantic import ValidationError
 
 from chalicelib.errors import Forbidden, StaleTicket, TicketNotFound
 from chalicelib.tickets import events as ticket_events
-from chalicelib.tickets.listing import TICKET_COLUMNS, Cursor
 from chalicelib.tickets.model import (
+    CONTENT_FIELDS,
     CreateTicketRequest,
     QueryContext,
     Ticket,
     canonical_ticket_id,
     new_ticket_id,
 )
-from chalicelib.tickets.states import Pending, decode_state, encode_state
+from chalicelib.tickets.states import STATE_CLASSES, Pending, decode_state, encode_state
 from chalicelib.tickets.text import STORED
 from chalicelib.timestamps import format_timestamp, parse_timestamp, utc_now
 
 # Raises `InvalidInput` unless a path may be written (the destinations' rule), read inside
 # the transaction that writes it.
 PathCheck = Callable[[sqlite3.Connection, str], None]
+# A page's position: the (priority, created_at, id) of the ticket it continues after.
+Cursor = tuple[int, str, str]
+STATE_TYPE = "json_extract(state, '$.type')"  # must match the index expression exactly
+
+
+def _ticket_json() -> str:
+    # A stored state is {"type": kind, **fields}; on the wire it is its kind alone for a
+    # state without fields, else {kind: fields}. Every other field is stored as it is sent.
+    bare = ", ".join(f"'{cls.kind}'" for cls in STATE_CLASSES.values() if cls.bare)
+    wire_state = (
+        f"CASE WHEN {STATE_TYPE} IN ({bare}) THEN json_quote({STATE_TYPE})"
+        f" ELSE json_object({STATE_TYPE}, json_remove(state, '$.type')) END"
+    )
+    fields = {
+        "id": "id",
+        "created_at": "created_at",
+        "created_by": "created_by",
+        "state": wire_state,
+        "priority": "priority",
+        "query_context": "json(query_context)",
+        "dest_path": "dest_path",
+    }
+    # A field added to `Ticket` must be added here too (in the model's order).
+    assert tuple(fields) == CONTENT_FIELDS, CONTENT_FIELDS
+    return "json_object(" + ", ".join(f"'{name}', {sql}" for name, sql in fields.items()) + ")"
+
+
+TICKET_COLUMNS = "id, created_at, created_by, state, priority, query_context, dest_path, updated_at"
+# A ticket's JSON made by SQLite from its row, byte for byte what `Ticket`'s serializer
+# writes for `row_to_ticket(row)` (tests/store/test_wire_json.py holds the two together):
+# a page of tickets is answered without a model built and encoded per ticket.
+TICKET_JSON = _ticket_json()
+# A page's rows: each ticket's JSON (as UTF-8 bytes), its id (the next page's cursor) and
+# its version; its other columns are not read at all (`ticket_from_json`).
+PAGE_COLUMNS = f"CAST({TICKET_JSON} AS BLOB) AS json, id, updated_at"
 
 
 def insert_ticket(
@@ -122,6 +157,18 @@ def row_to_ticket(row: sqlite3.Row) -> Ticket:
             "version": row["updated_at"],
         }
     )
+
+
+def ticket_from_json(encoded: bytes, version: str) -> Ticket:
+    """The ticket whose JSON `TICKET_JSON` made, at this version: what `row_to_ticket` gives
+    for its row."""
+    try:
+        ticket = Ticket.model_validate_json(encoded, context=STORED)
+    except ValidationError:  # text stored under older, looser rules: as `_query_context`
+        data = json.loads(encoded)
+        data["query_context"] = _query_context(json.dumps(data["query_context"]))
+        ticket = Ticket.model_validate(data, context=STORED)
+    return ticket.model_copy(update={"version": version})
 
 
 def _query_context(stored: str) -> QueryContext:

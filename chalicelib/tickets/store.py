@@ -13,17 +13,26 @@ from chalicelib.tickets import idempotency
 from chalicelib.tickets.edits import EditsTickets
 from chalicelib.tickets.listing import TicketFilter, TicketPage, count_query, list_query
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
-from chalicelib.tickets.rows import PathCheck, insert_ticket, read_cursor, read_row, row_to_ticket
+from chalicelib.tickets.rows import (
+    PAGE_COLUMNS,
+    TICKET_COLUMNS,
+    PathCheck,
+    insert_ticket,
+    read_cursor,
+    read_row,
+    row_to_ticket,
+)
 from chalicelib.tickets.states import STATE_CLASSES, TicketState
 from chalicelib.tickets.transitions import move_ticket
 
 
-def _select(conn: sqlite3.Connection, ticket_filter: TicketFilter) -> sqlite3.Cursor:
+def _select(
+    conn: sqlite3.Connection, ticket_filter: TicketFilter, columns: str = TICKET_COLUMNS
+) -> sqlite3.Cursor:
     """The filter's tickets, a page of them (`after` raises `TicketNotFound`)."""
     after = ticket_filter.after
-    return conn.execute(
-        *list_query(ticket_filter, None if after is None else read_cursor(conn, after))
-    )
+    cursor = None if after is None else read_cursor(conn, after)
+    return conn.execute(*list_query(ticket_filter, cursor, columns))
 
 
 class Checks(TypedDict, total=False):
@@ -75,17 +84,16 @@ class SqliteTicketStore(EditsTickets):
         `TicketNotFound` for an `after` that names no ticket."""
         limit = ticket_filter.limit
         with db.transaction(self.conn, write=False):
-            rows = _select(self.conn, ticket_filter.model_copy(update={"limit": limit + 1}))
-            found = read_page(rows, row_to_ticket, limit)
+            more = ticket_filter.model_copy(update={"limit": limit + 1})
+            found = read_page(_select(self.conn, more, PAGE_COLUMNS), limit)
             total = self.count(ticket_filter)
-        last = None if found.last is None else found.last.id
-        return TicketPage(
-            tickets=found.items,
+        return TicketPage.of_items(
+            found,
             total=total,
             limit=limit,
             offset=ticket_filter.offset,
-            next_after=last,
-        ).keeping_json(found)
+            next_after=None if found.last is None else found.last["id"],
+        )
 
     def update_state(
         self,
