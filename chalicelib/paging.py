@@ -27,8 +27,12 @@ MAX_PAGE_BYTES = 1 << 20
 # than it shows, whatever their size.
 ROWS_PER_READ = 16
 
-# How `read_page` takes an item's JSON from its row.
-ItemJson = Callable[[sqlite3.Row], bytes]
+# A page read at once (`read_page`) holds at most this much of its rows' JSON; a larger one
+# is read again a few rows at a time (`read_page_rows`).
+AT_ONCE_BYTES = 2 * MAX_PAGE_BYTES
+
+# How a page's rows make each item's JSON right, where SQLite's is not the model's.
+ItemJson = Callable[[bytes], bytes]
 
 
 def one_or_many(value: Any) -> Any:
@@ -38,12 +42,77 @@ def one_or_many(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class PageItems:
-    """A page's items as JSON, the rows they came from, and the last row if more follow
-    (the cursor of the next page), else None."""
+    """A page's items as JSON, each one's version (None where items have none), and the id
+    of the last one if more follow (the cursor of the next page), else None."""
 
     encoded: list[bytes]
-    rows: list[sqlite3.Row]
-    last: sqlite3.Row | None
+    versions: list[str | None]
+    last: Any | None
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """What a page is read from: a query for `limit + 1` rows of `json` (an item's JSON as
+    UTF-8 bytes), `id` (its cursor) and `version`, and a query for the total; with
+    `item_json` when some items' JSON from SQLite must be made right."""
+
+    rows: tuple[str, list[Any]]
+    total: tuple[str, list[Any]]
+    item_json: ItemJson | None = None
+
+
+def read_page(conn: sqlite3.Connection, query: PageQuery, limit: int) -> tuple[PageItems, int]:
+    """Up to `limit` items, as long as their JSON stays within `MAX_PAGE_BYTES`, and the
+    total, from one statement (so one snapshot).
+
+    SQLite steps through the rows and joins their JSON into one row, where a row at a time
+    would come back to Python, and wait for the GIL behind other requests, for each. A page
+    whose rows hold more than `AT_ONCE_BYTES` of JSON is read a few rows at a time instead
+    (`read_page_rows`), and then the caller's transaction is its snapshot.
+    """
+    (rows_sql, rows_params), (total_sql, total_params) = query.rows, query.total
+    sql = (
+        "SELECT CAST(group_concat(json, ',') AS BLOB), group_concat(length(json)),"
+        f" group_concat(id), group_concat(version, ','), ({total_sql}) FROM ({rows_sql})"
+    )
+    previous = conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, AT_ONCE_BYTES)
+    try:
+        row = conn.execute(sql, [*total_params, *rows_params]).fetchone()
+    except sqlite3.DataError:  # "string or blob too big": over AT_ONCE_BYTES
+        row = None
+    finally:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, previous)
+    if row is None:
+        found = read_page_rows(conn.execute(rows_sql, rows_params), limit, query.item_json)
+        return found, int(conn.execute(total_sql, total_params).fetchone()[0])
+    joined, lengths, ids, versions, total = row
+    if joined is None:  # no rows
+        return PageItems([], [], None), int(total)
+    sizes = [int(size) for size in lengths.split(",")]
+    encoded, start = [], 0
+    for size in sizes:
+        encoded.append(joined[start : start + size])
+        start += size + 1
+    return _within_budget(encoded, ids, versions, limit, query.item_json), int(total)
+
+
+def _within_budget(
+    encoded: list[bytes], ids: str, versions: str | None, limit: int, item_json: ItemJson | None
+) -> PageItems:
+    if item_json is not None:
+        encoded = [item_json(item) for item in encoded]
+    kept, size = 0, -1  # the commas between items: one fewer than the items
+    for item in encoded[:limit]:
+        size += len(item) + 1
+        if kept and size > MAX_PAGE_BYTES:
+            break
+        kept += 1
+    keys = ids.split(",")
+    last = keys[kept - 1] if len(encoded) > kept else None
+    shown: list[str | None] = [None] * kept
+    if versions is not None:
+        shown = list(versions.split(",")[:kept])
+    return PageItems(encoded[:kept], shown, last)
 
 
 def _rows_to_read(largest: int) -> int:
@@ -54,42 +123,36 @@ def _rows_to_read(largest: int) -> int:
     return max(1, min(ROWS_PER_READ, MAX_PAGE_BYTES // 16 // largest))
 
 
-def _first_column(row: sqlite3.Row) -> bytes:
-    encoded: bytes = row[0]
-    return encoded
-
-
-def read_page(rows: sqlite3.Cursor, limit: int, item_json: ItemJson = _first_column) -> PageItems:
-    """Up to `limit` items from `rows` (a query for `limit + 1`, each row's first column
-    its item's JSON, unless `item_json` says otherwise), as long as their JSON stays within
-    `MAX_PAGE_BYTES`, read a few rows at a time. Closes `rows`."""
+def read_page_rows(rows: sqlite3.Cursor, limit: int, item_json: ItemJson | None) -> PageItems:
+    """`read_page`'s items, read a few rows at a time: never many more rows than the page
+    shows, whatever their size. Closes `rows`."""
     encoded: list[bytes] = []
-    kept: list[sqlite3.Row] = []
+    versions: list[str | None] = []
     size = -1  # the commas between items: one fewer than the items
     largest = 0  # the largest item's JSON so far
+    last_key: str | None = None
     try:
         while batch := rows.fetchmany(_rows_to_read(largest)):
-            for row in batch:
-                if len(encoded) == limit:
-                    return PageItems(encoded, kept, kept[-1])
-                json = item_json(row)
+            for json_bytes, key, version, *_ in batch:  # (and what the order needs)
+                json = json_bytes if item_json is None else item_json(json_bytes)
+                if len(encoded) == limit or (encoded and size + len(json) + 1 > MAX_PAGE_BYTES):
+                    return PageItems(encoded, versions, last_key)
                 size += len(json) + 1
-                if encoded and size > MAX_PAGE_BYTES:
-                    return PageItems(encoded, kept, kept[-1])
                 encoded.append(json)
-                kept.append(row)
+                versions.append(version)
+                last_key = str(key)
                 largest = max(largest, len(json))
     finally:
         rows.close()
-    return PageItems(encoded, kept, None)
+    return PageItems(encoded, versions, None)
 
 
 class Page(BaseModel):
     """A page of items (its first field, named `ITEMS`) and what is said about them.
 
     Read from the database (`of_items`), a page holds its items' JSON as SQLite made it:
-    `json_body` joins it, and the items are built from their rows (`item_of`) only when
-    something asks for them.
+    `json_body` joins it, and the items are built from it (`item_of`) only when something
+    asks for them.
     """
 
     ITEMS: ClassVar[str]
@@ -103,8 +166,8 @@ class Page(BaseModel):
         assert next(iter(cls.model_fields)) == cls.ITEMS, cls
 
     @classmethod
-    def item_of(cls, row: sqlite3.Row) -> Any:
-        """One item, from its row (for a page read with `of_items`)."""
+    def item_of(cls, encoded: bytes, version: str | None) -> Any:
+        """One item, from its JSON and version (for a page read with `of_items`)."""
         raise NotImplementedError(cls)
 
     @classmethod
@@ -120,7 +183,10 @@ class Page(BaseModel):
             # The items of a page read as JSON, built the first time they are asked for.
             private = self.__pydantic_private__
             if name == self.ITEMS and private and private["_found"] is not None:
-                items = private["_built"] = [self.item_of(row) for row in private["_found"].rows]
+                found = private["_found"]
+                pairs = zip(found.encoded, found.versions, strict=True)
+                items = [self.item_of(encoded, version) for encoded, version in pairs]
+                private["_built"] = items
                 fields = self.__dict__  # the items first, where the model's JSON has them
                 rest = dict(fields)
                 fields.clear()

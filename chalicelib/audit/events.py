@@ -103,7 +103,7 @@ EVENT_JSON = (
 
 
 # A page's rows: each event's JSON (as UTF-8 bytes) and its id (the next page's cursor).
-PAGE_COLUMNS = f"CAST({EVENT_JSON} AS BLOB) AS json, id"
+PAGE_COLUMNS = f"CAST({EVENT_JSON} AS BLOB) AS json, id, NULL AS version"
 # A number in exponent form as Python's `json` writes one into an event's data (a digit,
 # an `e`, a sign, two or three digits, then the end of the value: 1.2e-05), which the model
 # writes otherwise (0.000012). A ticket's id never looks so: its groups of hex digits are
@@ -111,14 +111,13 @@ PAGE_COLUMNS = f"CAST({EVENT_JSON} AS BLOB) AS json, id"
 _EXPONENT = re.compile(rb"[0-9]e[-+][0-9]{2,3}[],}]")
 
 
-def page_item_json(row: sqlite3.Row) -> bytes:
-    """An event's JSON as the API writes it, from its page row (`PAGE_COLUMNS`).
+def fix_item_json(encoded: bytes) -> bytes:
+    """An event's JSON as the API writes it, from its JSON as SQLite made it.
 
-    SQLite's JSON is byte for byte what the model writes (tests/store/test_wire_json.py
-    holds the two together), except for a number in exponent form: an event with one (a
-    backup's duration, perhaps) is written by its model.
+    The two are byte for byte the same (tests/store/test_wire_json.py holds them together),
+    except for a number in exponent form: an event with one (a backup's duration, perhaps)
+    is written by its model.
     """
-    encoded: bytes = row[0]
     if (b"e-" in encoded or b"e+" in encoded) and _EXPONENT.search(encoded):
         return to_json(event_from_json(encoded))
     return encoded

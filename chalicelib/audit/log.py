@@ -14,9 +14,9 @@ from chalicelib.audit.events import (
     AuditEvent,
     AuditEventType,
     event_from_json,
-    page_item_json,
+    fix_item_json,
 )
-from chalicelib.paging import MAX_QUERY_INTEGER, Page, PageItems, one_or_many, read_page
+from chalicelib.paging import MAX_QUERY_INTEGER, Page, PageItems, PageQuery, one_or_many, read_page
 from chalicelib.storage import db
 from chalicelib.timestamps import QueryTimestamp, format_timestamp
 
@@ -71,9 +71,10 @@ class AuditPage(Page):
     next_after: Annotated[int | None, Field(exclude=True)] = None
 
     @classmethod
-    def item_of(cls, row: sqlite3.Row) -> AuditEvent:
-        """An event of the page, from its row (`events.PAGE_COLUMNS`)."""
-        return event_from_json(row["json"])
+    def item_of(cls, encoded: bytes, version: str | None) -> AuditEvent:
+        """An event of the page, from its JSON (events have no version)."""
+        del version
+        return event_from_json(encoded)
 
 
 # A page's position: the (timestamp, id) it continues after.
@@ -172,19 +173,21 @@ class SqliteAuditLog:
         With `visible_to`, only events about tickets that user created are included.
         """
         with db.transaction(self.conn, write=False):
-            found = PageItems([], [], None)
             after, sort = audit_filter.after, audit_filter.sort
             cursor = None if after is None else _cursor(self.conn, after, sort)
+            total = count_query(audit_filter, visible_to)
             if audit_filter.after is None or cursor is not None:
                 more = audit_filter.model_copy(update={"limit": audit_filter.limit + 1})
-                rows = self.conn.execute(*list_query(more, visible_to, cursor))
-                found = read_page(rows, audit_filter.limit, page_item_json)
-            sql, params = count_query(audit_filter, visible_to)
-            total: int = self.conn.execute(sql, params).fetchone()[0]
+                rows = list_query(more, visible_to, cursor)
+                found, count = read_page(
+                    self.conn, PageQuery(rows, total, fix_item_json), audit_filter.limit
+                )
+            else:  # past the last event
+                found, count = PageItems([], [], None), self.conn.execute(*total).fetchone()[0]
         return AuditPage.of_items(
             found,
-            total=total,
+            total=count,
             limit=audit_filter.limit,
             offset=audit_filter.offset,
-            next_after=None if found.last is None else found.last["id"],
+            next_after=None if found.last is None else int(found.last),
         )

@@ -3,7 +3,6 @@ the page it gives back."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -63,9 +62,10 @@ class TicketPage(Page):
     next_after: Annotated[str | None, Field(exclude=True)] = None
 
     @classmethod
-    def item_of(cls, row: sqlite3.Row) -> Ticket:
-        """A ticket of the page, from its row (`rows.PAGE_COLUMNS`)."""
-        return ticket_from_json(row["json"], row["updated_at"])
+    def item_of(cls, encoded: bytes, version: str | None) -> Ticket:
+        """A ticket of the page, from its JSON and version (`rows.PAGE_COLUMNS`)."""
+        assert version is not None
+        return ticket_from_json(encoded, version)
 
 
 _ORDER_BY = {"queue": "priority DESC, created_at, id", "newest": "created_at DESC, id DESC"}

@@ -60,7 +60,7 @@ TICKET_COLUMNS = "id, created_at, created_by, state, priority, query_context, de
 TICKET_JSON = _ticket_json()
 # A page's rows: each ticket's JSON (as UTF-8 bytes), its id (the next page's cursor) and
 # its version; its other columns are not read at all (`ticket_from_json`).
-PAGE_COLUMNS = f"CAST({TICKET_JSON} AS BLOB) AS json, id, updated_at"
+PAGE_COLUMNS = f"CAST({TICKET_JSON} AS BLOB) AS json, id, updated_at AS version"
 
 
 def insert_ticket(

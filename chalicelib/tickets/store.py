@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
-from chalicelib.paging import read_page
+from chalicelib.paging import PageQuery, read_page
 from chalicelib.storage import db
 from chalicelib.tickets import idempotency
 from chalicelib.tickets.edits import EditsTickets
@@ -84,15 +84,17 @@ class SqliteTicketStore(EditsTickets):
         `TicketNotFound` for an `after` that names no ticket."""
         limit = ticket_filter.limit
         with db.transaction(self.conn, write=False):
+            after = ticket_filter.after
+            cursor = None if after is None else read_cursor(self.conn, after)
             more = ticket_filter.model_copy(update={"limit": limit + 1})
-            found = read_page(_select(self.conn, more, PAGE_COLUMNS), limit)
-            total = self.count(ticket_filter)
+            rows = list_query(more, cursor, PAGE_COLUMNS)
+            found, total = read_page(self.conn, PageQuery(rows, count_query(ticket_filter)), limit)
         return TicketPage.of_items(
             found,
             total=total,
             limit=limit,
             offset=ticket_filter.offset,
-            next_after=None if found.last is None else found.last["id"],
+            next_after=found.last,
         )
 
     def update_state(

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from chalicelib import paging
 from chalicelib.audit.log import AuditFilter, AuditPage, SqliteAuditLog
 from chalicelib.paging import MAX_PAGE_BYTES, Page
 from chalicelib.tickets.listing import TicketFilter, TicketPage
@@ -128,3 +129,32 @@ def test_the_json_body_is_exactly_the_models_own_json(
         linked = page.model_copy(update={"next": "/api/v1/tickets?after=x&tag=%22"})
         assert linked.json_body() == linked.model_dump_json()
         assert '"next":"/api/v1/tickets?after=x&tag=%22"' in linked.json_body()
+
+
+@pytest.mark.parametrize("limit", [1, 2, 7, 50])
+def test_a_page_read_at_once_is_the_page_read_a_few_rows_at_a_time(
+    store: SqliteTicketStore,
+    audit_log: SqliteAuditLog,
+    largest: list[Ticket],
+    limit: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pages are read in one statement, their rows' JSON joined by SQLite, unless that
+    JSON would pass `AT_ONCE_BYTES`: then a few rows at a time. Both give the same pages."""
+    for number in range(5):
+        store.create(
+            CreateTicketRequest.model_validate(example_ticket(priority=number * 10)),
+            created_by="bob",
+        )
+
+    def every_page() -> list[str]:
+        pages: list[Page] = []
+        for filters in ({}, {"sort": "newest"}, {"state": "pending"}, {"created_by": "bob"}):
+            pages += ticket_pages(store, limit=limit, **filters)
+        for filters in ({}, {"sort": "newest"}, {"event_type": "ticket_created"}):
+            pages += audit_pages(audit_log, limit=limit, **filters)
+        return [page.json_body() for page in pages]
+
+    at_once = every_page()
+    monkeypatch.setattr(paging, "AT_ONCE_BYTES", 1)  # every page too large to read at once
+    assert every_page() == at_once
