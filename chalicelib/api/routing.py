@@ -101,8 +101,9 @@ def api_route(
                 db_file = settings.db_path()
                 ensure_started(db_file)
                 url = external()
-                # One connection per request, for the caller's identity and the work.
-                with open_storage(db_file) as storage:
+                # One connection per request, for the caller's identity and the work (a
+                # GET's only reads: `db.ReadingConnection`).
+                with open_storage(db_file, reading=method == "GET") as storage:
                     identity = resolve_identity(
                         storage.connection, request().headers, source_ip(), host=url.host
                     )

@@ -31,12 +31,13 @@ class Storage:
 
 
 @contextmanager
-def open_storage(path: Path) -> Iterator[Storage]:
-    """Open the database at `path` for one unit of work, and always close it.
+def open_storage(path: Path, *, reading: bool = False) -> Iterator[Storage]:
+    """Open the database at `path` for one unit of work (`reading`: one that only reads),
+    and always close it.
 
     Raises `StorageUnavailable` or `StorageCorrupt` for storage faults.
     """
-    with db.connect(path) as conn:
+    with db.connect(path, reading=reading) as conn:
         yield Storage(
             conn,
             SqliteTicketStore(conn, require_inside),

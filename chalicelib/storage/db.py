@@ -27,14 +27,26 @@ WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024
 RETRY_AFTER_SECONDS = 1
 
 
+class ReadingConnection(sqlite3.Connection):
+    """A connection for a unit of work that only reads (a GET): it has none of the settings
+    only a writer needs, and `transaction` refuses to write on it."""
+
+
 def _open(
-    path: Path, *, create: bool = False, read_only: bool = False, any_thread: bool = False
+    path: Path,
+    *,
+    create: bool = False,
+    read_only: bool = False,
+    any_thread: bool = False,
+    reading: bool = False,
 ) -> sqlite3.Connection:
     """The one place a connection to the served database is opened (`bare` opens the
     others).
 
     Only a migration may create the file: a request finding it gone must not quietly start
-    an empty database (say, in the mount point of an unmounted disk).
+    an empty database (say, in the mount point of an unmounted disk). A `reading`
+    connection skips the settings only writes use (foreign keys, the WAL's size limit):
+    each is a statement, and a wait for the GIL behind other requests.
     """
     journal_mode = settings.journal_mode()
     mode = "ro" if read_only else "rwc" if create else "rw"
@@ -46,17 +58,21 @@ def _open(
         timeout=settings.busy_timeout_ms() / 1000,
         isolation_level=None,
         check_same_thread=not any_thread,
+        factory=ReadingConnection if reading else sqlite3.Connection,
     )
     conn.row_factory = sqlite3.Row
     if read_only:
         if json_is_innocuous():  # else SQLite could not load our own schema under it
             conn.execute("PRAGMA trusted_schema = OFF")
         return conn
-    conn.execute("PRAGMA foreign_keys = ON")
-    # FULL: a commit is on disk before we acknowledge it, even across a power cut.
-    conn.execute("PRAGMA synchronous = FULL")
-    # The WAL outlives requests (see `hold_open`): cap what it keeps after a reset.
-    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+    if not reading:
+        conn.execute("PRAGMA foreign_keys = ON")
+        # The WAL outlives requests (see `hold_open`): cap what it keeps after a reset.
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+    # FULL: a commit is on disk before we acknowledge it, even across a power cut. It is
+    # this SQLite's default (then it needs no statement) unless it was built otherwise.
+    if not synchronous_full_by_default():
+        conn.execute("PRAGMA synchronous = FULL")
     if settings.is_rollback(journal_mode):
         # A rollback journal mode belongs to the connection, not the file: set it on
         # each one. This also refuses a file some other process keeps in WAL mode.
@@ -102,6 +118,19 @@ def untrusted(path: Path) -> closing[sqlite3.Connection]:
     for pragma in ("trusted_schema = OFF", "query_only = ON", "writable_schema = ON"):
         conn.execute(f"PRAGMA {pragma}")
     return closing(conn)
+
+
+@functools.cache
+def synchronous_full_by_default() -> bool:
+    """Whether every new connection of this SQLite has `synchronous = FULL` (2), in WAL and
+    rollback journal modes alike: what its build says (`PRAGMA compile_options`; without
+    either option, both defaults are FULL)."""
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+        options = dict(
+            option.partition("=")[::2] for (option,) in conn.execute("PRAGMA compile_options")
+        )
+    default = options.get("DEFAULT_SYNCHRONOUS", "2")
+    return default == "2" and options.get("DEFAULT_WAL_SYNCHRONOUS", default) == "2"
 
 
 @functools.cache
@@ -159,16 +188,18 @@ def set_journal_mode(conn: sqlite3.Connection, mode: settings.JournalMode) -> No
 
 @contextmanager
 def connect(
-    path: Path, *, create: bool = False, read_only: bool = False
+    path: Path, *, create: bool = False, read_only: bool = False, reading: bool = False
 ) -> Iterator[sqlite3.Connection]:
     """Open a configured connection for one unit of work, and always close it.
 
     The file must exist unless `create` is true; `read_only` opens it for reading only,
-    with none of the settings a writer needs. Raises `StorageUnavailable` or
+    with none of the settings a writer needs; `reading` opens it as usual, for a unit of
+    work that only reads (`ReadingConnection`). Raises `StorageUnavailable` or
     `StorageCorrupt` for storage faults.
     """
     try:
-        with closing(_open(path, create=create, read_only=read_only)) as conn:
+        opened = _open(path, create=create, read_only=read_only, reading=reading)
+        with closing(opened) as conn:
             yield conn
     except sqlite3.Error as error:
         if not create and not path.exists():
@@ -244,6 +275,8 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[Non
         with _run_in_transaction(conn, "BEGIN"):
             yield
         return
+    if isinstance(conn, ReadingConnection):
+        raise TypeError("a write on a connection opened for reading (`connect(reading=True)`)")
     if not _writer.acquire(timeout=settings.busy_timeout_ms() / 1000):
         raise StorageUnavailable(
             "the database is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS

@@ -194,3 +194,26 @@ def test_writers_of_one_process_queue_and_always_release_the_lock(tmp_path: Path
         assert free_for_another_thread()
         with db.transaction(conn, write=False):
             assert free_for_another_thread()  # readers never queue
+
+
+@pytest.mark.usefixtures("journal_mode")
+@pytest.mark.parametrize("reading", [False, True])
+def test_every_connection_commits_with_synchronous_full(tmp_path: Path, reading: bool) -> None:
+    """Whether it sets it or this SQLite's build makes it the default (then a connection
+    needs no statement for it), every connection a unit of work opens syncs each commit."""
+    path = tmp_path / "t.db"
+    migrations.migrate(path)
+    with db.connect(path, reading=reading) as conn:
+        conn.execute("SELECT count(*) FROM tickets").fetchone()  # the journal mode engaged
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == (0 if reading else 1)
+
+
+def test_a_connection_opened_for_reading_refuses_to_write(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    migrations.migrate(path)
+    with db.connect(path, reading=True) as conn:
+        with db.transaction(conn, write=False):
+            assert conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
+        with pytest.raises(TypeError, match="opened for reading"), db.transaction(conn):
+            conn.execute("DELETE FROM tickets")
