@@ -17,8 +17,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-# How long a thread waits for another connection before it ends.
-IDLE_SECONDS = 30.0
+# How long a thread waits for another connection before it ends: long enough for the next
+# of a run of fresh connections, short enough that the threads a crowd of clients needed
+# are gone soon after it (the connection limits' tests wait for that).
+IDLE_SECONDS = 2.0
 
 Serve = Callable[[Any, Any], None]  # (the accepted socket, the client's address)
 
