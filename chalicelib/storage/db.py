@@ -277,13 +277,20 @@ def transaction(conn: sqlite3.Connection, *, write: bool = True) -> Iterator[Non
         return
     if isinstance(conn, ReadingConnection):
         raise TypeError("a write on a connection opened for reading (`connect(reading=True)`)")
+    with writers_turn(), _run_in_transaction(conn, "BEGIN IMMEDIATE"):
+        yield
+
+
+@contextmanager
+def writers_turn() -> Iterator[None]:
+    """This process's writers one at a time, in turn (`transaction` takes it): waits at
+    most the busy timeout; raises `StorageUnavailable` (busy) after that."""
     if not _writer.acquire(timeout=settings.busy_timeout_ms() / 1000):
         raise StorageUnavailable(
             "the database is busy; retry shortly", retry_after=RETRY_AFTER_SECONDS
         )
     try:
-        with _run_in_transaction(conn, "BEGIN IMMEDIATE"):
-            yield
+        yield
     finally:
         _writer.release()
 

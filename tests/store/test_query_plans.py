@@ -16,7 +16,7 @@ from chalicelib.audit import log as audit_log
 from chalicelib.audit.log import AuditFilter
 from chalicelib.service.unit_of_work import open_storage
 from chalicelib.storage import migrations
-from chalicelib.tickets import listing
+from chalicelib.tickets import listing, rows
 from chalicelib.tickets.listing import TicketFilter
 from chalicelib.tickets.model import CreateTicketRequest
 from chalicelib.tickets.store import SqliteTicketStore
@@ -184,7 +184,7 @@ def test_audit_count_plans(populated: Path, name: str) -> None:
 
 
 SINGLE_ROW_READS = {
-    "a ticket by id": f"SELECT {listing.TICKET_COLUMNS} FROM tickets WHERE id = ?",
+    "a ticket by id": f"SELECT {rows.TICKET_COLUMNS} FROM tickets WHERE id = ?",
     "a ticket's state change": "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ?",
     "a ticket's events": "SELECT id FROM audit_events WHERE ticket_id = ? ORDER BY id",
 }

@@ -31,7 +31,7 @@ from chalicelib.tickets.states import STATE_CLASSES, TicketState, state_from_par
 # Text as people type it, and as attackers do: quotes, backslashes, control characters,
 # line and paragraph separators, accents, emoji, and digits followed by an `e`.
 TEXT = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",))
+    st.characters(codec="utf-8", exclude_categories=["Cs"])
     | st.sampled_from(['"', "\\", "\n", "\x00", "\x1f", "\x7f", "\u2028", "é", "🎵", "1", "e"]),
     max_size=40,
 )
