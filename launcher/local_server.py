@@ -57,6 +57,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import parse_qs, urlparse
 
 import chalice.local
 from chalice.app import Chalice
@@ -112,6 +113,36 @@ def _error(error: TorrentinoError) -> dict[str, Any]:
     return response
 
 
+class RouteTable(RouteMatcher):
+    """Chalice's route matcher, each route split once rather than on every request, and
+    only the routes with as many segments as the path tried: the same route for every path
+    (the first in Chalice's order), with only that route's parameters captured."""
+
+    def __init__(self, route_urls: list[str]) -> None:
+        super().__init__(route_urls)
+        self._by_length: dict[int, list[tuple[str, list[str]]]] = {}
+        for route_url in self.route_urls:  # sorted: a concrete segment before a {capture}
+            parts = route_url.split("/")
+            self._by_length.setdefault(len(parts), []).append((route_url, parts))
+
+    def match_route(self, url: str) -> MatchResult:
+        parsed = urlparse(url)  # as Chalice's: its path, without `;params` or `#fragment`
+        path, query = parsed.path, parsed.query
+        if path != "/" and path.endswith("/"):  # as API Gateway, and Chalice's matcher
+            path = path[:-1]
+        parts = path.split("/")
+        for route_url, route_parts in self._by_length.get(len(parts), ()):
+            captured = {}
+            for given, expected in zip(parts, route_parts, strict=True):
+                if expected.startswith("{") and expected.endswith("}"):
+                    captured[expected[1:-1]] = given
+                elif given != expected:
+                    break
+            else:
+                return MatchResult(route_url, captured, parse_qs(query, keep_blank_values=True))
+        raise ValueError(f"No matching route found for: {url}")
+
+
 class _MatchedRoute(RouteMatcher):
     """The event converter's route matcher: the match the gateway made for the request."""
 
@@ -135,7 +166,7 @@ class TorrentinoGateway(LocalGateway):
 
     def __init__(self, app_object: Chalice, config: Config) -> None:
         super().__init__(app_object, config)
-        self._routes = RouteMatcher(list(app_object.routes))
+        self._routes = RouteTable(list(app_object.routes))
         self._client_ip = LambdaEventConverter.LOCAL_SOURCE_IP
         self._matched = _MatchedRoute()
         self._function_name: str = config.function_name
