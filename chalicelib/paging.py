@@ -151,11 +151,13 @@ class Page(BaseModel):
     """A page of items (its first field, named `ITEMS`) and what is said about them.
 
     Read from the database (`of_items`), a page holds its items' JSON as SQLite made it:
-    `json_body` joins it, and the items are built from it (`item_of`) only when something
+    `json_body` joins it, and the items are built from it (`ITEM_OF`) only when something
     asks for them.
     """
 
     ITEMS: ClassVar[str]
+    # One item from its JSON and version, for a page read with `of_items` (each page's own).
+    ITEM_OF: ClassVar[Callable[[bytes, str | None], Any]]
     _found: PageItems | None = PrivateAttr(default=None)
     _built: list[Any] | None = PrivateAttr(default=None)  # the items built from `_found`
 
@@ -164,11 +166,6 @@ class Page(BaseModel):
         super().__pydantic_init_subclass__(**kwargs)
         # json_body puts the items first, where the model's own JSON has them.
         assert next(iter(cls.model_fields)) == cls.ITEMS, cls
-
-    @classmethod
-    def item_of(cls, encoded: bytes, version: str | None) -> Any:
-        """One item, from its JSON and version (for a page read with `of_items`)."""
-        raise NotImplementedError(cls)
 
     @classmethod
     def of_items(cls, found: PageItems, **fields: Any) -> Self:
@@ -185,7 +182,7 @@ class Page(BaseModel):
             if name == self.ITEMS and private and private["_found"] is not None:
                 found = private["_found"]
                 pairs = zip(found.encoded, found.versions, strict=True)
-                items = [self.item_of(encoded, version) for encoded, version in pairs]
+                items = [self.ITEM_OF(encoded, version) for encoded, version in pairs]
                 private["_built"] = items
                 fields = self.__dict__  # the items first, where the model's JSON has them
                 rest = dict(fields)

@@ -4,6 +4,7 @@ indexes, the page it gives back, and a ticket's history."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
@@ -70,11 +71,9 @@ class AuditPage(Page):
     # The event id to continue after (`after=`) when there are more events; not in the JSON.
     next_after: Annotated[int | None, Field(exclude=True)] = None
 
-    @classmethod
-    def item_of(cls, encoded: bytes, version: str | None) -> AuditEvent:
-        """An event of the page, from its JSON (events have no version)."""
-        del version
-        return event_from_json(encoded)
+    ITEM_OF: ClassVar[Callable[[bytes, str | None], AuditEvent]] = staticmethod(
+        lambda encoded, _version: event_from_json(encoded)  # events have no version
+    )
 
 
 # A page's position: the (timestamp, id) it continues after.

@@ -3,6 +3,7 @@ the page it gives back."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -61,11 +62,7 @@ class TicketPage(Page):
     # The id to continue after (`after=`) when there are more tickets; not in the JSON.
     next_after: Annotated[str | None, Field(exclude=True)] = None
 
-    @classmethod
-    def item_of(cls, encoded: bytes, version: str | None) -> Ticket:
-        """A ticket of the page, from its JSON and version (`rows.PAGE_COLUMNS`)."""
-        assert version is not None
-        return ticket_from_json(encoded, version)
+    ITEM_OF: ClassVar[Callable[[bytes, str | None], Ticket]] = staticmethod(ticket_from_json)
 
 
 _ORDER_BY = {"queue": "priority DESC, created_at, id", "newest": "created_at DESC, id DESC"}

@@ -159,7 +159,7 @@ def row_to_ticket(row: sqlite3.Row) -> Ticket:
     )
 
 
-def ticket_from_json(encoded: bytes, version: str) -> Ticket:
+def ticket_from_json(encoded: bytes, version: str | None) -> Ticket:
     """The ticket whose JSON `TICKET_JSON` made, at this version: what `row_to_ticket` gives
     for its row."""
     try:
@@ -168,7 +168,7 @@ def ticket_from_json(encoded: bytes, version: str) -> Ticket:
         data = json.loads(encoded)
         data["query_context"] = _query_context(json.dumps(data["query_context"]))
         ticket = Ticket.model_validate(data, context=STORED)
-    return ticket.model_copy(update={"version": version})
+    return ticket.model_copy(update={"version": version or ""})
 
 
 def _query_context(stored: str) -> QueryContext:
