@@ -105,6 +105,7 @@ from launcher.connection_limits import (  # noqa: E402
 )
 from launcher.connection_slots import ConnectionSlots, DeadlineReader, DeadlineWriter  # noqa: E402
 from launcher.errors import ClientBusy, HeadersTooLarge, ServerBusy, ServerStopping  # noqa: E402
+from launcher.read_turns import ReadTurns  # noqa: E402
 from launcher.worker_threads import WorkerThreads  # noqa: E402
 
 
@@ -156,8 +157,9 @@ class _MatchedRoute(RouteMatcher):
 
 
 class TorrentinoGateway(LocalGateway):
-    """Chalice's local API Gateway, with a JSON 404 for paths no route matches and the
-    client's own address as the event's `sourceIp`, as API Gateway gives it.
+    """Chalice's local API Gateway, with a JSON 404 for paths no route matches, the
+    client's own address as the event's `sourceIp`, as API Gateway gives it, and reads
+    taking turns (`read_turns`).
 
     Made once per server; each connection gets its own copy (`for_client`), so what
     Chalice builds per gateway (the route table, sorted) is not built per connection,
@@ -172,6 +174,7 @@ class TorrentinoGateway(LocalGateway):
         self._function_name: str = config.function_name
         self._memory_size: int = config.lambda_memory_size
         self._runtime_ms = (config.lambda_timeout or self.MAX_LAMBDA_EXECUTION_TIME) * 1000
+        self._reads = ReadTurns()  # shared by every connection's copy
 
     def for_client(self, client_ip: str) -> TorrentinoGateway:
         """This gateway for one connection, whose client is at `client_ip`."""
@@ -201,7 +204,8 @@ class TorrentinoGateway(LocalGateway):
             self._matched.match = self._routes.match_route(path)
         except ValueError:
             return _error(RouteNotFound(path.split("?", 1)[0]))
-        response: dict[str, Any] = super().handle_request(method, path, headers, body)
+        work = functools.partial(super().handle_request, method, path, headers, body)
+        response: dict[str, Any] = work() if method != "GET" else self._reads.run(work)
         return response
 
 

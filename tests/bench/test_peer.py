@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from bench import loader
+from bench import loader, peer_bench
 from bench.peer_bench import peer_server
 from harness.server_process import Server
 
@@ -127,3 +127,19 @@ def test_the_peer_refuses_what_it_cannot_do(servers: tuple[Server, Server]) -> N
     assert requests.get(missing, timeout=10).status_code == 404
     bad = {**CREATE, "dest_path": "relative/path"}
     assert requests.post(f"{peer.url}/api/v1/tickets", json=bad, timeout=10).status_code == 422
+
+
+def test_a_comparison_of_some_routes_runs_the_health_route_they_are_measured_against(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `--routes get` once failed in the floor table, which reads the health route's CPU.
+    assert (
+        peer_bench.main(
+            ["--routes", "get", "--tickets", "2000", "--seconds", "0.2", "--rounds", "1"]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert f"| {peer_bench.LABELS['health']} " in printed
+    assert f"| {peer_bench.LABELS['get']} " in printed
+    assert f"| {peer_bench.LABELS['create']} " not in printed

@@ -9,6 +9,7 @@ asserts on time, and the latencies measured are printed at the end of the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import select
@@ -30,6 +31,7 @@ import requests
 from bench.slow_clients import SlowClients
 from harness.server_process import LAUNCHER, PROJECT_DIR, Server
 from launcher.connection_limits import SPARE_THREADS, ConnectionLimits
+from launcher.read_turns import READS_AT_ONCE
 from tests.helpers import example_ticket, row_counts, until_not_busy
 from tests.network.conftest import FIGURES, PATIENCE, wait_for
 from tests.other_machine import OtherMachine
@@ -500,3 +502,45 @@ def test_clients_that_do_not_read_take_at_most_their_address_share(
         f"ordinary requests from loopback, 70 clients not reading their answers from another"
         f" address: {describe(crowded)}; server threads at most {most_threads}"
     )
+
+
+def stalled(socks: list[socket.socket], quiet_seconds: float = 0.5) -> bool:
+    """Whether the answers waiting unread on these sockets stopped growing for a while:
+    the server's sends to them are stuck."""
+
+    def unread(sock: socket.socket) -> int:
+        try:
+            return len(sock.recv(1 << 24, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            return 0
+
+    def waiting() -> list[int]:
+        return [unread(sock) for sock in socks]
+
+    before = waiting()
+    time.sleep(quiet_seconds)
+    return all(before) and waiting() == before
+
+
+def test_clients_that_do_not_read_their_answers_hold_no_read_turn(tmp_path: Path) -> None:
+    # Reads take turns (launcher/read_turns.py), but an answer is sent outside its turn:
+    # more clients than there are turns, each stuck sending (its window full, the send
+    # timeout long), leave every turn free for an ordinary GET.
+    env = {**LONG_WAITS, "TORRENTINO_SEND_TIMEOUT_MS": "120000"}
+    with Server(tmp_path / "torrentino.db", env=env) as server:
+        stuck = []
+        for _ in range(READS_AT_ONCE + 2):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", server.port))
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.send(LARGE_ANSWER * 200)  # far more answers than the buffers hold
+            stuck.append(sock)
+        try:
+            wait_for(lambda: stalled(stuck), "every stuck client's window full")
+            reply = requests.get(f"{server.url}/api/v1/tickets", timeout=PATIENCE)
+            assert reply.status_code == 200 and reply.json()["total"] == 0
+        finally:
+            for sock in stuck:
+                sock.close()
