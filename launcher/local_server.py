@@ -88,6 +88,7 @@ from chalicelib.keys.identity import without_keys  # noqa: E402
 from chalicelib.notifications.schedule import start_delivery  # noqa: E402
 from chalicelib.service.startup import ensure_started  # noqa: E402
 from chalicelib.storage import migrations  # noqa: E402
+from launcher import heads  # noqa: E402
 from launcher.clean_stop import (  # noqa: E402
     ACCEPT_LOOP_TURN_SECONDS,
     UPGRADE_FAILED_EXIT_STATUS,
@@ -269,10 +270,13 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         sent (RFC 9110 5.3): a proxy may add its own `X-Forwarded-For` or `Forwarded` line
         after its client's, and neither line alone is the header. (Chalice's handler
         takes the first line of each, which the client chose.)"""
-        fields: dict[str, list[str]] = {}
-        for name, value in self.headers.items():
-            fields.setdefault(name.lower(), []).append(value.strip())
-        return {name: ", ".join(values) for name, values in fields.items()}
+        if self._fields_of is not self.headers:  # once per request (a new head is a new object)
+            fields: dict[str, list[str]] = {}
+            for name, value in self.headers.items():
+                fields.setdefault(name.lower(), []).append(value.strip())
+            self._fields = {name: ", ".join(values) for name, values in fields.items()}
+            self._fields_of = self.headers
+        return self._fields
 
     def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
         # What Chalice's gateway builds the event from: every header line, not the first.
@@ -292,6 +296,8 @@ class TorrentinoRequestHandler(ChaliceRequestHandler):
         super().end_headers()
 
     _pending_body = b""  # the body that leaves with the head (`flush_headers`)
+    _fields_of: object = None  # the head `_fields` was made from
+    _fields: dict[str, str]
     _headers_buffer: list[bytes]
 
     def _send_http_response_with_body(
@@ -587,6 +593,7 @@ def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) 
 def main(argv: list[str]) -> int:
     """Run `chalice local` on this project with our server factory."""
     SIGNALS.install()  # from the start: Ctrl-C during start-up stops cleanly too
+    heads.install()  # every request's head read without the email package, alike
     chalice.local.create_local_server = create_local_server
     sys.argv = ["chalice", "--project-dir", str(PROJECT_DIR), "local", "--no-autoreload", *argv]
     return int(chalice_main() or 0)
