@@ -25,6 +25,7 @@ nobody.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import ipaddress
 import math
@@ -168,6 +169,7 @@ class ClientConnection:
             self.sock.shutdown(socket.SHUT_RD)
 
 
+@functools.lru_cache(maxsize=4096)  # a new connection usually comes from a known address
 def share_holder(address: str | None) -> str | None:
     """Whom a client address's places count for: the address itself, but for IPv6 its /64,
     all of which one machine may send from (privacy addresses change by the hour), as
