@@ -65,3 +65,31 @@ def test_a_turn_is_given_back_when_the_work_raises() -> None:
     with pytest.raises(RuntimeError, match="the route failed"):
         turns.run(fails)
     assert turns.run(lambda: "next") == "next"  # would wait forever had the turn been kept
+
+
+def test_turns_go_to_those_waiting_in_the_order_they_came() -> None:
+    turns, order = ReadTurns(1), []
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        release.wait(10)
+
+    def hold_then_come_again() -> None:
+        turns.run(hold)
+        turns.run(lambda: order.append("again"))  # at once: behind those already waiting
+
+    first = threading.Thread(target=hold_then_come_again)
+    first.start()
+    holding.wait(10)
+    waiters = []
+    for name in ("a", "b", "c"):
+        waiter = threading.Thread(target=turns.run, args=(lambda n=name: order.append(n),))
+        waiter.start()
+        waiters.append(waiter)
+        in_line = len(waiters)
+        wait_until(lambda in_line=in_line: turns.waiting() == in_line)
+    release.set()
+    for thread in (first, *waiters):
+        thread.join(10)
+    assert order == ["a", "b", "c", "again"] and turns.waiting() == 0
