@@ -71,3 +71,11 @@ def until_not_busy(send: Callable[[], int], patience: float = 120.0) -> int:
         if status not in (0, 503) or time.monotonic() > deadline:
             return status
         time.sleep(1)
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 10) -> None:
+    """Wait until `condition()` is true, polling; fail the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

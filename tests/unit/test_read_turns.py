@@ -3,12 +3,14 @@ is given back however the work ends."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
 import pytest
 
 from launcher.read_turns import ReadTurns
+from tests.helpers import wait_until
 
 
 class Reads:
@@ -30,13 +32,6 @@ class Reads:
             self.running -= 1
             self.done += 1
         return "answer"
-
-
-def wait_until(condition: object, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def test_no_more_than_the_turns_run_at_once_and_every_one_runs() -> None:
@@ -87,8 +82,7 @@ def test_turns_go_to_those_waiting_in_the_order_they_came() -> None:
         waiter = threading.Thread(target=turns.run, args=(lambda n=name: order.append(n),))
         waiter.start()
         waiters.append(waiter)
-        in_line = len(waiters)
-        wait_until(lambda in_line=in_line: turns.waiting() == in_line)
+        wait_until(functools.partial(lambda n: turns.waiting() == n, len(waiters)))
     release.set()
     for thread in (first, *waiters):
         thread.join(10)

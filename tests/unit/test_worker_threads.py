@@ -4,9 +4,9 @@ thread whose connection has ended serves the next one, and idle threads end."""
 from __future__ import annotations
 
 import threading
-import time
 
 from launcher.worker_threads import WorkerThreads
+from tests.helpers import wait_until
 
 
 class Connections:
@@ -21,13 +21,6 @@ class Connections:
         with self.lock:
             self.served.append((name, threading.current_thread().name + str(threading.get_ident())))
         request.wait(10)
-
-
-def wait_until(condition: object, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def test_busy_threads_never_hold_up_a_new_connection() -> None:
