@@ -38,8 +38,8 @@ MAX_HEAD_BYTES = 64 * 1024
 # seconds for each step, whatever the settings, so the few threads that answer them
 # are soon free again.
 TURN_AWAY_SECONDS = 2.0
-# How many such connections may be finishing at once, beyond the cap; one more gets
-# no answer at all, only a closed socket.
+# How many such connections may be finishing at once, beyond the cap; one more waits
+# in the kernel's queue until one of them is done (`ConnectionSlots.admit`).
 SPARE_THREADS = 8
 RETRY_AFTER_SECONDS = 1
 

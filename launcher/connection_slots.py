@@ -9,7 +9,10 @@ whose connection is accepted only once its request has arrived and which sends t
 rest of it at once, has hardly waited at all. nginx does the same, least recently used
 first, with idle keep-alive connections when its `worker_connections` run out.
 Only when every place is busy with a request does the new connection get a 503,
-answered by one of a few spare threads; beyond those, its socket is closed unanswered.
+answered by one of a few spare threads. An evicted connection answers on one of those
+too, so while every spare thread is taken (each is soon free: each of its steps has 2 s)
+the accepting thread waits for one, and new connections wait in the kernel's queue:
+none is closed unanswered while the server serves.
 
 One client address (an IPv6 client's /64: `share_holder`) holds at most
 `max_per_client` places (half of them): a new connection from an address that holds its
@@ -33,7 +36,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from launcher.connection_limits import (
@@ -45,6 +48,13 @@ from launcher.connection_limits import (
     HeadTooLarge,
 )
 from launcher.errors import RequestTimeout
+
+# How often `ConnectionSlots.admit` asks whether to keep waiting for a spare thread.
+WAIT_SLICE_SECONDS = 0.25
+
+
+def _never() -> bool:
+    return False
 
 
 class ClientConnection:
@@ -189,30 +199,46 @@ class ConnectionSlots:
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
         self._lock = threading.Lock()
+        self._spare_freed = threading.Condition(self._lock)  # a leaving one is gone
         self._served: dict[socket.socket, ClientConnection] = {}
         # Evicted or turned away, each still on its thread until it has answered.
         self._leaving: dict[socket.socket, ClientConnection] = {}
 
-    def admit(self, sock: socket.socket, client: str | None = None) -> ClientConnection | None:
+    def admit(
+        self,
+        sock: socket.socket,
+        client: str | None = None,
+        keep_waiting: Callable[[], bool] = _never,
+    ) -> ClientConnection | None:
         """A place for a new connection from `client` (the address its place counts for,
-        None for none), or None when it must be closed unanswered."""
+        None for none), or None when it must be closed unanswered.
+
+        Evicting a connection, or turning the new one away, takes a spare thread. While
+        every one is taken, this waits for one as long as `keep_waiting()` (asked every
+        `WAIT_SLICE_SECONDS`) says to; once it says not to, the answer is None.
+        """
         limits, client = self.limits, share_holder(client)
         with self._lock:
-            spare = len(self._leaving) < SPARE_THREADS
-            if spare and len(self._held_by(client)) >= limits.max_per_client:
-                self._give_up(self._eviction_candidate(self._held_by(client)))
-            elif spare and len(self._served) >= limits.max_connections:
-                self._give_up(self._eviction_candidate(self._served.values()))
-            over_share = len(self._held_by(client)) >= limits.max_per_client
-            if len(self._served) < limits.max_connections and not over_share:
-                self._served[sock] = ClientConnection(sock, limits, self._lock, client)
-                return self._served[sock]
-            if spare:
-                turned_away = ClientConnection(sock, limits.for_turning_away(), self._lock, client)
-                turned_away.turned_away, turned_away.over_share = True, over_share
-                self._leaving[sock] = turned_away
-                return turned_away
-            return None
+            while True:
+                spare = len(self._leaving) < SPARE_THREADS
+                if spare and len(self._held_by(client)) >= limits.max_per_client:
+                    self._give_up(self._eviction_candidate(self._held_by(client)))
+                elif spare and len(self._served) >= limits.max_connections:
+                    self._give_up(self._eviction_candidate(self._served.values()))
+                over_share = len(self._held_by(client)) >= limits.max_per_client
+                if len(self._served) < limits.max_connections and not over_share:
+                    self._served[sock] = ClientConnection(sock, limits, self._lock, client)
+                    return self._served[sock]
+                if spare:
+                    turned_away = ClientConnection(
+                        sock, limits.for_turning_away(), self._lock, client
+                    )
+                    turned_away.turned_away, turned_away.over_share = True, over_share
+                    self._leaving[sock] = turned_away
+                    return turned_away
+                if not keep_waiting():
+                    return None
+                self._spare_freed.wait(WAIT_SLICE_SECONDS)
 
     def attribute(self, connection: ClientConnection, client: str) -> bool:
         """Count `connection`'s place for `client` until its current request is answered:
@@ -290,7 +316,8 @@ class ConnectionSlots:
         """Forget `sock`: its thread is done with it."""
         with self._lock:
             self._served.pop(sock, None)
-            self._leaving.pop(sock, None)
+            if self._leaving.pop(sock, None) is not None:
+                self._spare_freed.notify()
 
 
 class DeadlineReader(io.RawIOBase):

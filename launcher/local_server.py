@@ -522,6 +522,11 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         fd, address = self.socket._accept()
         return socket.socket(self.address_family, self.socket_type, 0, fd), address
 
+    @staticmethod
+    def _serving() -> bool:
+        """Whether no stop signal has come (the accepting thread may keep waiting)."""
+        return SIGNALS.received is None
+
     def service_actions(self) -> None:
         """Between two turns of the accept loop: end it once a stop signal has come."""
         SIGNALS.raise_if_received()
@@ -534,7 +539,7 @@ class TorrentinoHTTPServer(ThreadedHTTPServer):
         """
         peer = str(client_address[0])
         counted = None if is_trusted(peer, self.trusted_proxies) else peer
-        if self.slots.admit(request, counted) is None:
+        if self.slots.admit(request, counted, self._serving) is None:  # a stop signal came
             self.shutdown_request(request)
             return
         self.workers.run(request, client_address)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import resource
 import select
+import signal
 import socket
 import sqlite3
 import statistics
@@ -265,6 +266,116 @@ def test_beyond_the_cap_a_new_connection_gets_a_fast_json_503_and_no_write_is_lo
     assert response.headers["Connection"] == "close"
     assert response.json()["error"]["code"] == "server_busy"
     FIGURES.append(f"a 503 beyond the cap of {cap} busy connections: {seconds * 1000:.1f} ms")
+
+
+class SparesTaken:
+    """A server of one place, busy with a create that waits on a held write lock, and
+    every spare thread taken by a client turned away that sends its head a line at a
+    time (each is answered 408 after its 2 s)."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.created: list[int] = []
+        self.create_sent_at = 0.0  # when its last attempt was sent
+        self.holder = sqlite3.connect(server.db_path, isolation_level=None)
+        self.dripping: list[socket.socket] = []
+        self.creator = threading.Thread(target=self._create)
+        self.stop_dripping = threading.Event()
+        self.dripper = threading.Thread(target=self._drip)
+
+    def _create(self) -> None:
+        url, key = f"{self.server.url}/api/v1/tickets", {"Idempotency-Key": "spares"}
+        status = 503
+        while status == 503:  # retried, should another connection hold the place
+            self.create_sent_at = time.monotonic()
+            status = requests.post(
+                url, json=example_ticket(), headers=key, timeout=4 * PATIENCE
+            ).status_code
+        self.created.append(status)
+
+    def _busy(self) -> bool:
+        """The create has waited, unanswered, for half a second: it holds the place."""
+        sent = self.create_sent_at
+        return not self.created and bool(sent) and time.monotonic() - sent > 0.5
+
+    def _drip(self) -> None:
+        while not self.stop_dripping.wait(0.2):
+            for sock in self.dripping:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"X-Drip: 1\r\n")
+
+    def __enter__(self) -> SparesTaken:
+        self.holder.execute("BEGIN IMMEDIATE")
+        self.creator.start()
+        wait_for(self._busy, "the create holds the one place")
+        self.dripping = [connect(self.server) for _ in range(SPARE_THREADS)]
+        for sock in self.dripping:
+            sock.sendall(b"GET /api/v1/health HTTP/1.1\r\n")
+        self.dripper.start()
+        time.sleep(0.3)  # each is accepted and turned away: every spare thread taken
+        return self
+
+    def release_the_write_lock(self) -> None:
+        if self.holder.in_transaction:
+            self.holder.execute("ROLLBACK")
+
+    def turned_away(self) -> list[int]:
+        """The statuses the dripping clients were answered with."""
+        self.stop_dripping.set()
+        self.dripper.join()
+        return [parse(until_closed(sock)).status for sock in self.dripping]
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_dripping.set()
+        if self.dripper.is_alive():
+            self.dripper.join()
+        self.release_the_write_lock()
+        self.holder.close()
+        for sock in self.dripping:
+            sock.close()
+        self.creator.join(timeout=5 * PATIENCE)
+
+
+def test_while_every_spare_thread_is_taken_a_new_connection_waits_and_is_answered(
+    tmp_path: Path,
+) -> None:
+    """Not a closed socket (CI: an ordinary request among 1,000 slow clients was reset):
+    the new connection waits in the kernel's queue for a spare thread and gets its 503."""
+    env = {**LONG_WAITS, "TORRENTINO_MAX_CONNECTIONS": "1"}
+    with Server(tmp_path / "torrentino.db", env=env) as server, SparesTaken(server) as taken:
+        started = time.perf_counter()
+        response = requests.get(f"{server.url}/api/v1/health", timeout=PATIENCE)
+        seconds = time.perf_counter() - started
+        assert taken.turned_away() == [408] * SPARE_THREADS
+        taken.release_the_write_lock()
+        taken.creator.join(timeout=5 * PATIENCE)
+        assert taken.created == [201]
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "server_busy"
+    assert response.headers["Retry-After"] == "1"
+    FIGURES.append(
+        f"a new connection while every spare thread is taken: a 503 after {seconds:.2f} s"
+    )
+
+
+def test_a_stop_signal_ends_the_wait_for_a_spare_thread(tmp_path: Path) -> None:
+    """The waiting accept loop still ends within a quarter of a second of SIGTERM; the
+    connection it waited for is closed unanswered (never acted on), the busy create is
+    answered, and the server exits cleanly."""
+    env = {**LONG_WAITS, "TORRENTINO_MAX_CONNECTIONS": "1"}
+    with Server(tmp_path / "torrentino.db", env=env) as server, SparesTaken(server) as taken:
+        assert server.process is not None
+        waiting = connect(server)
+        waiting.sendall(b"DELETE /api/v1/tickets/1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.3)  # accepted, and waiting for a spare thread
+        server.process.send_signal(signal.SIGTERM)
+        with waiting:
+            assert until_closed(waiting) == b""  # unanswered: a reset or a bare close
+        taken.release_the_write_lock()
+        assert server.process.wait(timeout=4 * PATIENCE) == 0
+        taken.creator.join(timeout=5 * PATIENCE)
+        assert taken.created == [201]
+        assert "stopped on SIGTERM" in server.log()
 
 
 # --- items 2 and 3: slow and idle clients beyond the cap ---------------------------------

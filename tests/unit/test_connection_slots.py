@@ -135,6 +135,69 @@ def test_a_connection_busy_with_a_request_keeps_its_place(pairs: Pairs) -> None:
     assert not any(connection.evicted for connection in connections)
 
 
+def leaving_on_every_spare_thread(
+    slots: ConnectionSlots, pairs: Pairs, connections: list[ClientConnection]
+) -> list[ClientConnection]:
+    """Every place taken by a connection waiting for its client, and every spare thread
+    by an evicted one that has not answered yet (its thread has not run: a busy machine,
+    or a burst of new connections)."""
+    served, evicted = list(connections), []
+    for _ in range(SPARE_THREADS):
+        in_recv(*served)
+        served.append(admitted(slots, pairs))
+        (gone,) = [c for c in served if c.evicted]
+        served.remove(gone)
+        evicted.append(gone)
+    return evicted
+
+
+def admit_on_a_thread(
+    slots: ConnectionSlots, sock: socket.socket, keep_waiting: threading.Event
+) -> tuple[threading.Thread, list[ClientConnection | None]]:
+    outcome: list[ClientConnection | None] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(slots.admit(sock, keep_waiting=keep_waiting.is_set))
+    )
+    thread.start()
+    return thread, outcome
+
+
+def test_while_every_spare_thread_is_taken_a_new_connection_waits_for_one(
+    pairs: Pairs,
+) -> None:
+    """Not closed unanswered: the CI failure of an ordinary request among 1,000 slow
+    clients, whose evictions had taken every spare thread."""
+    slots, connections = full_slots(pairs)
+    evicted = leaving_on_every_spare_thread(slots, pairs, connections)
+    assert slots.admit(pairs.new()) is None  # not asked to wait: closed unanswered
+    keep_waiting = threading.Event()
+    keep_waiting.set()
+    thread, outcome = admit_on_a_thread(slots, pairs.new(), keep_waiting)
+    thread.join(timeout=0.6)
+    assert thread.is_alive() and not outcome  # still waiting, past two slices
+    slots.release(evicted[0].sock)  # its thread has answered
+    thread.join(timeout=10)
+    (connection,) = outcome
+    assert connection is not None and not connection.turned_away  # a waiting one made room
+    assert slots.open_connections() == CAP + SPARE_THREADS
+
+
+def test_a_connection_waiting_for_a_spare_thread_is_closed_unanswered_once_told_to_stop(
+    pairs: Pairs,
+) -> None:
+    slots, connections = full_slots(pairs)
+    leaving_on_every_spare_thread(slots, pairs, connections)
+    keep_waiting = threading.Event()
+    keep_waiting.set()
+    thread, outcome = admit_on_a_thread(slots, pairs.new(), keep_waiting)
+    thread.join(timeout=0.3)
+    assert thread.is_alive()
+    keep_waiting.clear()  # a stop signal came
+    thread.join(timeout=10)
+    assert outcome == [None]
+    assert slots.open_connections() == CAP + SPARE_THREADS
+
+
 def test_bytes_read_as_the_connection_is_evicted_count_as_a_request_begun(
     pairs: Pairs,
 ) -> None:
