@@ -30,6 +30,7 @@ from chalicelib.api.routing import (
     page_response,
     query_params,
     require_this_machine_for_the_first_key,
+    ticket_json_response,
     ticket_response,
 )
 from chalicelib.audit.log import AuditFilter, AuditPage
@@ -128,7 +129,7 @@ def list_tickets(caller: Caller) -> Response:
 )
 def get_ticket(caller: Caller, ticket_id: str) -> Response:
     """Read one ticket; any caller may read."""
-    return ticket_response(caller.tickets.get(ticket_id))
+    return ticket_json_response(caller.tickets.get_json(ticket_id))
 
 
 @api_route(

@@ -184,6 +184,13 @@ def ticket_response(ticket: Ticket, status: int = 200, headers: Headers | None =
     return json_response(ticket, status, {"ETag": f'"{ticket.version}"', **(headers or {})})
 
 
+def ticket_json_response(found: tuple[str, str]) -> Response:
+    """A ticket's JSON and version as `SqliteTicketStore.get_json` reads them: the answer
+    `ticket_response` gives for the ticket, with no model built."""
+    body, version = found
+    return Response(body=body, status_code=200, headers={**JSON_HEADERS, "ETag": f'"{version}"'})
+
+
 def request() -> Request:
     """The request being served."""
     current: Request = api.current_request

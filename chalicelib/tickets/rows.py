@@ -58,6 +58,7 @@ TICKET_COLUMNS = "id, created_at, created_by, state, priority, query_context, de
 # writes for `row_to_ticket(row)` (tests/store/test_wire_json.py holds the two together):
 # a page of tickets is answered without a model built and encoded per ticket.
 TICKET_JSON = _ticket_json()
+_JSON_BY_ID = f"SELECT {TICKET_JSON}, updated_at FROM tickets WHERE id = ?"
 # A page's rows: each ticket's JSON (as UTF-8 bytes), its id (the next page's cursor) and
 # its version; its other columns are not read at all (`ticket_from_json`).
 PAGE_COLUMNS = f"CAST({TICKET_JSON} AS BLOB) AS json, id, updated_at AS version"
@@ -118,6 +119,18 @@ def read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
     if row is None:
         raise TicketNotFound(ticket_id)
     return row
+
+
+def read_json(conn: sqlite3.Connection, ticket_id: str) -> tuple[str, str]:
+    """The JSON (`TICKET_JSON`) and version of the ticket with this id; raises
+    `TicketNotFound` (also for a malformed id)."""
+    canonical = canonical_ticket_id(ticket_id)
+    found: tuple[str, str] | None = None
+    if canonical is not None:
+        found = conn.execute(_JSON_BY_ID, (canonical,)).fetchone()
+    if found is None:
+        raise TicketNotFound(ticket_id)
+    return found[0], found[1]
 
 
 def read_row_to_change(

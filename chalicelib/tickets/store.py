@@ -19,6 +19,7 @@ from chalicelib.tickets.rows import (
     PathCheck,
     insert_ticket,
     read_cursor,
+    read_json,
     read_row,
     row_to_ticket,
 )
@@ -67,6 +68,12 @@ class SqliteTicketStore(EditsTickets):
     def get(self, ticket_id: str) -> Ticket:
         """The ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
         return row_to_ticket(read_row(self.conn, ticket_id))
+
+    def get_json(self, ticket_id: str) -> tuple[str, str]:
+        """The JSON of the ticket with this id, byte for byte what `get(ticket_id)` writes
+        but made by SQLite (no model is built), and its version; raises `TicketNotFound`
+        (also for a malformed id)."""
+        return read_json(self.conn, ticket_id)
 
     def list(self, ticket_filter: TicketFilter) -> list[Ticket]:
         """The filtered page of tickets, in the filter's order; raises `TicketNotFound` for

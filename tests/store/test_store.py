@@ -75,6 +75,8 @@ def test_a_row_stored_under_looser_rules_for_its_query_context_still_reads_back(
         )
     conn.close()
     assert store.get(created.id).query_context.model_dump() == looser
+    body, version = store.get_json(created.id)  # what GET answers: the model's JSON
+    assert (body, version) == (store.get(created.id).model_dump_json(), created.version)
     (listed,) = store.list(TicketFilter())
     assert listed.query_context.tags[-1] == "a\tb"
 
@@ -85,6 +87,8 @@ def test_get_unknown_or_malformed_id_raises_ticket_not_found(
 ) -> None:
     with pytest.raises(TicketNotFound):
         store.get(ticket_id)
+    with pytest.raises(TicketNotFound):
+        store.get_json(ticket_id)
 
 
 def test_list_is_in_queue_order_and_pages_are_stable(store: SqliteTicketStore) -> None:

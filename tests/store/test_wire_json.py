@@ -1,7 +1,8 @@
-"""A page's items are written by SQLite (`rows.TICKET_JSON`, `events.EVENT_JSON`), not by
-their models: for any ticket and any event the API can store, that JSON is byte for byte
-what the model writes for the same row (`to_json(row_to_ticket(row))`,
-`to_json(row_to_event(row))`), so a page reads the same whichever wrote it."""
+"""A page's items, and a GET's ticket, are written by SQLite (`rows.TICKET_JSON`,
+`events.EVENT_JSON`), not by their models: for any ticket and any event the API can
+store, that JSON is byte for byte what the model writes for the same row
+(`to_json(row_to_ticket(row))`, `to_json(row_to_event(row))`), so an answer reads the
+same whichever wrote it."""
 
 from __future__ import annotations
 
@@ -122,6 +123,8 @@ def test_a_tickets_json_from_sqlite_is_its_models(
     assert row["json"] == to_json(row_to_ticket(row)) == to_json(ticket)
     built = ticket_from_json(row["json"], row["updated_at"])
     assert (built, built.version) == (row_to_ticket(row), ticket.version)
+    # What GET answers: the same JSON, as text, with the version for its ETag.
+    assert storage.tickets.get_json(ticket.id.upper()) == (row["json"].decode(), ticket.version)
 
 
 JSON_VALUES = st.recursive(
