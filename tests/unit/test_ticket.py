@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -210,6 +211,24 @@ def test_ticket_ids_are_uuids_and_malformed_ones_are_recognised() -> None:
     assert canonical_ticket_id(ticket_id.upper()) == ticket_id
     assert canonical_ticket_id("not-a-uuid") is None
     assert canonical_ticket_id("{" + ticket_id[:-2] + "}") is None
+
+
+def _parsed_as_a_uuid(text: str) -> str | None:
+    """What `canonical_ticket_id` means: the text read as a UUID (36 characters)."""
+    if len(text) != 36:
+        return None
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+UUID_LIKE = st.text(alphabet="0123456789abcdefABCDEF-{}xg \n", min_size=30, max_size=40)
+
+
+@given(UUID_LIKE | st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper()))
+def test_a_ticket_id_is_canonical_exactly_when_it_reads_as_a_uuid(text: str) -> None:
+    assert canonical_ticket_id(text) == _parsed_as_a_uuid(text)
 
 
 def test_a_valid_create_request_parses() -> None:
