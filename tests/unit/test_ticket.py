@@ -215,10 +215,8 @@ def test_ticket_ids_are_uuids_and_malformed_ones_are_recognised() -> None:
 
 def _parsed_as_a_uuid(text: str) -> str | None:
     """What `canonical_ticket_id` means: the text read as a UUID (36 characters)."""
-    if len(text) != 36:
-        return None
     try:
-        return str(uuid.UUID(text))
+        return str(uuid.UUID(text)) if len(text) == 36 else None
     except ValueError:
         return None
 
