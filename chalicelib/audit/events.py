@@ -75,11 +75,26 @@ def record(
     `at` should be read inside the write transaction, so that events are stamped in the
     order they commit and a reader polling for new events cannot skip one.
     """
-    ticket_id = data.get("ticket_id")
+    return record_encoded(
+        conn, event_type, encode_data(data), ticket_id=data.get("ticket_id"), actor=actor, at=at
+    )
+
+
+def record_encoded(
+    conn: sqlite3.Connection,
+    event_type: AuditEventType,
+    encoded: str,
+    *,
+    ticket_id: str | None,
+    actor: str,
+    at: datetime,
+) -> int:
+    """`record`, with the data encoded already (`encode_data`: before the write lock) and
+    the ticket it names, if any."""
     cursor = conn.execute(
         "INSERT INTO audit_events (event_type, timestamp, ticket_id, actor, data)"
         " VALUES (?, ?, ?, ?, ?)",
-        (event_type.value, format_timestamp(at), ticket_id, actor, encode_data(data)),
+        (event_type.value, format_timestamp(at), ticket_id, actor, encoded),
     )
     event_id = cursor.lastrowid
     assert event_id is not None  # an INSERT into a rowid table always sets it

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chalicelib.audit.events import AuditEvent, AuditEventType, record
 from chalicelib.errors import InvalidTransition
-from chalicelib.tickets.model import QueryContext, Ticket, WireState
+from chalicelib.tickets.model import CreateTicketRequest, QueryContext, Ticket, WireState
 from chalicelib.tickets.patch import UpdateTicketRequest, editable_values
 from chalicelib.tickets.states import (
     STATE_CLASSES,
@@ -37,21 +37,16 @@ TICKET_EVENTS = frozenset(
 )
 
 
-def record_created(conn: sqlite3.Connection, ticket: Ticket) -> None:
-    """Record `ticket_created` for a new ticket; its time is the ticket's `created_at`."""
-    record(
-        conn,
-        AuditEventType.TICKET_CREATED,
-        {
-            "ticket_id": ticket.id,
-            "created_by": ticket.created_by,
-            "priority": ticket.priority,
-            "query_context": ticket.query_context.model_dump(mode="json"),
-            "dest_path": ticket.dest_path,
-        },
-        actor=ticket.created_by,
-        at=ticket.created_at,
-    )
+def created_data(ticket_id: str, created_by: str, request: CreateTicketRequest) -> dict[str, Any]:
+    """The data of a new ticket's `ticket_created` event (its time is the ticket's
+    `created_at`, its actor the creator)."""
+    return {
+        "ticket_id": ticket_id,
+        "created_by": created_by,
+        "priority": request.priority,
+        "query_context": request.query_context.model_dump(mode="json"),
+        "dest_path": request.dest_path,
+    }
 
 
 def record_transition(

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import NamedTuple
 
 from pydantic import ValidationError
 
+from chalicelib.audit.events import AuditEventType, encode_data, record_encoded
 from chalicelib.errors import Forbidden, StaleTicket, TicketNotFound
 from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets.model import (
@@ -64,6 +67,81 @@ _JSON_BY_ID = f"SELECT {TICKET_JSON}, updated_at FROM tickets WHERE id = ?"
 PAGE_COLUMNS = f"CAST({TICKET_JSON} AS BLOB) AS json, id, updated_at AS version"
 
 
+class NewTicket(NamedTuple):
+    """A ticket to create, with all its writes need but the time prepared before the
+    write lock is taken (`NewTicket.of`): under the lock, the next writer waits for
+    every microsecond of Python."""
+
+    id: str
+    created_by: str
+    request: CreateTicketRequest
+    query_context: str  # as stored
+    event_data: str  # its `ticket_created` event's data, encoded
+
+    @classmethod
+    def of(cls, request: CreateTicketRequest, *, created_by: str) -> NewTicket:
+        ticket_id = new_ticket_id()
+        data = ticket_events.created_data(ticket_id, created_by, request)
+        stored = json.dumps(data["query_context"], ensure_ascii=False)
+        return cls(ticket_id, created_by, request, stored, encode_data(data))
+
+    def at(self, created_at: datetime) -> Ticket:
+        """The ticket, created at `created_at` (what `write_ticket` returned)."""
+        request = self.request
+        return Ticket(
+            id=self.id,
+            created_at=created_at,
+            created_by=self.created_by,
+            state=Pending(),
+            priority=request.priority,
+            query_context=request.query_context,
+            dest_path=request.dest_path,
+            version=format_timestamp(created_at),
+        )
+
+
+_PENDING = encode_state(Pending())
+
+
+def write_ticket(
+    conn: sqlite3.Connection, new: NewTicket, *, check_path: PathCheck | None = None
+) -> datetime:
+    """Write a new pending ticket: its row, its tags and its `ticket_created` event (inside
+    the caller's transaction), once `check_path` allows its destination; return the time
+    it was created, read now (under the write lock: events are stamped in commit order)."""
+    request = new.request
+    if check_path is not None:
+        check_path(conn, request.dest_path)
+    now = utc_now()
+    stamp = format_timestamp(now)
+    conn.execute(
+        f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            new.id,
+            stamp,
+            new.created_by,
+            _PENDING,
+            request.priority,
+            new.query_context,
+            request.dest_path,
+            stamp,
+        ),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
+        [(tag, new.id) for tag in request.query_context.tags],
+    )
+    record_encoded(
+        conn,
+        AuditEventType.TICKET_CREATED,
+        new.event_data,
+        ticket_id=new.id,
+        actor=new.created_by,
+        at=now,
+    )
+    return now
+
+
 def insert_ticket(
     conn: sqlite3.Connection,
     request: CreateTicketRequest,
@@ -71,41 +149,9 @@ def insert_ticket(
     created_by: str,
     check_path: PathCheck | None = None,
 ) -> Ticket:
-    """Write a new pending ticket: its row, its tags and its `ticket_created` event (inside
-    the caller's transaction), once `check_path` allows its destination."""
-    if check_path is not None:
-        check_path(conn, request.dest_path)
-    now = utc_now()
-    stamp = format_timestamp(now)
-    ticket = Ticket(
-        id=new_ticket_id(),
-        created_at=now,
-        created_by=created_by,
-        state=Pending(),
-        priority=request.priority,
-        query_context=request.query_context,
-        dest_path=request.dest_path,
-        version=stamp,
-    )
-    conn.execute(
-        f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            ticket.id,
-            stamp,
-            created_by,
-            encode_state(ticket.state),
-            ticket.priority,
-            json.dumps(request.query_context.model_dump(mode="json"), ensure_ascii=False),
-            ticket.dest_path,
-            stamp,
-        ),
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
-        [(tag, ticket.id) for tag in request.query_context.tags],
-    )
-    ticket_events.record_created(conn, ticket)
-    return ticket
+    """`write_ticket`, prepared and answered in one (inside the caller's transaction)."""
+    new = NewTicket.of(request, created_by=created_by)
+    return new.at(write_ticket(conn, new, check_path=check_path))
 
 
 def read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:

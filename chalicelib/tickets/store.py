@@ -16,12 +16,13 @@ from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.rows import (
     PAGE_COLUMNS,
     TICKET_COLUMNS,
+    NewTicket,
     PathCheck,
-    insert_ticket,
     read_cursor,
     read_json,
     read_row,
     row_to_ticket,
+    write_ticket,
 )
 from chalicelib.tickets.states import STATE_CLASSES, TicketState
 from chalicelib.tickets.transitions import move_ticket
@@ -52,10 +53,10 @@ class SqliteTicketStore(EditsTickets):
 
     def create(self, request: CreateTicketRequest, *, created_by: str) -> Ticket:
         """Store a new pending ticket and its `ticket_created` event in one transaction."""
+        new = NewTicket.of(request, created_by=created_by)
         with db.transaction(self.conn):
-            return insert_ticket(
-                self.conn, request, created_by=created_by, check_path=self.check_path
-            )
+            created_at = write_ticket(self.conn, new, check_path=self.check_path)
+        return new.at(created_at)
 
     def create_idempotent(
         self, request: CreateTicketRequest, *, created_by: str, key: str

@@ -45,4 +45,5 @@ def move_ticket(
             (encode_state(state), new_version, row["id"]),
         )
         ticket_events.record_transition(conn, row["id"], current, state, actor=actor, at=at)
-        return row_to_ticket(row).model_copy(update={"state": state, "version": new_version})
+    # Built once committed: the next writer need not wait for it.
+    return row_to_ticket(row).model_copy(update={"state": state, "version": new_version})
