@@ -98,7 +98,7 @@ class EditsTickets:
     """The edit operation of the ticket store (`SqliteTicketStore`), on its connection."""
 
     conn: sqlite3.Connection
-    check_path: PathCheck | None  # where a ticket may go; see `insert_ticket`
+    check_path: PathCheck | None  # where a ticket may go; see `write_ticket`
 
     def edit(
         self,

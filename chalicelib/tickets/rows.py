@@ -61,6 +61,7 @@ TICKET_COLUMNS = "id, created_at, created_by, state, priority, query_context, de
 # writes for `row_to_ticket(row)` (tests/store/test_wire_json.py holds the two together):
 # a page of tickets is answered without a model built and encoded per ticket.
 TICKET_JSON = _ticket_json()
+_ROW_BY_ID = f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?"
 _JSON_BY_ID = f"SELECT {TICKET_JSON}, updated_at FROM tickets WHERE id = ?"
 # A page's rows: each ticket's JSON (as UTF-8 bytes), its id (the next page's cursor) and
 # its version; its other columns are not read at all (`ticket_from_json`).
@@ -154,29 +155,28 @@ def insert_ticket(
     return new.at(write_ticket(conn, new, check_path=check_path))
 
 
-def read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
-    """The row of the ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
+def _by_id(conn: sqlite3.Connection, select: str, ticket_id: str) -> sqlite3.Row:
+    """The row `select` (by `id = ?`) reads for the ticket with this id; raises
+    `TicketNotFound` (also for a malformed id)."""
     canonical = canonical_ticket_id(ticket_id)
     row: sqlite3.Row | None = None
     if canonical is not None:
-        row = conn.execute(
-            f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?", (canonical,)
-        ).fetchone()
+        row = conn.execute(select, (canonical,)).fetchone()
     if row is None:
         raise TicketNotFound(ticket_id)
     return row
 
 
+def read_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
+    """The row of the ticket with this id; raises `TicketNotFound` (also for a malformed id)."""
+    return _by_id(conn, _ROW_BY_ID, ticket_id)
+
+
 def read_json(conn: sqlite3.Connection, ticket_id: str) -> tuple[str, str]:
     """The JSON (`TICKET_JSON`) and version of the ticket with this id; raises
     `TicketNotFound` (also for a malformed id)."""
-    canonical = canonical_ticket_id(ticket_id)
-    found: tuple[str, str] | None = None
-    if canonical is not None:
-        found = conn.execute(_JSON_BY_ID, (canonical,)).fetchone()
-    if found is None:
-        raise TicketNotFound(ticket_id)
-    return found[0], found[1]
+    row = _by_id(conn, _JSON_BY_ID, ticket_id)
+    return row[0], row[1]
 
 
 def read_row_to_change(

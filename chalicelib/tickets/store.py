@@ -49,7 +49,7 @@ class SqliteTicketStore(EditsTickets):
     """Tickets on the connection it is given (the request's unit of work), edits included."""
 
     conn: sqlite3.Connection
-    check_path: PathCheck | None = None  # where a ticket may go; see `insert_ticket`
+    check_path: PathCheck | None = None  # where a ticket may go; see `write_ticket`
 
     def create(self, request: CreateTicketRequest, *, created_by: str) -> Ticket:
         """Store a new pending ticket and its `ticket_created` event in one transaction."""
