@@ -62,6 +62,14 @@ def decode_data(text: str) -> dict[str, Any]:
     return data
 
 
+# How an event is appended (`record`): a write names it among its `db.transaction`'s
+# prepared statements.
+INSERT_EVENT = (
+    "INSERT INTO audit_events (event_type, timestamp, ticket_id, actor, data)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
+
 def record(
     conn: sqlite3.Connection,
     event_type: AuditEventType,
@@ -92,9 +100,7 @@ def record_encoded(
     """`record`, with the data encoded already (`encode_data`: before the write lock) and
     the ticket it names, if any."""
     cursor = conn.execute(
-        "INSERT INTO audit_events (event_type, timestamp, ticket_id, actor, data)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (event_type.value, format_timestamp(at), ticket_id, actor, encoded),
+        INSERT_EVENT, (event_type.value, format_timestamp(at), ticket_id, actor, encoded)
     )
     event_id = cursor.lastrowid
     assert event_id is not None  # an INSERT into a rowid table always sets it

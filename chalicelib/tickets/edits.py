@@ -9,13 +9,14 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable
 
+from chalicelib.audit.events import INSERT_EVENT
 from chalicelib.errors import TicketNotPending
 from chalicelib.storage import db
 from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets import idempotency
 from chalicelib.tickets.model import Ticket
 from chalicelib.tickets.patch import UpdateTicketRequest
-from chalicelib.tickets.rows import PathCheck, read_row_to_change, row_to_ticket
+from chalicelib.tickets.rows import INSERT_TAG, PathCheck, read_row_to_change, row_to_ticket
 from chalicelib.timestamps import next_timestamp, utc_now
 
 # The column each editable field is stored in.
@@ -25,6 +26,7 @@ _COLUMNS = {
     "query_context.description": "query_context",
     "dest_path": "dest_path",
 }
+_UNTAG = "DELETE FROM ticket_tags WHERE tag = ? AND ticket_id = ?"
 
 
 def apply_edit(
@@ -65,11 +67,9 @@ def apply_edit(
         ),
         "dest_path": edited.dest_path,
     }
-    columns = sorted({_COLUMNS[name] for name in changes})
-    assignments = ", ".join(f"{column} = ?" for column in columns)
+    columns = _columns(changes)
     conn.execute(
-        f"UPDATE tickets SET {assignments}, updated_at = ? WHERE id = ?",
-        (*(values[column] for column in columns), edited.version, ticket.id),
+        _update(columns), (*(values[column] for column in columns), edited.version, ticket.id)
     )
     if "query_context.tags" in changes:
         old, new = changes["query_context.tags"]
@@ -78,20 +78,34 @@ def apply_edit(
     return edited
 
 
+def _columns(fields: Iterable[str]) -> list[str]:
+    """The columns that store these fields, in a fixed order."""
+    return sorted({_COLUMNS[name] for name in fields})
+
+
+def _update(columns: Iterable[str]) -> str:
+    """The statement that writes these columns of a ticket, and its new version."""
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    return f"UPDATE tickets SET {assignments}, updated_at = ? WHERE id = ?"
+
+
+def _prepared(patch: UpdateTicketRequest) -> tuple[str, ...]:
+    """What an edit by `patch` will likely run that changes rows, compiled before the write
+    lock (`db.transaction`): the update of every column it sets (those that change, unless
+    some are already as it sets them), the tags' statements if it sets them, the event."""
+    fields = patch.values()
+    tags = (_UNTAG, INSERT_TAG) if "query_context.tags" in fields else ()
+    return (_update(_columns(fields)), *tags, INSERT_EVENT) if fields else ()
+
+
 def _retag(
     conn: sqlite3.Connection, ticket_id: str, old: Iterable[str], new: Iterable[str]
 ) -> None:
     """Keep `ticket_tags` (what tag search reads) equal to the ticket's new tags: each row
     removed or added is one primary-key lookup, whatever the table's size."""
     before, after = set(old), set(new)
-    conn.executemany(
-        "DELETE FROM ticket_tags WHERE tag = ? AND ticket_id = ?",
-        [(tag, ticket_id) for tag in sorted(before - after)],
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
-        [(tag, ticket_id) for tag in sorted(after - before)],
-    )
+    conn.executemany(_UNTAG, [(tag, ticket_id) for tag in sorted(before - after)])
+    conn.executemany(INSERT_TAG, [(tag, ticket_id) for tag in sorted(after - before)])
 
 
 class EditsTickets:
@@ -125,9 +139,14 @@ class EditsTickets:
             check_path=self.check_path,
         )
         if key is None:
-            with db.transaction(self.conn):
+            with db.transaction(self.conn, prepared=_prepared(patch)):
                 return change(), False
         fingerprint = idempotency.edit_fingerprint(ticket_id, patch)
         return idempotency.once(
-            self.conn, owner=actor, key=key, fingerprint=fingerprint, change=change
+            self.conn,
+            owner=actor,
+            key=key,
+            fingerprint=fingerprint,
+            change=change,
+            prepared=_prepared(patch),
         )

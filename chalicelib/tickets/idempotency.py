@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from chalicelib.errors import IdempotencyMismatch
 from chalicelib.storage import db
 from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.patch import UpdateTicketRequest
-from chalicelib.tickets.rows import PathCheck, insert_ticket
+from chalicelib.tickets.rows import NewTicket, PathCheck, write_ticket
 from chalicelib.timestamps import format_timestamp, utc_now
 
 # Retries with one Idempotency-Key are recognised for at least this long.
 IDEMPOTENCY_RETENTION = timedelta(hours=48)
+_FORGET_OLD = "DELETE FROM idempotency_keys WHERE created_at < ?"
+_REMEMBER = (
+    "INSERT INTO idempotency_keys (owner, key, fingerprint, ticket_id, response, version,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def request_fingerprint(request: CreateTicketRequest) -> str:
@@ -45,12 +50,14 @@ def create_once(
     created and writes nothing. Raises `IdempotencyMismatch` if the key was used
     for a different request.
     """
+    new = NewTicket.of(request, created_by=created_by)
     return once(
         conn,
         owner=created_by,
         key=key,
         fingerprint=request_fingerprint(request),
-        change=lambda: insert_ticket(conn, request, created_by=created_by, check_path=check_path),
+        change=lambda: new.at(write_ticket(conn, new, check_path=check_path)),
+        prepared=new.statements,
     )
 
 
@@ -61,20 +68,19 @@ def once(
     key: str,
     fingerprint: str,
     change: Callable[[], Ticket],
+    prepared: Iterable[str] = (),
 ) -> tuple[Ticket, bool]:
     """Make `change` (inside this write transaction) once per (`owner`, `key`); return the
     ticket it answered and whether this is a replay of it.
 
     A retry with the same key and fingerprint returns the ticket as first answered, with
     its version then, and writes nothing. Raises `IdempotencyMismatch` if the key was used
-    for a different request, and whatever `change` raises (then nothing is kept).
+    for a different request, and whatever `change` raises (then nothing is kept). The
+    `prepared` statements are those `change` runs that change rows (`db.transaction`).
     """
-    with db.transaction(conn):
+    with db.transaction(conn, prepared=(_FORGET_OLD, _REMEMBER, *prepared)):
         now = utc_now()
-        conn.execute(
-            "DELETE FROM idempotency_keys WHERE created_at < ?",
-            (format_timestamp(now - IDEMPOTENCY_RETENTION),),
-        )
+        conn.execute(_FORGET_OLD, (format_timestamp(now - IDEMPOTENCY_RETENTION),))
         row = conn.execute(
             "SELECT fingerprint, response, version FROM idempotency_keys"
             " WHERE owner = ? AND key = ?",
@@ -87,8 +93,7 @@ def once(
             return original.model_copy(update={"version": row["version"]}), True
         ticket = change()
         conn.execute(
-            "INSERT INTO idempotency_keys (owner, key, fingerprint, ticket_id, response,"
-            " version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _REMEMBER,
             (
                 owner,
                 key,

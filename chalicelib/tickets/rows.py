@@ -3,6 +3,7 @@ event) and how a stored one is read back."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Collection
@@ -11,7 +12,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from chalicelib.audit.events import AuditEventType, encode_data, record_encoded
+from chalicelib.audit.events import INSERT_EVENT, AuditEventType, encode_data, record_encoded
 from chalicelib.errors import Forbidden, StaleTicket, TicketNotFound
 from chalicelib.tickets import events as ticket_events
 from chalicelib.tickets.model import (
@@ -68,6 +69,23 @@ _JSON_BY_ID = f"SELECT {TICKET_JSON}, updated_at FROM tickets WHERE id = ?"
 PAGE_COLUMNS = f"CAST({TICKET_JSON} AS BLOB) AS json, id, updated_at AS version"
 
 
+INSERT_TICKET = f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+@functools.cache
+def insert_tags(count: int) -> str:
+    """The statement that adds `count` (tag, ticket id) rows to `ticket_tags` in one step,
+    each row already there left as it is."""
+    return "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES " + ", ".join(
+        ["(?, ?)"] * count
+    )
+
+
+INSERT_TAG = insert_tags(1)
+_NO_TAGS = (INSERT_TICKET, INSERT_EVENT)
+_PENDING = encode_state(Pending())
+
+
 class NewTicket(NamedTuple):
     """A ticket to create, with all its writes need but the time prepared before the
     write lock is taken (`NewTicket.of`): under the lock, the next writer waits for
@@ -78,6 +96,13 @@ class NewTicket(NamedTuple):
     request: CreateTicketRequest
     query_context: str  # as stored
     event_data: str  # its `ticket_created` event's data, encoded
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        """What `write_ticket` runs for it that changes rows: compiled before the write
+        lock (`db.transaction`'s `prepared`)."""
+        tags = len(self.request.query_context.tags)
+        return (INSERT_TICKET, insert_tags(tags), INSERT_EVENT) if tags else _NO_TAGS
 
     @classmethod
     def of(cls, request: CreateTicketRequest, *, created_by: str) -> NewTicket:
@@ -101,7 +126,18 @@ class NewTicket(NamedTuple):
         )
 
 
-_PENDING = encode_state(Pending())
+def checked_new_ticket(
+    conn: sqlite3.Connection,
+    request: CreateTicketRequest,
+    created_by: str,
+    check_path: PathCheck | None,
+) -> NewTicket:
+    """`NewTicket.of`, once `check_path` allows its destination. `write_ticket` checks it
+    again under the write lock; checked first here too, a refused path never waits for
+    the lock, and the check's read is compiled before it."""
+    if check_path is not None:
+        check_path(conn, request.dest_path)
+    return NewTicket.of(request, created_by=created_by)
 
 
 def write_ticket(
@@ -116,7 +152,7 @@ def write_ticket(
     now = utc_now()
     stamp = format_timestamp(now)
     conn.execute(
-        f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        INSERT_TICKET,
         (
             new.id,
             stamp,
@@ -128,10 +164,9 @@ def write_ticket(
             stamp,
         ),
     )
-    conn.executemany(
-        "INSERT OR IGNORE INTO ticket_tags (tag, ticket_id) VALUES (?, ?)",
-        [(tag, new.id) for tag in request.query_context.tags],
-    )
+    tags = request.query_context.tags
+    if tags:
+        conn.execute(insert_tags(len(tags)), [value for tag in tags for value in (tag, new.id)])
     record_encoded(
         conn,
         AuditEventType.TICKET_CREATED,
@@ -141,18 +176,6 @@ def write_ticket(
         at=now,
     )
     return now
-
-
-def insert_ticket(
-    conn: sqlite3.Connection,
-    request: CreateTicketRequest,
-    *,
-    created_by: str,
-    check_path: PathCheck | None = None,
-) -> Ticket:
-    """`write_ticket`, prepared and answered in one (inside the caller's transaction)."""
-    new = NewTicket.of(request, created_by=created_by)
-    return new.at(write_ticket(conn, new, check_path=check_path))
 
 
 def _by_id(conn: sqlite3.Connection, select: str, ticket_id: str) -> sqlite3.Row:

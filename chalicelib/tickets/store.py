@@ -16,8 +16,8 @@ from chalicelib.tickets.model import CreateTicketRequest, Ticket
 from chalicelib.tickets.rows import (
     PAGE_COLUMNS,
     TICKET_COLUMNS,
-    NewTicket,
     PathCheck,
+    checked_new_ticket,
     read_cursor,
     read_json,
     read_row,
@@ -53,8 +53,8 @@ class SqliteTicketStore(EditsTickets):
 
     def create(self, request: CreateTicketRequest, *, created_by: str) -> Ticket:
         """Store a new pending ticket and its `ticket_created` event in one transaction."""
-        new = NewTicket.of(request, created_by=created_by)
-        with db.transaction(self.conn):
+        new = checked_new_ticket(self.conn, request, created_by, self.check_path)
+        with db.transaction(self.conn, prepared=new.statements):
             created_at = write_ticket(self.conn, new, check_path=self.check_path)
         return new.at(created_at)
 

@@ -13,7 +13,7 @@ from chalicelib.audit.events import AuditEventType
 from chalicelib.audit.log import AuditFilter, SqliteAuditLog
 from chalicelib.errors import InvalidTransition, StaleTicket, TicketNotFound
 from chalicelib.tickets.listing import TicketFilter
-from chalicelib.tickets.model import CreateTicketRequest
+from chalicelib.tickets.model import MAX_TAGS, CreateTicketRequest
 from chalicelib.tickets.states import Cancelled, Completed, Failed, Pending
 from chalicelib.tickets.store import SqliteTicketStore
 from chalicelib.timestamps import utc_now
@@ -49,6 +49,23 @@ def test_create_records_ticket_created_in_the_same_database(
         "query_context": {"tags": ["music", "flac"], "description": "Abbey Road by The Beatles"},
         "dest_path": "/media/music/beatles",
     }
+
+
+def test_every_tag_of_a_create_is_found_by_tag_search_once(store: SqliteTicketStore) -> None:
+    # A create adds its tags in one statement (`insert_tags`): as many as a ticket may
+    # have, a repeated one added once.
+    tags = [f"t{n}" for n in range(MAX_TAGS - 1)] + ["t0"]
+    created = store.create(
+        request(query_context={"tags": tags, "description": "many"}), created_by="alice"
+    )
+    assert store.get(created.id).query_context.tags == tags
+    for tag in ("t0", f"t{MAX_TAGS - 2}"):
+        found = store.list(TicketFilter.model_validate({"tag": [tag]}))
+        assert [ticket.id for ticket in found] == [created.id]
+    untagged = store.create(
+        request(query_context={"tags": [], "description": "none"}), created_by="alice"
+    )
+    assert store.get(untagged.id).query_context.tags == []
 
 
 def test_text_is_stored_exactly_as_given(store: SqliteTicketStore, db_path: Path) -> None:
