@@ -209,8 +209,10 @@ def read_row_to_change(
     owner: str | None,
     expected_versions: Collection[str] | None,
 ) -> sqlite3.Row:
-    """The row of a ticket about to change (inside the caller's write transaction): only
-    if, with `owner`, `owner` created it and it still has one of the `expected_versions`.
+    """The row of a ticket about to change: only if, with `owner`, `owner` created it and
+    it still has one of the `expected_versions`. Read inside the caller's write
+    transaction (an edit), or before it by a move, whose update then names the version
+    read (`move_ticket`).
 
     Raises `TicketNotFound`, `Forbidden`, `StaleTicket`.
     """

@@ -37,6 +37,8 @@ def move_ticket(
     for no read. Raises `TicketNotFound`, `Forbidden`, `StaleTicket`, `InvalidTransition`.
     """
     row = read_row_to_change(conn, ticket_id, owner=owner, expected_versions=expected_versions)
+    # Only the new state's kind is checked; it is made again under the lock, at the time
+    # read there.
     current = _allowed(row, new_state(utc_now()))
     with db.transaction(conn, prepared=(_UPDATE_STATE, INSERT_EVENT)):
         # The time is read under the write lock, so events are stamped in commit order.
