@@ -78,7 +78,7 @@ class ClientConnection:
         # connection between requests). `attribute` may change it for one request.
         self.client = self._admitted_for = client
         self.turned_away = False  # over the cap: every request is answered 503
-        self.over_share = False  # turned away because its address holds its share
+        self.over_share = False  # turned away or evicted because its address holds its share
         self.evicted = False
         self.sent_before_eviction = False  # bytes were waiting for its thread when evicted
         self.working = False  # a whole request is in: the app runs or the answer is sent
@@ -222,7 +222,7 @@ class ConnectionSlots:
             while True:
                 spare = len(self._leaving) < SPARE_THREADS
                 if spare and len(self._held_by(client)) >= limits.max_per_client:
-                    self._give_up(self._eviction_candidate(self._held_by(client)))
+                    self._give_up(self._eviction_candidate(self._held_by(client)), share=True)
                 elif spare and len(self._served) >= limits.max_connections:
                     self._give_up(self._eviction_candidate(self._served.values()))
                 over_share = len(self._held_by(client)) >= limits.max_per_client
@@ -256,7 +256,7 @@ class ConnectionSlots:
                     victim = self._eviction_candidate(others)
                 if victim is None:
                     return False
-                self._give_up(victim)
+                self._give_up(victim, share=True)
             connection.client = client
             return True
 
@@ -266,9 +266,14 @@ class ConnectionSlots:
             return []
         return [c for c in self._served.values() if c.client == client]
 
-    def _give_up(self, victim: ClientConnection | None) -> None:
-        """Evict `victim` (if any) from its place; it stays on its thread until it has answered."""
+    def _give_up(self, victim: ClientConnection | None, *, share: bool = False) -> None:
+        """Evict `victim` (if any) from its place; it stays on its thread until it has answered.
+
+        `share`: its address holds its share, and a new connection of the same address
+        takes the place; a request it sent is refused in the share's words, not the cap's.
+        """
         if victim is not None:
+            victim.over_share = share
             victim.evict()
             self._leaving[victim.sock] = self._served.pop(victim.sock)
 

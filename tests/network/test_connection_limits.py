@@ -551,6 +551,31 @@ def test_an_address_holding_its_share_gets_a_json_503_while_another_is_served(
     assert "this client address is using all the 2 connections" in message
 
 
+def test_a_connection_evicted_for_its_address_share_is_told_so(tmp_path: Path) -> None:
+    """Two connections of one address hold its share, each with half a request head; a
+    third connection of that address takes the quieter one's place. The request that
+    place had begun is answered 503 in the share's words, not the whole server's (the
+    server has places left for other addresses). CI saw the whole server's words once,
+    for a request whose thread had not yet run when a later connection took its place.
+    """
+    env = {**LONG_WAITS, "TORRENTINO_MAX_CONNECTIONS": "4"}  # two places for each address
+    with Server(tmp_path / "torrentino.db", env=env) as server:
+        first, second = connect(server), connect(server)
+        with first, second:
+            first.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n")
+            wait_for(lambda: server.thread_count() == ACCEPTING_THREADS + 1, resources(server))
+            second.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n")
+            wait_for(lambda: server.thread_count() == ACCEPTING_THREADS + 2, resources(server))
+            response = requests.get(f"{server.url}/api/v1/health", timeout=PATIENCE)
+            assert response.status_code == 200, response.text
+            reply = parse(until_closed(first))
+            second.sendall(b"Connection: close\r\n\r\n")
+            assert parse(until_closed(second)).status == 200
+    assert_json_error(reply, 503, "server_busy")
+    assert reply.headers["retry-after"] == "1"
+    assert "this client address is using all the 2 connections" in reply.body["error"]["message"]
+
+
 NOT_READING = """
 import json, sys
 from bench.slow_clients import SlowClients

@@ -265,6 +265,16 @@ def test_an_address_at_its_share_gives_up_its_own_quietest_place(pairs: Pairs) -
     newcomer = from_address(slots, pairs, "192.0.2.1")
     assert [c.evicted for c in (elsewhere, first, second)] == [False, True, False]
     assert newcomer.client == "192.0.2.1"
+    # Its request, if it had begun one, is refused in the share's words.
+    assert first.over_share
+
+
+def test_a_connection_evicted_at_the_cap_is_not_over_its_share(pairs: Pairs) -> None:
+    slots = ConnectionSlots(ConnectionLimits(max_connections=SHARED))
+    quietest, *others = (from_address(slots, pairs, f"192.0.2.{n}") for n in range(1, 5))
+    in_recv(quietest, *others)
+    from_address(slots, pairs, "192.0.2.9")
+    assert quietest.evicted and not quietest.over_share
 
 
 def test_a_trusted_proxys_connection_counts_for_the_client_it_forwards(pairs: Pairs) -> None:
