@@ -13,7 +13,7 @@ ifdef TORRENTINO_BACKUP_DIR
 export TORRENTINO_BACKUP_DIR
 endif
 
-.PHONY: run test test-fast bench lint typecheck keys destinations notify clean check-db browser caddy \
+.PHONY: run test test-fast bench lint typecheck keys destinations notify clean check-db browser caddy wrk \
 	screenshots package backup backups verify-backups restore deploy
 
 $(BIN)/python:
@@ -48,7 +48,7 @@ typecheck: $(STAMP)
 
 # tests/network makes a network namespace with iproute2's `ip` (as root, as CI runs);
 # tests/deploy/test_systemd.py checks the systemd unit with systemd-analyze (Debian's systemd).
-test: lint typecheck browser caddy
+test: lint typecheck browser caddy wrk
 	@command -v ip >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq iproute2 >/dev/null 2>&1 || \
@@ -70,6 +70,15 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null; }
+
+# The load generator of the HTTP benchmarks; tests/bench/test_wrk_script.py checks what its
+# script (bench/wrk.lua) sends. Without it, make bench falls back to bench/'s own.
+wrk:
+	@command -v wrk >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; } >/dev/null 2>&1 || \
+		echo "wrk could not be installed: make bench uses the Python load generator"; }
 
 # The proxy tests (tests/proxy, tests/browser/test_behind_a_proxy.py) put Debian's Caddy in
 # front of the server, as docs/security.md says: install it when it is missing.
@@ -109,12 +118,7 @@ restore: $(STAMP)
 # prints one table and keeps it in bench/results/latest.md and docs/benchmarks.md. Then the
 # soak: SOAK_MINUTES of mixed load with slow clients (bench/soak.py), in bench/results/soak.md.
 SOAK_MINUTES ?= 10
-bench: $(STAMP) browser
-	@command -v wrk >/dev/null || { \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || \
-		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; } >/dev/null 2>&1 || \
-		echo "wrk could not be installed: using the Python load generator"; }
+bench: $(STAMP) browser wrk
 	@command -v strace >/dev/null || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -qq strace >/dev/null 2>&1 || \

@@ -14,10 +14,26 @@ local fixed
 
 local create_body = '{"priority": 100, "query_context": {"tags": ["music", "flac"],'
   .. ' "description": "Abbey Road by The Beatles"}, "dest_path": "/media/music/beatles"}'
-local json_headers = {["Content-Type"] = "application/json"}
+local json_headers
+local patch_headers
+
+-- wrk's headers (-H on its command line: "Connection: close" for fresh connections) with
+-- `extra`: wrk.format takes a request's headers instead of wrk's, not with them.
+local function with_headers(extra)
+  local headers = {}
+  for name, value in pairs(wrk.headers) do
+    headers[name] = value
+  end
+  for name, value in pairs(extra) do
+    headers[name] = value
+  end
+  return headers
+end
 
 function init(args)
   route = args[1]
+  json_headers = with_headers({["Content-Type"] = "application/json"})
+  patch_headers = with_headers({["Content-Type"] = "application/merge-patch+json"})
   if args[2] then
     for line in io.lines(args[2]) do
       ids[#ids + 1] = line
@@ -51,8 +67,8 @@ function request()
     return wrk.format("POST", "/api/v1/tickets/" .. id .. "/fail", json_headers, '{"error": "no seeders"}')
   elseif route == "edit" then
     edits = edits + 1
-    return wrk.format("PATCH", "/api/v1/tickets/" .. id,
-      {["Content-Type"] = "application/merge-patch+json"}, '{"priority": ' .. (edits % 65536) .. '}')
+    return wrk.format("PATCH", "/api/v1/tickets/" .. id, patch_headers,
+      '{"priority": ' .. (edits % 65536) .. '}')
   end
   return wrk.format("DELETE", "/api/v1/tickets/" .. id)
 end
