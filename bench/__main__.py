@@ -31,7 +31,7 @@ FULL: dict[str, dict[str, Any]] = {
     "phases": {"tickets": 10_000, "count": 200, "rounds": 7},
     "notify": {"tickets": 10_000, "count": 200, "rounds": 7},
     "http": {"tickets": 40_000, "seconds": 2.0, "use_wrk": None},
-    "peer": {"tickets": 60_000, "seconds": 2.0, "rounds": 3, "use_wrk": None, "floor_count": 200},
+    "peer": {"tickets": 60_000, "seconds": 2.0, "rounds": 5, "use_wrk": None, "floor_count": 200},
     "scale": {"sizes": [10_000, 100_000, 1_000_000], "ops": 200, "rounds": 5},
     "browser": {"tickets": 10_000, "rounds": 7},
     "deploy": {"tickets": 10_000, "count": 100, "rounds": 5, "cold_starts": 5},

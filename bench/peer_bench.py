@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peer_bench", description=__doc__)
     parser.add_argument("--tickets", type=int, default=60_000)
     parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--routes", nargs="*", choices=ROUTES, help="default: every route")
     args = parser.parse_args(argv)
     # The health route is every other route's baseline in the floor table: always run it.
