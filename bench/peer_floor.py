@@ -31,6 +31,7 @@ from chalicelib.storage import db
 from chalicelib.tickets.events import created_data
 from chalicelib.tickets.rows import INSERT_TICKET, insert_tags
 from chalicelib.tickets.states import Cancelled, encode_state
+from chalicelib.tickets.transitions import UPDATE_STATE
 from chalicelib.timestamps import format_timestamp, utc_now
 
 EVENTS = "SELECT id, event_type, timestamp, data FROM audit_events"
@@ -105,9 +106,6 @@ def measure(
     }
 
 
-_UPDATE_STATE = "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ? AND updated_at = ?"
-
-
 def _create_in_turn(conn: sqlite3.Connection, _: str) -> None:
     """A create's statements (`Baseline.create`'s, its tags in one), compiled before the
     turn; in it, only the writes and the commit."""
@@ -144,13 +142,13 @@ def _cancel_in_turn(conn: sqlite3.Connection, ticket_id: str) -> None:
     row = conn.execute(f"SELECT {COLUMNS} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
     data = {"ticket_id": ticket_id, "cancelled_by": "anonymous", "reason": None}
     encoded = encode_data({**data, "previous_state": "pending"})
-    db.prepare(conn, ("BEGIN IMMEDIATE", _UPDATE_STATE, INSERT_EVENT))
+    db.prepare(conn, ("BEGIN IMMEDIATE", UPDATE_STATE, INSERT_EVENT))
     with db.writers_turn():
         now = utc_now()
         state = encode_state(Cancelled(cancelled_by="anonymous", reason=None, cancelled_at=now))
         stamp = format_timestamp(now)
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(_UPDATE_STATE, (state, stamp, ticket_id, row[7]))
+        conn.execute(UPDATE_STATE, (state, stamp, ticket_id, row["updated_at"]))
         conn.execute(
             INSERT_EVENT,
             (AuditEventType.TICKET_CANCELLED.value, stamp, ticket_id, "anonymous", encoded),

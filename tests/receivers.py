@@ -74,7 +74,7 @@ class Receiver:
             def do_POST(self) -> None:
                 receiver.handle(self)
 
-            do_PUT = do_GET = do_POST
+            do_PUT = do_GET = do_DELETE = do_PATCH = do_POST
 
             def log_message(self, *args: Any) -> None:
                 del args

@@ -15,8 +15,9 @@ from chalicelib.tickets.rows import read_row_to_change, row_to_ticket
 from chalicelib.tickets.states import TicketState, check_transition, decode_state, encode_state
 from chalicelib.timestamps import next_timestamp, utc_now
 
-# Only if the row is as it was read (its version, which every change moves on).
-_UPDATE_STATE = "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ? AND updated_at = ?"
+# A move's update: only if the row is as it was read (its version, which every change
+# moves on).
+UPDATE_STATE = "UPDATE tickets SET state = ?, updated_at = ? WHERE id = ? AND updated_at = ?"
 
 
 def move_ticket(
@@ -40,7 +41,7 @@ def move_ticket(
     # Only the new state's kind is checked; it is made again under the lock, at the time
     # read there.
     current = _allowed(row, new_state(utc_now()))
-    with db.transaction(conn, prepared=(_UPDATE_STATE, INSERT_EVENT)):
+    with db.transaction(conn, prepared=(UPDATE_STATE, INSERT_EVENT)):
         # The time is read under the write lock, so events are stamped in commit order.
         state = new_state(utc_now())
         # The event's time is the moment the state records, so the log rebuilds it exactly.
@@ -72,5 +73,5 @@ def _set_state(
     `row` has; None, writing nothing, if it has moved on since."""
     version: str = row["updated_at"]
     new_version = next_timestamp(version, at)
-    updated = conn.execute(_UPDATE_STATE, (encode_state(state), new_version, row["id"], version))
+    updated = conn.execute(UPDATE_STATE, (encode_state(state), new_version, row["id"], version))
     return new_version if updated.rowcount == 1 else None
